@@ -1,0 +1,105 @@
+// ONNX Runtime sessions. The only module (with tensor.ts) that imports onnxruntime-node.
+// Execution providers are tried one at a time in platform order, because ORT does not fall
+// back when given a list: `['cuda', 'cpu']` fails outright if CUDA cannot load.
+// `InferenceSession.create` and `run` block the calling thread; the daemon therefore runs the
+// pipeline (and so every session) in a worker thread.
+import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Graph } from './graph.ts';
+
+export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
+
+export type MemoryMode = 'fast' | 'low';
+
+export interface SessionOptions {
+  /** Providers in the order to try; default: the platform's preference ending in cpu. */
+  providers?: Provider[];
+  /** 'fast' prepacks weights (RAM ~ fp32 weights); 'low' keeps them mmapped and shared. */
+  memory?: MemoryMode;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  provider: Provider;
+}
+
+/** Platform order from ort-notes.md: GPU providers first, CPU always last. */
+export function defaultProviders(platform = process.platform, arch = process.arch): Provider[] {
+  if (platform === 'win32') return ['dml', 'cpu'];
+  if (platform === 'darwin') return arch === 'arm64' ? ['coreml', 'cpu'] : ['cpu'];
+  if (platform === 'linux' && arch === 'x64' && cudaProviderInstalled()) return ['cuda', 'cpu'];
+  return ['cpu'];
+}
+
+/** The CUDA provider library exists only after the opt-in install (ONNXRUNTIME_NODE_INSTALL=1). */
+function cudaProviderInstalled(): boolean {
+  try {
+    const require = createRequire(import.meta.url);
+    const root = dirname(require.resolve('onnxruntime-node/package.json'));
+    return existsSync(join(root, 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+export async function createSession(graph: Graph, options: SessionOptions = {}): Promise<LoadedSession> {
+  return createSessionFromBytes(graph.name, graph.toBytes(), graph.weightsFolder, options);
+}
+
+export async function createSessionFromBytes(
+  name: string, bytes: Uint8Array, weightsFolder: string | undefined, options: SessionOptions = {},
+): Promise<LoadedSession> {
+  const log = options.log ?? (() => {});
+  const providers = options.providers ?? defaultProviders();
+  const failures: string[] = [];
+  for (const provider of providers) {
+    try {
+      const session = await ort.InferenceSession.create(bytes, sessionOptions(provider, weightsFolder, options));
+      log(`${name}: running on ${provider}${failures.length ? ` (skipped ${failures.join('; ')})` : ''}`);
+      return { session, provider };
+    } catch (err) {
+      if (provider === 'cpu') throw new Error(`${name}: could not create the ONNX Runtime session: ${errorText(err)}`);
+      failures.push(`${provider}: ${errorText(err).split('\n')[0]}`);
+    }
+  }
+  throw new Error(`${name}: no execution provider could run it (${failures.join('; ')})`);
+}
+
+function sessionOptions(provider: Provider, weightsFolder: string | undefined, options: SessionOptions): ort.InferenceSession.SessionOptions {
+  const low = options.memory === 'low';
+  const sessionConfig: Record<string, string> = {};
+  if (weightsFolder) sessionConfig.model_external_initializers_file_folder_path = weightsFolder;
+  if (low) sessionConfig.disable_prepacking = '1';
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: low ? 'extended' : 'all',
+    extra: { session: sessionConfig },
+  };
+  if (options.threads) opts.intraOpNumThreads = options.threads;
+  return opts;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs a session, checking the feeds' names first so a mismatch names what is missing. */
+export async function run(
+  loaded: LoadedSession, feeds: Record<string, ort.Tensor>, fetches?: string[],
+): Promise<Record<string, ort.Tensor>> {
+  const { session } = loaded;
+  const missing = session.inputNames.filter((n) => !(n in feeds));
+  if (missing.length) throw new Error(`missing input(s) ${missing.join(', ')}; expected ${session.inputNames.join(', ')}`);
+  try {
+    return (fetches ? await session.run(feeds, fetches) : await session.run(feeds)) as Record<string, ort.Tensor>;
+  } catch (err) {
+    const dims = Object.entries(feeds).map(([k, t]) => `${k}: ${t.type}[${t.dims.join(',')}]`).join(', ');
+    throw new Error(`${errorText(err)} (inputs ${dims})`);
+  }
+}
+
+export { ort };
