@@ -1,10 +1,11 @@
 // transformers CLIPTextModel (modeling_clip.py): token + position embeddings, pre-LN
 // transformer layers with causal self-attention, final LayerNorm. Stable Diffusion calls it
 // with input_ids only (no padding mask), and uses `last_hidden_state`.
-import type { Graph, Value } from '../runtime/graph.ts';
+import { Graph, type Value } from '../runtime/graph.ts';
 import { attention, gelu, layerNorm, linear, quickGelu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
-import type { ClipTextConfig } from './config.ts';
+import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
+import { openComponentWeights } from './folder.ts';
 
 export interface ClipTextOutputs {
   lastHiddenState: Value;
@@ -57,4 +58,20 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
   const f1 = linear(g, mlp.pp('fc1'), n2, D, config.intermediate_size);
   const act = config.hidden_act === 'gelu' ? gelu(g, f1, mlp.path) : quickGelu(g, f1, mlp.path);
   return g.node('Add', [h, linear(g, mlp.pp('fc2'), act, config.intermediate_size, D)], {}, { name: w.path });
+}
+
+/** The text encoder as a graph: input `input_ids` [B, 77] int64, output `last_hidden_state`. */
+export function buildTextEncoderGraph(
+  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string } = {},
+): { graph: Graph; config: ClipTextConfig } {
+  const config = readConfig(modelDir, 'text_encoder', clipTextConfigSchema);
+  const store = openComponentWeights(modelDir, 'text_encoder', options.conversionCacheDir);
+  const graph = new Graph('text_encoder');
+  const inputIds = graph.input('input_ids', 'int64', ['batch', config.max_position_embeddings]);
+  const { lastHiddenState, hiddenStates } = clipTextModel(graph, store.root(), inputIds, config);
+  graph.output(lastHiddenState, 'last_hidden_state', 'float32', ['batch', config.max_position_embeddings, config.hidden_size]);
+  if (options.taps) hiddenStates.forEach((h, i) => graph.output(h, `hidden_states.${i}`));
+  // position_ids is a registered buffer in older transformers checkpoints, not a weight.
+  store.assertAllUsed((name) => name.endsWith('embeddings.position_ids'));
+  return { graph, config };
 }

@@ -164,7 +164,8 @@ export function toFloat32(bytes: Uint8Array, dtype: DType, what: string): Float3
     }
     case 'F16': {
       const out = new Float32Array(bytes.byteLength / 2);
-      for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+      const table = halfTable();
+      for (let i = 0; i < out.length; i++) out[i] = table[view.getUint16(i * 2, true)]!;
       return out;
     }
     case 'BF16': {
@@ -181,6 +182,16 @@ export function toFloat32(bytes: Uint8Array, dtype: DType, what: string): Float3
     default:
       throw new Error(`${what} is ${dtype}, not a floating-point tensor`);
   }
+}
+
+let halfLookup: Float32Array | undefined;
+/** All 65536 half-precision values widened, so converting a large fp16 checkpoint is a table lookup. */
+function halfTable(): Float32Array {
+  if (!halfLookup) {
+    halfLookup = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfLookup[h] = halfToFloat(h);
+  }
+  return halfLookup;
 }
 
 export function halfToFloat(h: number): number {
