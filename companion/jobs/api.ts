@@ -1,0 +1,84 @@
+// The job service's public surface, for the HTTP/WS server and the CLI. Implemented by
+// JobService (service.ts).
+import type { EventOf, ServerEvent, ServerEventType } from '../../shared/events.ts';
+import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
+import type { Preset, PresetBodyInput } from '../../shared/presets.ts';
+import type { LogLevel } from '../../shared/events.ts';
+
+export interface JobServiceOptions {
+  /** Daemon data folder; the job log and user presets live in `<dataDir>/jobs/`. */
+  dataDir: string;
+  /** The only folder renders are written to (created if missing). */
+  outputDir: string;
+  /** Scratch space for extracted/edited frames; default `<dataDir>/work`. */
+  workDir?: string;
+  /** Jobs run at the same time; default 1 (one GPU). */
+  concurrency?: number;
+  /** Starts of a job the daemon may die during before it is marked interrupted; default 3. */
+  maxAttempts?: number;
+  /**
+   * Module run in a worker thread that exports `createPipeline()` (PipelineModule). Default:
+   * the product's pipeline module. Tests pass a test double.
+   */
+  pipelineModule?: URL;
+  /** Probe the source when a job is submitted and refuse non-video (default true). */
+  probeOnSubmit?: boolean;
+  /** Minimum milliseconds between two previews of one job (default 500: at most 2/s). */
+  previewIntervalMs?: number;
+  /** Daemon log sink (job log lines are also emitted as `job.log` events). */
+  log?: (level: LogLevel, message: string) => void;
+}
+
+export interface SubmitResult {
+  job: JobRecord;
+  /** false when an idempotent resubmission returned the existing job. */
+  created: boolean;
+}
+
+export interface DeleteOptions {
+  /** Also delete the job's render(s) from the output folder. */
+  files?: boolean;
+}
+
+export type Unsubscribe = () => void;
+
+export interface PresetsApi {
+  /** Built-in presets first, then the user's, by name. */
+  list(): Preset[];
+  get(name: string): Preset | undefined;
+  /** Creates or replaces a user preset; refuses built-in names (conflict). */
+  put(name: string, body: PresetBodyInput): Promise<Preset>;
+  /** Deletes a user preset; not_found if missing, conflict for a built-in. */
+  delete(name: string): Promise<void>;
+}
+
+export interface JobServiceApi {
+  /** Opens the store, replays it, re-queues interrupted work and starts the workers. */
+  start(): Promise<void>;
+  /**
+   * Validates (zod + source probe), resolves the preset, persists and queues a job.
+   * Throws ZodError for schema errors, JobServiceError for the rest.
+   */
+  submit(request: JobRequestInput): Promise<SubmitResult>;
+  /** Every job, oldest first. */
+  list(): JobRecord[];
+  get(id: string): JobRecord | undefined;
+  /** Cancels a queued or running job; a finished job is returned unchanged. not_found if unknown. */
+  cancel(id: string): Promise<JobRecord>;
+  /** Removes a finished job (conflict if still active; not_found if unknown). */
+  delete(id: string, options?: DeleteOptions): Promise<void>;
+  readonly presets: PresetsApi;
+  /** Listen to one event type. */
+  on<T extends ServerEventType>(type: T, listener: (event: EventOf<T>) => void): Unsubscribe;
+  /** Listen to every event (the WS broadcaster). */
+  onEvent(listener: (event: ServerEvent) => void): Unsubscribe;
+  /** Active (queued and running) jobs, in queue order: the WS `hello` payload. */
+  snapshot(): JobRecord[];
+  /** For /v1/health. */
+  queueCounts(): { queued: number; running: number };
+  /**
+   * Stops the workers: running jobs are aborted and put back in the queue (resumed on next
+   * start, not counted as a crash); then closes the store.
+   */
+  close(): Promise<void>;
+}

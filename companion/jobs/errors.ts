@@ -1,0 +1,31 @@
+// Errors the job service throws to its callers (the HTTP server maps `status` onto the reply).
+export type JobServiceErrorCode =
+  | 'bad_request' // e.g. an unknown preset name (field: 'preset')
+  | 'not_found' // no such job / preset
+  | 'conflict' // e.g. deleting an active job, replacing a built-in preset
+  | 'idempotency_conflict' // same idempotency key, different body
+  | 'media_invalid'; // the source is not a readable video, or the range is outside it
+
+const STATUS: Record<JobServiceErrorCode, number> = {
+  bad_request: 400,
+  not_found: 404,
+  conflict: 409,
+  idempotency_conflict: 422,
+  media_invalid: 422,
+};
+
+export class JobServiceError extends Error {
+  readonly code: JobServiceErrorCode;
+  /** The HTTP status this error maps to. */
+  readonly status: number;
+  /** Dotted request field the error is about, e.g. 'source_path'. */
+  readonly field: string | undefined;
+
+  constructor(code: JobServiceErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'JobServiceError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.field = options.field;
+  }
+}

@@ -1,0 +1,16 @@
+// Version of the daemon's HTTP/WebSocket contract. Every route lives under API_PREFIX; a
+// breaking change to any schema in shared/ means a new version, never an in-place edit.
+export const API_VERSION = 'v1';
+export const API_PREFIX = `/${API_VERSION}`;
+
+/** The v1 routes (ARCHITECTURE.md, "The daemon's contract"). `:id`/`:name` are path parameters. */
+export const API_PATHS = {
+  health: `${API_PREFIX}/health`,
+  jobs: `${API_PREFIX}/jobs`,
+  job: `${API_PREFIX}/jobs/:id`,
+  jobCancel: `${API_PREFIX}/jobs/:id/cancel`,
+  presets: `${API_PREFIX}/presets`,
+  preset: `${API_PREFIX}/presets/:name`,
+  models: `${API_PREFIX}/models`,
+  events: `${API_PREFIX}/events`,
+} as const;

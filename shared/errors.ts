@@ -1,0 +1,44 @@
+// The JSON error body of every refused REST request, and the error codes the daemon uses.
+import { z } from 'zod';
+
+/**
+ * Codes the daemon emits, in REST error bodies, job errors and `error` events. Clients must
+ * tolerate codes not in this list (a newer daemon may add some), so the schemas accept any
+ * snake_case code; this list documents the known ones.
+ */
+export const ERROR_CODES = [
+  'bad_request', // malformed JSON or a field failed validation (`field` names it)
+  'unauthorized', // missing or wrong bearer token
+  'forbidden', // Host or Origin refused
+  'not_found', // unknown job, preset, model or route
+  'conflict', // e.g. deleting a job that is still active, overwriting a built-in preset
+  'idempotency_conflict', // same idempotency key, different request body (HTTP 422)
+  'payload_too_large',
+  'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
+  'disk_full', // no space left on the output or work folder
+  'model_not_found',
+  'model_runtime_unavailable', // the TokenFlow pipeline cannot run (not built yet / no runtime)
+  'pipeline_failed',
+  'encode_failed',
+  'canceled',
+  'interrupted', // the daemon stopped while the job ran, too many times to resume
+  'internal',
+] as const;
+export type KnownErrorCode = (typeof ERROR_CODES)[number];
+
+export const ErrorCode = z.string().regex(/^[a-z][a-z0-9_]*$/, { error: 'error code must be snake_case' });
+
+/** `{error: {code, message, field?}}`: the body of every 4xx/5xx answer. */
+export const ErrorBody = z.strictObject({
+  error: z.strictObject({
+    code: ErrorCode,
+    message: z.string(),
+    /** Dotted path of the offending request field, e.g. `parameters.steps`. */
+    field: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** A failed job's error: a code from ERROR_CODES and a sentence for the user. */
+export const JobError = z.strictObject({ code: ErrorCode, message: z.string() });
+export type JobError = z.infer<typeof JobError>;

@@ -1,0 +1,31 @@
+// `GET /v1/health` and `GET /v1/models`.
+import { z } from 'zod';
+import { API_VERSION } from './api.ts';
+import { ModelId } from './jobs.ts';
+
+export const Health = z.strictObject({
+  /** 'degraded': the daemon answers but cannot run edits (e.g. no model, no runtime). */
+  status: z.enum(['ok', 'degraded']),
+  version: z.string(),
+  api_version: z.literal(API_VERSION),
+  /** The execution provider in use, e.g. "cuda:0", "coreml", "cpu"; null if none loaded. */
+  device: z.string().nullable(),
+  /** Ids of the models that are installed and usable. */
+  models: z.array(ModelId),
+  default_model: ModelId.nullable(),
+  queue: z.strictObject({ queued: z.number().int().min(0), running: z.number().int().min(0) }),
+});
+export type Health = z.infer<typeof Health>;
+
+export const ModelInfo = z.strictObject({
+  id: ModelId,
+  /** Folder of the diffusers weights on this machine. */
+  path: z.string(),
+  is_default: z.boolean(),
+  /** Bytes of weights on disk; null if not measured. */
+  size_bytes: z.number().int().min(0).nullable(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const ModelListResponse = z.strictObject({ models: z.array(ModelInfo) });
+export type ModelListResponse = z.infer<typeof ModelListResponse>;
