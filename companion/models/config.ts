@@ -34,3 +34,37 @@ export function readConfig<S extends z.ZodTypeAny>(modelDir: string, component: 
   }
   return parsed.data;
 }
+
+/**
+ * diffusers AutoencoderKL. Only the SD-family layout is supported: DownEncoderBlock2D /
+ * UpDecoderBlock2D blocks, SiLU, GroupNorm. `scaling_factor` maps posterior means to the
+ * UNet's latent scale (the pipeline multiplies by it after encoding, divides before decoding).
+ */
+export const vaeConfigSchema = z.object({
+  in_channels: z.number().int().positive().default(3),
+  out_channels: z.number().int().positive().default(3),
+  down_block_types: z.array(z.literal('DownEncoderBlock2D')).min(1).default(['DownEncoderBlock2D']),
+  up_block_types: z.array(z.literal('UpDecoderBlock2D')).min(1).default(['UpDecoderBlock2D']),
+  block_out_channels: z.array(z.number().int().positive()).min(1).default([64]),
+  layers_per_block: z.number().int().positive().default(1),
+  act_fn: z.literal('silu').default('silu'),
+  latent_channels: z.number().int().positive().default(4),
+  norm_num_groups: z.number().int().positive().default(32),
+  scaling_factor: z.number().positive().default(0.18215),
+  mid_block_add_attention: z.boolean().default(true),
+  use_quant_conv: z.boolean().default(true),
+  use_post_quant_conv: z.boolean().default(true),
+}).superRefine((c, ctx) => {
+  const n = c.block_out_channels.length;
+  for (const key of ['down_block_types', 'up_block_types'] as const) {
+    if (c[key].length !== n) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `has ${c[key].length} entries, block_out_channels has ${n}` });
+    }
+  }
+  c.block_out_channels.forEach((ch, i) => {
+    if (ch % c.norm_num_groups !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['block_out_channels', i], message: `${ch} channels are not divisible by norm_num_groups ${c.norm_num_groups}` });
+    }
+  });
+});
+export type VaeConfig = z.infer<typeof vaeConfigSchema>;
