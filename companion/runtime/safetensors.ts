@@ -203,10 +203,13 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+
 export interface TensorToWrite {
   dtype: DType;
   shape: number[];
-  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+  /** The values, or a function producing them when written (so only one tensor is in memory). */
+  data: TensorData | (() => TensorData);
 }
 
 /**
@@ -225,7 +228,7 @@ export function writeSafetensors(
   for (const [name, t] of entries) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const length = n * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== length) throw new Error(`${name}: data has ${t.data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${length}`);
+    if (typeof t.data !== 'function' && t.data.byteLength !== length) throw new Error(`${name}: data has ${t.data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${length}`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + length] };
     offset += length;
   }
@@ -239,7 +242,12 @@ export function writeSafetensors(
   try {
     writeAll(fd, lenBuf);
     writeAll(fd, headerBytes);
-    for (const [, t] of entries) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    for (const [name, t] of entries) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      const expected = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+      if (data.byteLength !== expected) throw new Error(`${name}: data has ${data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${expected}`);
+      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, file);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { SafetensorsFile, toFloat32, writeSafetensors, type DType, type TensorInfo } from './safetensors.ts';
+import { SafetensorsFile, toFloat32, writeSafetensors, type DType, type TensorInfo, type TensorToWrite } from './safetensors.ts';
 
 export interface WeightRef {
   /** Full diffusers name, e.g. `down_blocks.0.resnets.1.conv1.weight`. */
@@ -167,14 +167,13 @@ function convertToFloat32(file: SafetensorsFile, cacheDir: string): SafetensorsF
   const target = join(cacheDir, `${basename(file.path, '.safetensors')}-${key}.f32.safetensors`);
   if (!existsSync(target)) {
     mkdirSync(cacheDir, { recursive: true });
-    const entries: [string, { dtype: DType; shape: number[]; data: Float32Array | Uint8Array }][] = [];
-    for (const info of file.tensors.values()) {
-      const bytes = file.readBytes(info.name);
+    // Lazy data: one tensor converted and written at a time, so peak memory stays small.
+    const entries: [string, TensorToWrite][] = [...file.tensors.values()].map((info) => {
       const isFloat = info.dtype === 'F16' || info.dtype === 'BF16' || info.dtype === 'F64' || info.dtype === 'F32';
-      entries.push([info.name, isFloat
-        ? { dtype: 'F32', shape: info.shape, data: toFloat32(bytes, info.dtype, info.name) }
-        : { dtype: info.dtype, shape: info.shape, data: new Uint8Array(bytes) }]);
-    }
+      return [info.name, isFloat
+        ? { dtype: 'F32', shape: info.shape, data: () => toFloat32(file.readBytes(info.name), info.dtype, info.name) }
+        : { dtype: info.dtype, shape: info.shape, data: () => new Uint8Array(file.readBytes(info.name)) }];
+    });
     writeSafetensors(target, entries, { converted_from: file.path });
   }
   return SafetensorsFile.open(target);
