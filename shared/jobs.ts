@@ -3,7 +3,7 @@
 // TokenFlow config (`guidance_scale`, `pnp_attn_t`).
 import { z } from 'zod';
 import { JobError } from './errors.ts';
-import { TICKS_PER_SECOND } from './ticks.ts';
+import { ticksFromSeconds } from './ticks.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Small field types
@@ -55,7 +55,8 @@ export const ModelId = z
 /**
  * The edited range in the source media's own time (not sequence time). Exactly one form:
  * `start_ticks`/`end_ticks` (what the panel reads from Premiere) or `start_seconds`/`end_seconds`
- * (for people and scripts). `normalizeRange` turns either into ticks.
+ * (for people and scripts). `normalizeRange` turns either into ticks
+ * (seconds are read exactly as the decimal they print as: 1.1 s is 279417600000 ticks).
  */
 const rangeFields = {
   start_ticks: Ticks.optional(),
@@ -92,29 +93,12 @@ export const SourceRange = z
   });
 export type SourceRange = z.infer<typeof SourceRange>;
 
-/**
- * Converts seconds to ticks exactly for the decimal the number prints as (1.1 s is exactly
- * 279417600000 ticks, no float error); finer than a tick rounds half up.
- */
-export function secondsToTicks(seconds: number): bigint {
-  if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`seconds must be finite and >= 0, got ${seconds}`);
-  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(seconds));
-  if (!m) throw new RangeError(`cannot read ${seconds} as a decimal`);
-  const fraction = m[2] ?? '';
-  const digits = BigInt(m[1] + fraction);
-  const exp10 = Number(m[3] ?? 0) - fraction.length;
-  const scaled = digits * BigInt(TICKS_PER_SECOND);
-  if (exp10 >= 0) return scaled * 10n ** BigInt(exp10);
-  const denominator = 10n ** BigInt(-exp10);
-  return (scaled * 2n + denominator) / (2n * denominator);
-}
-
 function rangeToBigInt(range: SourceRange): { start: bigint; end: bigint } {
   if (range.start_ticks !== undefined && range.end_ticks !== undefined) {
     return { start: BigInt(range.start_ticks), end: BigInt(range.end_ticks) };
   }
   if (range.start_seconds !== undefined && range.end_seconds !== undefined) {
-    return { start: secondsToTicks(range.start_seconds), end: secondsToTicks(range.end_seconds) };
+    return { start: ticksFromSeconds(range.start_seconds), end: ticksFromSeconds(range.end_seconds) };
   }
   throw new RangeError('range has neither a complete ticks form nor a complete seconds form');
 }

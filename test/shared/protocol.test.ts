@@ -14,7 +14,6 @@ import {
   PresetBody,
   REFERENCE_PARAMETERS,
   resolveJobSettings,
-  secondsToTicks,
   ServerEvent,
   type JobRequestInput,
   type ServerEvent as ServerEventT,
@@ -148,16 +147,12 @@ test('range: ticks or seconds, exactly one form, end after start', () => {
   assert.equal(issues({ ...base, range: { start_seconds: -1, end_seconds: 1 } })[0].path, 'range.start_seconds');
 });
 
-test('secondsToTicks is exact for decimals and rounds below a tick', () => {
-  assert.equal(secondsToTicks(0), 0n);
-  assert.equal(secondsToTicks(1), 254016000000n);
-  assert.equal(secondsToTicks(0.1), 25401600000n);
-  assert.equal(secondsToTicks(1001 / 30000), 8475667200n); // 1/29.97 s: 8475667200.000 ticks
-  assert.equal(secondsToTicks(1e-7), 25402n); // 25401.6 rounds up
-  assert.equal(secondsToTicks(3600.123456), 914488959799296n);
-  assert.equal(secondsToTicks(86400), 21946982400000000n);
-  assert.throws(() => secondsToTicks(-1), RangeError);
-  assert.throws(() => secondsToTicks(Number.NaN), RangeError);
+test('seconds normalise to exact ticks', () => {
+  const cases: [number, string][] = [[0, '0'], [0.1, '25401600000'], [1001 / 30000, '8475667200'], [1e-7, '25402'], [3600.123456, '914488959799296']];
+  for (const [seconds, ticks] of cases) {
+    const r = JobRequest.parse({ ...base, range: { start_seconds: seconds, end_seconds: 86400 } });
+    assert.equal(normalizeRange(r.range).start_ticks, ticks, String(seconds));
+  }
 });
 
 const now = new Date('2026-01-02T03:04:05.000Z').toISOString();
