@@ -6,11 +6,22 @@ import type { Weights } from './weights.ts';
 
 /** torch.nn.Linear on the last axis: x @ W^T + b, W stored [out, in]. */
 export function linear(g: Graph, w: Weights, x: Value, inFeatures: number, outFeatures: number, opts: { bias?: boolean } = {}): Value {
-  const weight = g.weight(w.get('weight', [outFeatures, inFeatures]));
-  const wt = g.node('Transpose', [weight], { perm: [1, 0] }, { name: w.path }); // [in, out], folded by ORT
-  const y = g.node('MatMul', [x, wt], {}, { name: w.path });
-  if (opts.bias === false) return y;
-  return g.node('Add', [y, g.weight(w.get('bias', [outFeatures]))], {}, { name: w.path });
+  return linearLayer(g, w, inFeatures, outFeatures, opts)(x);
+}
+
+/**
+ * A torch.nn.Linear whose weights are fetched now (shape-checked and counted as used) and
+ * whose nodes are emitted only when it is applied: a hook that replaces a layer's computation
+ * leaves no dead nodes or initializers behind, and the weight-coverage check still holds.
+ */
+export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeatures: number, opts: { bias?: boolean } = {}): (x: Value) => Value {
+  const weightRef = w.get('weight', [outFeatures, inFeatures]);
+  const biasRef = opts.bias === false ? null : w.get('bias', [outFeatures]);
+  return (x) => {
+    const wt = g.node('Transpose', [g.weight(weightRef)], { perm: [1, 0] }, { name: w.path }); // [in, out], folded by ORT
+    const y = g.node('MatMul', [x, wt], {}, { name: w.path });
+    return biasRef ? g.node('Add', [y, g.weight(biasRef)], {}, { name: w.path }) : y;
+  };
 }
 
 /** torch.nn.Conv2d. A [out, in] weight is accepted for 1x1 convolutions saved as linear. */
