@@ -4,6 +4,7 @@ import type { Command } from './command.ts';
 import { UsageError } from './command.ts';
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  debug: () => import('./debug.ts'),
 };
 
 export const EXIT_OK = 0;
