@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import { ClipTokenizer } from '../models/clip_tokenizer.ts';
+import { runCommand } from './debug_run.ts';
 
 const tokenize: Command = {
   help: [
@@ -38,6 +39,7 @@ function tokenizerDir(model: string): string {
 
 const subcommands: Record<string, Command> = {
   tokenize,
+  run: runCommand,
 };
 
 export const command: Command = {

@@ -1,0 +1,102 @@
+// `tokenflow debug run <component> --model DIR --inputs IN.safetensors --out OUT.safetensors`:
+// builds one model component's graph from a diffusers folder, runs it once on the named
+// tensors of IN and writes every graph output to OUT, for comparison with the Python
+// reference. ONNX Runtime and the model builders are loaded only when the command runs.
+import os from 'node:os';
+import path from 'node:path';
+import type { Graph } from '../runtime/graph.ts';
+import type { Command } from './command.ts';
+import { parseOptions, UsageError } from './command.ts';
+
+type InputType = 'float32' | 'int64';
+
+interface ComponentRunner {
+  /** Graph inputs read from IN.safetensors, by name. */
+  inputs: Record<string, InputType>;
+  /** Graph outputs written to OUT.safetensors (for the help text). */
+  outputs: string[];
+  /** Builds the component's graph; its outputs are what OUT.safetensors receives. */
+  build(modelDir: string, conversionCacheDir: string): Promise<Graph>;
+}
+
+/** One row per component. Keep it a plain object literal: other components add rows here. */
+export const components: Record<string, ComponentRunner> = {
+  unet: {
+    inputs: { sample: 'float32', timestep: 'int64', encoder_hidden_states: 'float32' },
+    outputs: ['out'],
+    build: async (dir, cache) => (await import('../models/unet_2d_condition.ts')).buildUNetGraph(dir, { conversionCacheDir: cache }).graph,
+  },
+  'text-encoder': {
+    inputs: { input_ids: 'int64' },
+    outputs: ['last_hidden_state'],
+    build: async (dir, cache) => (await import('../models/clip_text.ts')).buildTextEncoderGraph(dir, { conversionCacheDir: cache }).graph,
+  },
+};
+
+const DEFAULT_CACHE = path.join(os.tmpdir(), 'tokenflow-weights-f32');
+
+export const runHelp = [
+  'tokenflow debug run <component> --model DIR --inputs IN.safetensors --out OUT.safetensors [--cache-dir DIR]',
+  `  Runs one component of a diffusers model folder on CPU (float32) and writes its outputs.`,
+  '  Components (inputs -> outputs):',
+  ...Object.entries(components).map(([name, c]) => `    ${name}: ${Object.keys(c.inputs).join(', ')} -> ${c.outputs.join(', ')}`),
+  '  Extra tensors in IN are ignored; a scalar timestep is used for the whole batch.',
+  `  fp16/bf16 weights are converted to float32 once into --cache-dir (default ${DEFAULT_CACHE}).`,
+].join('\n');
+
+export async function debugRun(args: string[]): Promise<number> {
+  const { values, positionals } = parseOptions({
+    args,
+    options: {
+      model: { type: 'string' },
+      inputs: { type: 'string' },
+      out: { type: 'string' },
+      'cache-dir': { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const [name, ...extra] = positionals;
+  if (!name) throw new UsageError(`missing <component> (one of ${Object.keys(components).join(', ')})`);
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const component = components[name];
+  if (!component) throw new UsageError(`unknown component "${name}" (one of ${Object.keys(components).join(', ')})`);
+  for (const opt of ['model', 'inputs', 'out'] as const) if (!values[opt]) throw new UsageError(`--${opt} is required`);
+
+  const { SafetensorsFile, writeSafetensors } = await import('../runtime/safetensors.ts');
+  const { createSession, run, ort } = await import('../runtime/session.ts');
+  const inputsFile = SafetensorsFile.open(values.inputs!);
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  for (const [input, type] of Object.entries(component.inputs)) {
+    const info = inputsFile.tensors.get(input);
+    if (!info) {
+      throw new Error(`${values.inputs}: no tensor "${input}" (the ${name} needs ${Object.keys(component.inputs).join(', ')})`);
+    }
+    // Scalars (shape []) become [1]; the graphs broadcast a single timestep over the batch.
+    const dims = info.shape.length ? info.shape : [1];
+    const isInt = !['F64', 'F32', 'F16', 'BF16'].includes(info.dtype);
+    if (type === 'int64') {
+      if (!isInt) throw new Error(`${values.inputs}: tensor "${input}" is ${info.dtype}, the ${name} needs an integer tensor`);
+      feeds[input] = new ort.Tensor('int64', BigInt64Array.from(inputsFile.readInts(input).map(BigInt)), dims);
+    } else {
+      if (isInt) throw new Error(`${values.inputs}: tensor "${input}" is ${info.dtype}, the ${name} needs a floating-point tensor`);
+      feeds[input] = new ort.Tensor('float32', inputsFile.readFloat32(input), dims);
+    }
+  }
+
+  const started = Date.now();
+  const graph = await component.build(values.model!, values['cache-dir'] ?? DEFAULT_CACHE);
+  const session = await createSession(graph, { providers: ['cpu'], log: (line) => console.error(line) });
+  const built = Date.now();
+  const outputs = await run(session, feeds);
+  const ran = Date.now();
+  const tensors = Object.entries(outputs).map(([outName, t]) => {
+    if (t.type !== 'float32') throw new Error(`output "${outName}" is ${t.type}; only float32 outputs are written`);
+    return [outName, { dtype: 'F32' as const, shape: [...t.dims], data: t.data as Float32Array }] as const;
+  });
+  writeSafetensors(values.out!, tensors, { component: name, model: path.resolve(values.model!) });
+  console.error(`${name}: built in ${built - started} ms, ran in ${ran - built} ms; wrote ${tensors.map(([n, t]) => `${n} [${t.shape}]`).join(', ')} to ${values.out}`);
+  return 0;
+}
+
+/** The `run` row of `tokenflow debug`. */
+export const runCommand: Command = { help: runHelp, run: debugRun };
