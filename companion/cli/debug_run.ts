@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Graph } from '../runtime/graph.ts';
+import type { TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 
@@ -89,9 +90,9 @@ export async function debugRun(args: string[]): Promise<number> {
   const built = Date.now();
   const outputs = await run(session, feeds);
   const ran = Date.now();
-  const tensors = Object.entries(outputs).map(([outName, t]) => {
+  const tensors = Object.entries(outputs).map(([outName, t]): [string, TensorToWrite] => {
     if (t.type !== 'float32') throw new Error(`output "${outName}" is ${t.type}; only float32 outputs are written`);
-    return [outName, { dtype: 'F32' as const, shape: [...t.dims], data: t.data as Float32Array }] as const;
+    return [outName, { dtype: 'F32', shape: [...t.dims], data: t.data as Float32Array }];
   });
   writeSafetensors(values.out!, tensors, { component: name, model: path.resolve(values.model!) });
   console.error(`${name}: built in ${built - started} ms, ran in ${ran - built} ms; wrote ${tensors.map(([n, t]) => `${n} [${t.shape}]`).join(', ')} to ${values.out}`);
