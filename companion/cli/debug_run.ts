@@ -32,6 +32,16 @@ export const components: Record<string, ComponentRunner> = {
     outputs: ['last_hidden_state'],
     build: async (dir, cache) => (await import('../models/clip_text.ts')).buildTextEncoderGraph(dir, { conversionCacheDir: cache }).graph,
   },
+  'vae-encode': {
+    inputs: { image: 'float32' },
+    outputs: ['mean', 'logvar'],
+    build: async (dir, cache) => (await import('../models/vae.ts')).buildVaeEncoderGraph(dir, { conversionCacheDir: cache }).graph,
+  },
+  'vae-decode': {
+    inputs: { latents: 'float32' },
+    outputs: ['image'],
+    build: async (dir, cache) => (await import('../models/vae.ts')).buildVaeDecoderGraph(dir, { conversionCacheDir: cache }).graph,
+  },
 };
 
 const DEFAULT_CACHE = path.join(os.tmpdir(), 'tokenflow-weights-f32');
