@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsFile, writeSafetensors } from '../../companion/runtime/safetensors.ts';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
 const MODEL = 'test/fixtures/tiny-sd15';
@@ -19,8 +19,9 @@ function tokenflow(...args: string[]) {
 
 /** Writes golden tensors under the names the component expects (plus one extra, ignored). */
 function inputsFile(file: string, names: Record<string, string>): string {
-  const tensors = Object.entries(names).map(([as, name]) => [as, { dtype: 'F32' as const, shape: golden.info(name).shape, data: golden.readFloat32(name) }] as const);
-  writeSafetensors(join(tmp, file), [...tensors, ['unrelated', { dtype: 'F32', shape: [1], data: new Float32Array([7]) }]]);
+  const tensors = Object.entries(names).map(([as, name]): [string, TensorToWrite] => [as, { dtype: 'F32', shape: golden.info(name).shape, data: golden.readFloat32(name) }]);
+  tensors.push(['unrelated', { dtype: 'F32', shape: [1], data: new Float32Array([7]) }]);
+  writeSafetensors(join(tmp, file), tensors);
   return join(tmp, file);
 }
 
