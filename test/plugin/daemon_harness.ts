@@ -1,0 +1,88 @@
+// A real TokenFlow daemon on 127.0.0.1 for the panel tests: the product's job service and
+// server, with the pipeline replaced by test/plugin/doubles/panel_pipeline.ts. It can be
+// stopped and started again on the same port and folders (a daemon restart mid-job).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveFolders } from '../../companion/config.ts';
+import { JobService } from '../../companion/jobs/service.ts';
+import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
+import { loadOrCreateToken } from '../../companion/server/token.ts';
+import { makeClip } from '../media/clips.ts';
+
+export interface PanelDaemonOptions {
+  /** Pipeline double: ms per step and steps per stage. */
+  delayMs?: number;
+  steps?: number;
+  /** Browser Origins the daemon accepts (the E2E page's); the product default allows none. */
+  allowedOrigins?: string[];
+}
+
+export interface PanelDaemon {
+  readonly url: string;
+  readonly port: number;
+  readonly token: string;
+  readonly home: string;
+  readonly outputDir: string;
+  /** A 25 fps, 64x48, 2 s H.264 clip (50 frames). */
+  readonly clip: string;
+  jobs: JobService;
+  daemon: Daemon;
+  /** Stops the server and the job service, keeping every file (running jobs are re-queued). */
+  stop(): Promise<void>;
+  /** Starts again on the same port and folders. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type TestContext = { after(fn: () => Promise<void> | void): void };
+
+export const CLIP_FPS = 25;
+export const CLIP_FRAMES = 50;
+
+export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptions = {}): Promise<PanelDaemon> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-panel-'));
+  const folders = resolveFolders({ TOKENFLOW_HOME: home });
+  const token = await loadOrCreateToken(folders.configDir);
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
+  const pipelineModule = new URL(`./doubles/panel_pipeline.ts?delay=${options.delayMs ?? 5}&steps=${options.steps ?? 4}`, import.meta.url);
+
+  const launch = async (port: number) => {
+    const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule, previewIntervalMs: 0 });
+    await jobs.start();
+    const daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port, version: '0.0.0-panel-test', allowedOrigins: options.allowedOrigins });
+    return { jobs, daemon };
+  };
+
+  let running: { jobs: JobService; daemon: Daemon } | undefined = await launch(0);
+  const port = running.daemon.port;
+  const handle: PanelDaemon = {
+    url: running.daemon.url,
+    port,
+    token,
+    home,
+    outputDir: folders.outputDir,
+    clip,
+    jobs: running.jobs,
+    daemon: running.daemon,
+    async stop() {
+      if (!running) return;
+      const { jobs, daemon } = running;
+      running = undefined;
+      await daemon.close();
+      await jobs.close();
+    },
+    async restart() {
+      await handle.stop();
+      running = await launch(port);
+      handle.jobs = running.jobs;
+      handle.daemon = running.daemon;
+    },
+    async close() {
+      await handle.stop();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+  t.after(() => handle.close());
+  return handle;
+}

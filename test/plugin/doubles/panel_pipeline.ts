@@ -1,0 +1,63 @@
+// Pipeline test double for the panel tests (runs in the daemon's pipeline worker): "edits"
+// each frame by tinting it towards a colour, streams every keyframe as a preview, reports
+// invert/edit/decode progress with a delay per step, and honours abort between steps.
+// Query of the module URL: ?delay=<ms per step>&steps=<n>
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pipeline, PipelineHooks, PipelineInput } from '../../../companion/pipeline/interface.ts';
+import { encodePngRgb } from '../../../companion/util/png.ts';
+
+const params = new URL(import.meta.url).searchParams;
+const delay = Number(params.get('delay') ?? 5);
+const steps = Number(params.get('steps') ?? 4);
+
+async function step(hooks: PipelineHooks): Promise<void> {
+  if (hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
+  await sleep(delay);
+  if (hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
+}
+
+/** Warm orange wash over the frame: visibly "edited" in screenshots. */
+function tint(frame: Uint8Array): Uint8Array {
+  const out = new Uint8Array(frame.length);
+  for (let i = 0; i < frame.length; i += 3) {
+    out[i] = Math.min(255, 120 + frame[i] * 0.6);
+    out[i + 1] = Math.min(255, 50 + frame[i + 1] * 0.5);
+    out[i + 2] = Math.min(255, 90 + frame[i + 2] * 0.3);
+  }
+  return out;
+}
+
+export function createPipeline(): Pipeline {
+  return {
+    async run(input: PipelineInput, hooks: PipelineHooks) {
+      const { frames } = input;
+      const frameBytes = frames.width * frames.height * 3;
+      const batch = input.settings.parameters.batch_size;
+      const keyframes = Array.from({ length: Math.ceil(frames.count / batch) }, (_, i) => i * batch);
+      const outputIndices = input.previewOnly ? keyframes : Array.from({ length: frames.count }, (_, i) => i);
+      const source = fs.readFileSync(frames.path);
+      const frameAt = (k: number) => tint(source.subarray(k * frameBytes, (k + 1) * frameBytes));
+      for (let i = 1; i <= steps; i++) {
+        await step(hooks);
+        hooks.onProgress('invert', i, steps);
+      }
+      for (let i = 1; i <= steps; i++) {
+        await step(hooks);
+        const k = keyframes[(i - 1) % keyframes.length];
+        hooks.onPreview({ index: k, mime: 'image/png', data: encodePngRgb(frameAt(k), frames.width, frames.height), width: frames.width, height: frames.height });
+        hooks.onProgress('edit', i, steps);
+      }
+      const out = path.join(input.workDir, 'edited.rgb');
+      const fd = fs.openSync(out, 'w');
+      for (const [n, k] of outputIndices.entries()) {
+        if (n % 4 === 0) await step(hooks);
+        fs.writeSync(fd, frameAt(k));
+        hooks.onProgress('decode', n + 1, outputIndices.length);
+      }
+      fs.closeSync(fd);
+      return { frames: { path: out, width: frames.width, height: frames.height, count: outputIndices.length }, frameIndices: outputIndices };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// A fake `uxp` module and storage for tests (browser-safe: the E2E page uses it too):
+// secure storage that answers bytes like UXP's, localStorage in memory, and an entrypoints
+// object that records the one allowed setup() call.
+import type { KeyValueStore, UxpSecureStorage } from '../../plugin/src/host/storage.ts';
+
+export class MemoryKeyValueStore implements KeyValueStore {
+  readonly data = new Map<string, string>();
+  getItem(key: string): string | null {
+    return this.data.get(key) ?? null;
+  }
+  setItem(key: string, value: string): void {
+    this.data.set(key, String(value));
+  }
+  removeItem(key: string): void {
+    this.data.delete(key);
+  }
+}
+
+/** Like UXP secureStorage: getItem answers a Uint8Array and rejects for a missing key. */
+export class FakeSecureStorage implements UxpSecureStorage {
+  readonly data = new Map<string, Uint8Array>();
+  async setItem(key: string, value: string): Promise<void> {
+    const bytes = new Uint8Array(value.length);
+    for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i);
+    this.data.set(key, bytes);
+  }
+  async getItem(key: string): Promise<Uint8Array> {
+    const value = this.data.get(key);
+    if (!value) throw new Error(`secureStorage: no item "${key}"`);
+    return value;
+  }
+  async removeItem(key: string): Promise<void> {
+    this.data.delete(key);
+  }
+}
+
+export interface SetupArgs {
+  plugin?: Record<string, unknown>;
+  panels?: Record<string, Record<string, unknown>>;
+  commands?: Record<string, unknown>;
+}
+
+export class FakeEntrypoints {
+  calls: SetupArgs[] = [];
+  setup(args: SetupArgs): void {
+    if (this.calls.length > 0) throw new Error('entrypoints.setup() may be called only once');
+    this.calls.push(args);
+  }
+  /** Runs a registered command the way the host's menu would. */
+  async runCommand(id: string): Promise<void> {
+    const command = this.calls[0]?.commands?.[id];
+    if (!command) throw new Error(`no command "${id}" registered`);
+    await (typeof command === 'function' ? command() : (command as { run: () => unknown }).run());
+  }
+}
+
+export function createFakeUxp() {
+  const entrypoints = new FakeEntrypoints();
+  const secureStorage = new FakeSecureStorage();
+  const shownPanels: string[] = [];
+  return {
+    entrypoints,
+    storage: { secureStorage },
+    pluginManager: {
+      plugins: [{ id: 'com.tokenflow.premiere', showPanel: (id: string) => shownPanels.push(id) }],
+    },
+    shownPanels,
+  };
+}
