@@ -239,3 +239,60 @@ test('hooks: replacing attn1 and the conv2 output changes the graph as asked', a
   const diff = (await run(await cpuSession(injected.graph), feeds)).out!.data as Float32Array;
   assert.ok(maxAbsDiff(diff, want) > 1e-3, 'replacing the conv2 output had no effect');
 });
+
+/** float32 -> IEEE half, round to nearest even (normal range; the tiny weights are small). */
+function toHalf(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(bits, (b) => {
+    const sign = (b >>> 16) & 0x8000;
+    const exp = ((b >>> 23) & 0xff) - 127 + 15;
+    if (exp <= 0) return sign; // below half's normal range: flush to zero
+    const mant = b & 0x7fffff;
+    let h = sign | (exp << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+    return h;
+  });
+}
+
+test('fp16 checkpoints need a conversion folder, then run in float32 close to the golden output', async () => {
+  const dir = join(tmp, 'fp16');
+  mkdirSync(join(dir, 'unet'), { recursive: true });
+  copyFileSync(`${MODEL}/unet/config.json`, join(dir, 'unet', 'config.json'));
+  const source = SafetensorsFile.open(`${MODEL}/unet/${WEIGHTS}`);
+  writeSafetensors(join(dir, 'unet', 'diffusion_pytorch_model.fp16.safetensors'), [...source.tensors.values()].map((t): [string, TensorToWrite] =>
+    [t.name, { dtype: 'F16', shape: t.shape, data: toHalf(source.readFloat32(t.name)) }]));
+  assert.throws(() => buildUNetGraph(dir), /weight ".*" is F16; pass conversionCacheDir/);
+  const { graph } = buildUNetGraph(dir, { conversionCacheDir: join(tmp, 'f32-cache') });
+  const out = (await run(await cpuSession(graph), goldenFeeds(golden, 'case1.'))).out!.data as Float32Array;
+  // Weights rounded to fp16 (relative 5e-4) move the output by ~1e-3, not more.
+  const err = maxAbsDiff(out, golden.readFloat32('case1.out'));
+  measured['case1.out (fp16 weights)'] = err;
+  assert.ok(err < 2e-2 && err > 0, `fp16 weights: max abs error ${err}`);
+});
+
+test('per-block transformer_layers_per_block and an explicit num_attention_heads', () => {
+  const dir = join(tmp, 'layers');
+  writeRandomUNet(dir, {
+    block_out_channels: [32, 64],
+    down_block_types: ['CrossAttnDownBlock2D', 'DownBlock2D'],
+    up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D'],
+    layers_per_block: 1,
+    transformer_layers_per_block: [2, 1],
+    attention_head_dim: 8,
+    num_attention_heads: [2, 4],
+    cross_attention_dim: 16,
+    norm_num_groups: 16,
+  });
+  const seen: string[] = [];
+  buildUNetGraph(dir, { hooks: { selfAttention: (ctx) => void seen.push(`${ctx.path} ${ctx.heads}`) } });
+  assert.deepEqual(seen, [
+    'down_blocks.0.attentions.0.transformer_blocks.0.attn1 2',
+    'down_blocks.0.attentions.0.transformer_blocks.1.attn1 2',
+    'mid_block.attentions.0.transformer_blocks.0.attn1 4',
+    'up_blocks.1.attentions.0.transformer_blocks.0.attn1 2',
+    'up_blocks.1.attentions.0.transformer_blocks.1.attn1 2',
+    'up_blocks.1.attentions.1.transformer_blocks.0.attn1 2',
+    'up_blocks.1.attentions.1.transformer_blocks.1.attn1 2',
+  ]);
+});
