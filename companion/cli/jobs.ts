@@ -1,0 +1,100 @@
+// `tokenflow jobs list|show|cancel`: the running daemon's jobs, over its REST API.
+import type { JobRecord } from '../../shared/jobs.ts';
+import { ticksToSeconds } from '../../shared/ticks.ts';
+import { DaemonRequestError, localDaemonClient } from '../server/client.ts';
+import { parseOptions, UsageError, type Command } from './command.ts';
+
+const help = `Usage: tokenflow jobs <list | show ID | cancel ID> [options]
+
+Lists, shows and cancels the jobs of the running daemon (\`tokenflow serve\`).
+
+Sub-commands:
+  list         every job, oldest first
+  show ID      one job in detail
+  cancel ID    cancel a queued or running job
+
+Options:
+  --json       print the daemon's JSON instead of text
+  --url URL    the daemon's address (default: the running daemon of this configuration,
+               else TOKENFLOW_URL, else http://127.0.0.1:43117)
+  -h, --help   this help`;
+
+export const command: Command = {
+  help,
+  async run(args) {
+    const { values, positionals } = parseOptions({
+      args,
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, url: { type: 'string' } },
+    });
+    const [sub, id, ...extra] = positionals;
+    if (sub === undefined) throw new UsageError('missing sub-command: list, show or cancel');
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    const needsId = sub === 'show' || sub === 'cancel';
+    if (sub !== 'list' && !needsId) throw new UsageError(`unknown sub-command "${sub}" (list, show or cancel)`);
+    if (needsId && id === undefined) throw new UsageError(`jobs ${sub} needs a job ID (see \`tokenflow jobs list\`)`);
+    if (!needsId && id !== undefined) throw new UsageError(`unexpected argument "${id}"`);
+
+    const client = await localDaemonClient(values.url);
+    try {
+      if (sub === 'list') {
+        const jobs = await client.listJobs();
+        console.log(values.json ? JSON.stringify({ jobs }, null, 2) : formatList(jobs));
+      } else if (sub === 'show') {
+        const job = await client.getJob(id!);
+        console.log(values.json ? JSON.stringify(job, null, 2) : formatJob(job));
+      } else {
+        const job = await client.cancelJob(id!);
+        console.log(values.json ? JSON.stringify(job, null, 2) : `job ${job.id}: ${job.state}`);
+      }
+    } catch (err) {
+      if (err instanceof DaemonRequestError) {
+        console.error(`tokenflow jobs ${sub}: ${err.message} (HTTP ${err.status}, ${err.code})`);
+        return 1;
+      }
+      throw err;
+    }
+    return 0;
+  },
+};
+
+function formatList(jobs: JobRecord[]): string {
+  if (jobs.length === 0) return 'no jobs';
+  const rows = jobs.map((j) => [j.id, j.state, j.stage ?? '-', percent(j), j.created_at.replace(/\.\d+Z$/, 'Z'), clip(j.request.prompt, 40)]);
+  const header = ['ID', 'STATE', 'STAGE', 'DONE', 'CREATED', 'PROMPT'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+function formatJob(job: JobRecord): string {
+  const { settings, request } = job;
+  const start = ticksToSeconds(BigInt(settings.start_ticks));
+  const end = ticksToSeconds(BigInt(settings.end_ticks));
+  const eta = job.progress.eta_s === null ? '' : `, about ${Math.ceil(job.progress.eta_s)} s left`;
+  const lines: Array<[string, string]> = [
+    ['id', job.id],
+    ['state', `${job.state}${job.stage ? ` (stage ${job.stage}, ${percent(job)}${eta})` : ''}`],
+    ['created', job.created_at],
+    ['updated', job.updated_at],
+    ['source', `${request.source_path} [${start.toFixed(3)} s – ${end.toFixed(3)} s]`],
+    ['prompt', settings.prompt],
+    ['preset', settings.preset ?? '-'],
+    ['model', settings.model ?? '(daemon default)'],
+    ['attempts', String(job.attempts)],
+  ];
+  if (job.result) {
+    lines.push(['output', job.result.output_path ?? '(preview only)']);
+    lines.push(['frames', `${job.result.frame_count} at ${job.result.width}x${job.result.height}, ${job.result.frame_rate} fps`]);
+  }
+  if (job.error) lines.push(['error', `${job.error.code}: ${job.error.message}`]);
+  return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
+}
+
+function percent(job: JobRecord): string {
+  return `${Math.floor(job.progress.overall * 100)}%`;
+}
+
+function clip(text: string, max: number): string {
+  const one = text.replace(/\s+/g, ' ');
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}

@@ -1,0 +1,200 @@
+// `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
+import type { LogLevel } from '../../shared/events.ts';
+import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
+import { JobService } from '../jobs/service.ts';
+import { checkMedia, describeCapabilities } from '../media/index.ts';
+import { hubCacheDir } from '../models/hf_cache.ts';
+import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
+import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
+import { listInstalledModels, parseDefaultModel, type DefaultModel } from '../server/model_catalog.ts';
+import { loadOrCreateToken, tokenPath } from '../server/token.ts';
+import { daemonVersion } from '../server/version.ts';
+import path from 'node:path';
+import { parseOptions, UsageError, type Command } from './command.ts';
+
+const EXPOSE_FLAG = 'i-know-this-exposes-the-daemon';
+
+const help = `Usage: tokenflow serve [options]
+
+Runs the TokenFlow daemon: the REST API and event stream the Premiere panel talks to.
+Stops cleanly on Ctrl-C (SIGINT) or SIGTERM; running jobs resume on the next start.
+
+Options:
+  --port N              TCP port (default 43117, or TOKENFLOW_PORT; 0 = any free port)
+  --host ADDR           address to listen on (default 127.0.0.1). Anything that is not a
+                        loopback address also needs --${EXPOSE_FLAG}
+  --${EXPOSE_FLAG}
+                        allow --host to be a non-loopback address: every device that can
+                        reach this machine may then try the API (the token still guards it)
+  --concurrency N       jobs run at the same time (default 1: one GPU)
+  --output DIR          where renders are written (default: see TOKENFLOW_OUTPUT_DIR)
+  --model DIR|ORG/NAME  default model: a diffusers folder, or a hub id in the HF cache
+                        (or TOKENFLOW_MODEL)
+  --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
+                        "null" or "https://example.com"); repeatable. Only needed if
+                        your panel sends such an Origin (see the README)
+  -h, --help            this help
+
+Environment: TOKENFLOW_HOME (config, data and renders under one folder),
+TOKENFLOW_OUTPUT_DIR, TOKENFLOW_PORT, TOKENFLOW_MODEL, TOKENFLOW_FFMPEG, TOKENFLOW_FFPROBE.`;
+
+export const command: Command = {
+  help,
+  async run(args) {
+    const { values, positionals } = parseOptions({
+      args,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        [EXPOSE_FLAG]: { type: 'boolean' },
+        concurrency: { type: 'string' },
+        output: { type: 'string' },
+        model: { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true },
+      },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const port = values.port === undefined ? portFromEnv() : parsePort(values.port);
+    if (port === undefined) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+    const host = values.host ?? DEFAULT_HOST;
+    const exposed = !isLoopbackAddress(host);
+    if (exposed && values[EXPOSE_FLAG] !== true) {
+      throw new UsageError(
+        `--host ${host} is not a loopback address: the daemon would be reachable from other machines. ` +
+          `If that is really what you want, add --${EXPOSE_FLAG}`,
+      );
+    }
+    const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
+    const folders = resolveFolders();
+    const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
+    const modelArg = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
+    let defaultModel: DefaultModel | undefined;
+    try {
+      defaultModel = modelArg === undefined ? undefined : parseDefaultModel(modelArg);
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+    return serve({
+      port,
+      host,
+      exposed,
+      concurrency,
+      configDir: folders.configDir,
+      dataDir: folders.dataDir,
+      outputDir,
+      defaultModel,
+      allowedOrigins: values['allow-origin'] ?? [],
+    });
+  },
+};
+
+interface ServeOptions {
+  port: number;
+  host: string;
+  exposed: boolean;
+  concurrency: number;
+  configDir: string;
+  dataDir: string;
+  outputDir: string;
+  defaultModel: DefaultModel | undefined;
+  allowedOrigins: string[];
+}
+
+async function serve(opts: ServeOptions): Promise<number> {
+  const version = daemonVersion();
+  const token = await loadOrCreateToken(opts.configDir);
+  log('info', `TokenFlow daemon ${version} starting (config ${opts.configDir}, data ${opts.dataDir})`);
+  try {
+    log('info', describeCapabilities(await checkMedia()));
+  } catch (err) {
+    log('error', `ffmpeg is not usable, so no job can run: ${message(err)}`);
+  }
+
+  const hubCache = hubCacheDir();
+  const catalog = { defaultModel: opts.defaultModel, hubCache };
+  if (opts.defaultModel?.kind === 'hub' && !listInstalledModels(catalog).some((m) => m.id === opts.defaultModel?.id)) {
+    log('warn', `model ${opts.defaultModel.id} is not in the hub cache ${hubCache}: pull it with \`tokenflow models pull ${opts.defaultModel.id}\``);
+  }
+  if (opts.defaultModel === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
+
+  const jobs = new JobService({ dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log });
+  await jobs.start();
+  let daemon;
+  try {
+    daemon = await startDaemon({
+      jobs,
+      token,
+      host: opts.host,
+      port: opts.port,
+      exposed: opts.exposed,
+      allowedOrigins: opts.allowedOrigins,
+      version,
+      device: () => null,
+      listModels: async () => listInstalledModels(catalog),
+      log,
+    });
+  } catch (err) {
+    await jobs.close();
+    throw err;
+  }
+  await writeDaemonFile(opts.dataDir, { pid: process.pid, url: daemon.url, version, started_at: new Date().toISOString() });
+
+  if (opts.exposed) {
+    const bar = '!'.repeat(78);
+    log('warn', [
+      bar,
+      `!! The daemon listens on ${opts.host}:${daemon.port}, reachable from OTHER MACHINES.`,
+      '!! Anyone who learns the token can run jobs and read job details. Traffic is plain',
+      '!! HTTP (not encrypted). Use this only on a network you trust.',
+      bar,
+    ].join('\n'));
+  }
+  log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); renders go to ${opts.outputDir}`);
+  log('info', `bearer token: print it with \`tokenflow token\` (stored in ${tokenPath(opts.configDir)})`);
+  log('info', 'execution provider: none loaded yet (chosen when the model runtime first runs)');
+  log('info', `jobs run ${opts.concurrency} at a time; press Ctrl-C to stop`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log('warn', `${signal} again: exiting without waiting`);
+        process.exit(1);
+      }
+      stopping = true;
+      log('info', `${signal}: stopping (running jobs are put back in the queue)`);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await daemon.close();
+  await jobs.close();
+  await removeDaemonFile(opts.dataDir);
+  log('info', 'stopped');
+  return 0;
+}
+
+function log(level: LogLevel, text: string): void {
+  if (level === 'debug' && process.env.TOKENFLOW_DEBUG !== '1') return;
+  const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
+  if (level === 'warn' || level === 'error') console.error(line);
+  else console.log(line);
+}
+
+function positiveInt(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) {
+    throw new UsageError(`${name} must be an integer from 1 to 64, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value && value.trim() !== '' ? value : undefined;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,111 @@
+// Where the daemon keeps its files and how it listens, resolved from (highest first)
+// command-line flags, environment variables and per-platform defaults.
+//
+// Folders (the `TokenFlow Renders` output folder sits where video apps put media):
+//   Linux   config $XDG_CONFIG_HOME/tokenflow (~/.config/tokenflow)
+//           data   $XDG_DATA_HOME/tokenflow   (~/.local/share/tokenflow)
+//           output ~/Videos/TokenFlow Renders if ~/Videos exists, else <data>/renders
+//   macOS   config and data ~/Library/Application Support/TokenFlow
+//           output ~/Movies/TokenFlow Renders
+//   Windows config %APPDATA%\TokenFlow, data %LOCALAPPDATA%\TokenFlow
+//           output %USERPROFILE%\Videos\TokenFlow Renders
+// TOKENFLOW_HOME=<dir> puts everything under one folder (<dir>/config, <dir>/data,
+// <dir>/renders): handy for tests and portable installs.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Default TCP port. 43117 is outside the IANA well-known/registered ranges in common use
+ * and clear of the ports local AI and dev tools take (3000, 5000, 7860, 8000, 8080,
+ * 8188, 11434).
+ */
+export const DEFAULT_PORT = 43117;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_CONCURRENCY = 1;
+
+export interface Folders {
+  /** Token and settings; owner-only (0700). */
+  configDir: string;
+  /** Job store, caches, the running daemon's discovery file. */
+  dataDir: string;
+  /** The only folder renders are written to. */
+  outputDir: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolveFolders(
+  env: Env = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = os.homedir(),
+): Folders {
+  const tokenflowHome = nonEmpty(env.TOKENFLOW_HOME);
+  let folders: Folders;
+  if (tokenflowHome) {
+    const root = path.resolve(tokenflowHome);
+    folders = {
+      configDir: path.join(root, 'config'),
+      dataDir: path.join(root, 'data'),
+      outputDir: path.join(root, 'renders'),
+    };
+  } else if (platform === 'darwin') {
+    const support = path.join(home, 'Library', 'Application Support', 'TokenFlow');
+    folders = {
+      configDir: support,
+      dataDir: support,
+      outputDir: path.join(home, 'Movies', 'TokenFlow Renders'),
+    };
+  } else if (platform === 'win32') {
+    const roaming = nonEmpty(env.APPDATA) ?? path.join(home, 'AppData', 'Roaming');
+    const local = nonEmpty(env.LOCALAPPDATA) ?? path.join(home, 'AppData', 'Local');
+    folders = {
+      configDir: path.join(roaming, 'TokenFlow'),
+      dataDir: path.join(local, 'TokenFlow'),
+      outputDir: path.join(home, 'Videos', 'TokenFlow Renders'),
+    };
+  } else {
+    // XDG base directories; relative values are invalid per the spec and ignored.
+    const xdgConfig = absolute(env.XDG_CONFIG_HOME) ?? path.join(home, '.config');
+    const xdgData = absolute(env.XDG_DATA_HOME) ?? path.join(home, '.local', 'share');
+    const dataDir = path.join(xdgData, 'tokenflow');
+    const videos = path.join(home, 'Videos');
+    folders = {
+      configDir: path.join(xdgConfig, 'tokenflow'),
+      dataDir,
+      outputDir: existsSync(videos)
+        ? path.join(videos, 'TokenFlow Renders')
+        : path.join(dataDir, 'renders'),
+    };
+  }
+  const outputOverride = nonEmpty(env.TOKENFLOW_OUTPUT_DIR);
+  if (outputOverride) folders.outputDir = path.resolve(outputOverride);
+  return folders;
+}
+
+/** TOKENFLOW_PORT, validated; the default port when unset. */
+export function portFromEnv(env: Env = process.env): number {
+  const raw = nonEmpty(env.TOKENFLOW_PORT);
+  if (raw === undefined) return DEFAULT_PORT;
+  const port = parsePort(raw);
+  if (port === undefined) {
+    throw new Error(`TOKENFLOW_PORT must be an integer from 0 to 65535, got "${raw}"`);
+  }
+  return port;
+}
+
+/** Parses a decimal TCP port (0 = any free port); undefined when invalid. */
+export function parsePort(raw: string): number | undefined {
+  if (!/^\d{1,5}$/.test(raw)) return undefined;
+  const port = Number(raw);
+  return port <= 65535 ? port : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value && value.trim() !== '' ? value : undefined;
+}
+
+function absolute(value: string | undefined): string | undefined {
+  const v = nonEmpty(value);
+  return v && path.isAbsolute(v) ? v : undefined;
+}

@@ -1,0 +1,129 @@
+// One HTTP server carrying the REST app and the `/v1/events` WebSocket (ws in noServer mode,
+// so the upgrade goes through the same Host/Origin/token checks as every request).
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { ModelInfo } from '../../shared/health.ts';
+import type { LogLevel } from '../../shared/events.ts';
+import type { JobServiceApi } from '../jobs/index.ts';
+import { createApp } from './app.ts';
+import { EventHub } from './events.ts';
+import type { HostPolicy } from './security.ts';
+
+export interface DaemonOptions {
+  jobs: JobServiceApi;
+  token: string;
+  /** Address to bind; a non-loopback one needs `exposed: true`. */
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** Set only when the user explicitly asked to listen beyond this machine. */
+  exposed?: boolean;
+  /** Origins allowed besides those no browser can send (see security.ts). */
+  allowedOrigins?: readonly string[];
+  version: string;
+  device?: () => string | null;
+  listModels?: () => Promise<ModelInfo[]>;
+  heartbeatMs?: number;
+  log?: (level: LogLevel, message: string) => void;
+}
+
+export interface Daemon {
+  /** Base URL for clients on this machine, e.g. http://127.0.0.1:43117 */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly events: EventHub;
+  /** Stops accepting, closes WebSocket clients and open connections. */
+  close(): Promise<void>;
+}
+
+/** Whether an address only reaches this machine. */
+export function isLoopbackAddress(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  if (net.isIPv6(host)) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const exposed = opts.exposed === true;
+  if (!isLoopbackAddress(opts.host) && !exposed) {
+    throw new Error(`refusing to listen on ${opts.host}: it is not a loopback address (pass the explicit expose flag to allow it)`);
+  }
+  const log = opts.log ?? (() => {});
+  const listenHost = opts.host === 'localhost' ? '127.0.0.1' : opts.host;
+  let port = opts.port;
+  const hostPolicy = (): HostPolicy => ({ port, acceptIpLiterals: exposed });
+  const originPolicy = { allowedOrigins: new Set(opts.allowedOrigins ?? []) };
+
+  const app = createApp({
+    jobs: opts.jobs,
+    token: opts.token,
+    hostPolicy,
+    originPolicy,
+    version: opts.version,
+    device: opts.device ?? (() => null),
+    listModels: opts.listModels ?? (async () => []),
+    log,
+  });
+  const events = new EventHub({
+    jobs: opts.jobs,
+    token: opts.token,
+    hostPolicy,
+    originPolicy,
+    version: opts.version,
+    heartbeatMs: opts.heartbeatMs,
+    log,
+  });
+
+  // requireHostHeader off: a missing Host is refused by our own check, with a JSON body.
+  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, requireHostHeader: false }, app);
+  server.on('upgrade', (req, socket, head) => events.handleUpgrade(req, socket, head));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, listenHost, opts.port));
+    server.once('error', onError);
+    server.listen({ host: listenHost, port: opts.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  port = (server.address() as AddressInfo).port;
+  const clientHost = exposed && !isLoopbackAddress(listenHost) ? '127.0.0.1' : listenHost;
+  const url = `http://${net.isIPv6(clientHost) ? `[${clientHost}]` : clientHost}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host: listenHost,
+    port,
+    events,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        events.close();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // In-flight requests get a moment to finish; then everything is cut.
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+      return closing;
+    },
+  };
+}
+
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE') {
+    return new Error(
+      `port ${port} on ${host} is already in use: is another \`tokenflow serve\` running? ` +
+        'Stop it, or pick another port with --port',
+    );
+  }
+  if (err.code === 'EADDRNOTAVAIL') return new Error(`cannot listen on ${host}: no such address on this machine`);
+  if (err.code === 'EACCES') return new Error(`not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`);
+  return err;
+}

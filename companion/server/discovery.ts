@@ -1,0 +1,69 @@
+// `<dataDir>/daemon.json`: written by a running `tokenflow serve` so that other commands on
+// this machine (`tokenflow jobs ...`) find it even on a non-default port. Owner-only (0600);
+// it holds no secret (the token stays in the config folder), only where to connect.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const DAEMON_FILE = 'daemon.json';
+
+const DaemonInfo = z.object({
+  pid: z.number().int().positive(),
+  url: z.string().url(),
+  version: z.string(),
+  started_at: z.string(),
+});
+export type DaemonInfo = z.infer<typeof DaemonInfo>;
+
+export function daemonFilePath(dataDir: string): string {
+  return path.join(dataDir, DAEMON_FILE);
+}
+
+export async function writeDaemonFile(dataDir: string, info: DaemonInfo): Promise<void> {
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const file = daemonFilePath(dataDir);
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  await fs.writeFile(temp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  await fs.rename(temp, file);
+}
+
+/** The running daemon's info; undefined if there is none (no file, or its process is gone). */
+export async function readDaemonFile(dataDir: string): Promise<DaemonInfo | undefined> {
+  let raw: string;
+  try {
+    raw = await fs.readFile(daemonFilePath(dataDir), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let parsed;
+  try {
+    parsed = DaemonInfo.safeParse(JSON.parse(raw));
+  } catch {
+    return undefined;
+  }
+  if (!parsed.success || !processAlive(parsed.data.pid)) return undefined;
+  return parsed.data;
+}
+
+/** Removes the file if it still describes this process (a newer daemon may have replaced it). */
+export async function removeDaemonFile(dataDir: string, pid: number = process.pid): Promise<void> {
+  const file = daemonFilePath(dataDir);
+  try {
+    const info = DaemonInfo.safeParse(JSON.parse(await fs.readFile(file, 'utf8')));
+    if (info.success && info.data.pid !== pid) return;
+  } catch {
+    // unreadable or already gone: remove whatever is there
+  }
+  await fs.rm(file, { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
