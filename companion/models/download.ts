@@ -8,7 +8,7 @@ import type { Hash } from 'node:crypto';
 import { contentHasher, hashFileInto, type HashKind } from './file_hash.ts';
 import {
   authHeaders, backoffDelay, HubError, hubHttpError, networkFailure, sleep,
-  type HubConfig, type RequestContext, type RetryPolicy,
+  type RequestContext, type RetryPolicy,
 } from './hub_client.ts';
 
 export interface BlobDownload {

@@ -3,8 +3,8 @@
 // they already downloaded costs nothing. Only the files the pipeline needs are fetched
 // (pipeline_files.ts); blobs already in the cache with the published size are reused;
 // partial downloads resume; every byte is checked against the hub's hash (download.ts).
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { downloadBlob } from './download.ts';
 import { hashKindOf, type HashKind } from './file_hash.ts';
@@ -272,33 +272,41 @@ const pullingHere = new Set<string>();
 
 /**
  * One pull per repository at a time, across processes (the daemon and the CLI may both pull):
- * a lock file holding the owner's pid, taken over when that process is gone.
+ * a lock file holding the owner's pid, created atomically (hard link of a finished temp file)
+ * and taken over when that process is gone.
  */
 async function lockRepo(repo: CachedRepo): Promise<() => Promise<void>> {
   const lockDir = path.join(repo.cacheDir, '.locks', path.basename(repo.dir));
   const lockFile = path.join(lockDir, 'tokenflow-pull.lock');
   const busy = (pid: number) => new HubError('busy', `${repo.repoId} is already being pulled (process ${pid}); wait for it to finish or stop it`);
   if (pullingHere.has(lockFile)) throw busy(process.pid);
-  mkdirSync(lockDir, { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(lockFile, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      pullingHere.add(lockFile);
-      return async () => {
-        pullingHere.delete(lockFile);
-        await rm(lockFile, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(readFileSyncSafe(lockFile));
-      if (owner && owner !== process.pid && processAlive(owner)) throw busy(owner);
-      // The owner is gone (crashed or killed): take the lock over.
-      await rm(lockFile, { force: true });
+  pullingHere.add(lockFile);
+  const tmp = `${lockFile}.${process.pid}.tmp`;
+  try {
+    mkdirSync(lockDir, { recursive: true });
+    writeFileSync(tmp, String(process.pid));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(tmp, lockFile);
+        return async () => {
+          pullingHere.delete(lockFile);
+          await rm(lockFile, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = Number(readFileSyncSafe(lockFile));
+        if (owner && owner !== process.pid && processAlive(owner)) throw busy(owner);
+        // The owner is gone (crashed or killed): take the lock over.
+        rmSync(lockFile, { force: true });
+      }
     }
+    throw new HubError('busy', `${repo.repoId}: could not take the pull lock ${lockFile}`);
+  } catch (err) {
+    pullingHere.delete(lockFile);
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
   }
-  throw new HubError('busy', `${repo.repoId}: could not take the pull lock ${lockFile}`);
 }
 
 function readFileSyncSafe(file: string): string {

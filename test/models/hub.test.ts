@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -242,4 +243,31 @@ test('verify --hashes catches a cache blob altered after download', async () => 
   const report = await inspectModel(result.snapshotDir, { hashes: true });
   assert.equal(report.problems.length, 1);
   assert.match(report.problems[0]!, new RegExp(`^${UNET}: contents have sha256 [0-9a-f]{64}, the published hash is ${sha256(modelFiles[UNET]!)}`));
+});
+
+test('a cancelled pull stops and keeps its partial file for the next pull', async () => {
+  const env = freshEnv();
+  const controller = new AbortController();
+  const pulling = pullModel(REPO, {
+    env, precision: 'fp32', retry: FAST_RETRY, signal: controller.signal, progressIntervalMs: 0,
+    onProgress: (p) => { if (p.file === UNET && p.fileBytes > 0) controller.abort(); },
+  });
+  await assert.rejects(pulling, (err: Error) => err.name === 'AbortError');
+  const partial = path.join(repoDir(env), 'blobs', `${sha256(modelFiles[UNET]!)}.incomplete`);
+  assert.ok(statSync(partial).size > 0);
+  const result = await pullModel(REPO, { env, precision: 'fp32', retry: FAST_RETRY });
+  assert.deepEqual(readFileSync(path.join(result.snapshotDir, UNET)), modelFiles[UNET]);
+});
+
+test('a repository being pulled by a live process is busy; the lock of a dead owner is taken over', async () => {
+  const env = freshEnv();
+  const lockFile = path.join(hubCacheDir(env), '.locks', 'models--tiny--sd15', 'tokenflow-pull.lock');
+  mkdirSync(path.dirname(lockFile), { recursive: true });
+  writeFileSync(lockFile, String(process.ppid));
+  await assert.rejects(pullModel(REPO, { env, precision: 'fp32', retry: FAST_RETRY }),
+    (err: HubError) => err.kind === 'busy' && err.message === `tiny/sd15 is already being pulled (process ${process.ppid}); wait for it to finish or stop it`);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  writeFileSync(lockFile, String(dead));
+  await pullModel(REPO, { env, precision: 'fp32', retry: FAST_RETRY });
+  assert.ok(!existsSync(lockFile), 'the lock is released');
 });

@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { inspectModel, validateModel, ModelValidationError } from '../../companion/models/validate.ts';
@@ -98,4 +99,18 @@ test('pipeline class and component problems', async () => {
   assert.deepEqual((await inspectModel(noWeights)).problems, [
     'vae: no safetensors weights found (expected diffusion_pytorch_model.safetensors or model.safetensors; .bin checkpoints are not supported, convert them to safetensors)',
   ]);
+});
+
+test('hashes of plain files are checked against published hashes when given', async () => {
+  const dir = copyModel();
+  const sha256 = (rel: string) => createHash('sha256').update(readFileSync(path.join(dir, rel))).digest('hex');
+  const published = new Map([
+    ['unet/diffusion_pytorch_model.safetensors', sha256('unet/diffusion_pytorch_model.safetensors')],
+    ['vae/diffusion_pytorch_model.safetensors', '0'.repeat(64)],
+  ]);
+  const report = await inspectModel(dir, { hashes: true, publishedHashes: published });
+  assert.equal(report.hashes!.checked, 2);
+  assert.equal(report.hashes!.unchecked.length, 10);
+  assert.match(report.problems.join('\n'), new RegExp(`^vae/diffusion_pytorch_model\\.safetensors: contents have sha256 ${sha256('vae/diffusion_pytorch_model.safetensors')}, the published hash is 0{64}`));
+  assert.equal(report.problems.length, 1);
 });
