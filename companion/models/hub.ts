@@ -14,6 +14,7 @@ import {
   type HubConfig, type RetryPolicy, type Sibling,
 } from './hub_client.ts';
 import { planPipelineFiles, shardPaths, type Precision } from './pipeline_files.ts';
+import { pipelineClassProblem } from './validate.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -98,35 +99,36 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
   mkdirSync(path.join(repo.dir, 'blobs'), { recursive: true });
   const release = await lockRepo(repo);
   try {
-    const ctxBase = { config, repoId, revision: commit };
-    // Index files first: their weight maps name the shards to fetch next.
-    const indexes = plan.files.filter((s) => s.rfilename.endsWith('.safetensors.index.json'));
-    const others = plan.files.filter((s) => !indexes.includes(s));
-    const pulled: PulledFile[] = [];
+    const fetcher = new Fetcher(repo, commit, { config, repoId, revision: commit }, policy, opts);
+    const describeAll = (files: Sibling[]) => Promise.all(files.map((s) => describe(s, config, repoId, commit, opts.signal)));
+    // model_index.json and shard indexes first: the first says whether the repo is a pipeline
+    // we can run (before gigabytes of weights), the others name the shards to fetch.
+    const first = await describeAll(plan.files.filter((s) => s.rfilename === 'model_index.json' || s.rfilename.endsWith('.safetensors.index.json')));
+    await fetcher.fetch(first);
+    const rest = plan.files.filter((s) => !first.some((f) => f.path === s.rfilename));
     const bySibling = new Map(listing.siblings.map((s) => [s.rfilename, s]));
-    const shardSiblings: Sibling[] = [];
-    const indexPlanned = await Promise.all(indexes.map((s) => describe(s, config, repoId, commit, opts.signal)));
-    const indexRun = await fetchAll(repo, commit, indexPlanned, ctxBase, policy, opts);
-    pulled.push(...indexRun.files);
-    for (const index of indexPlanned) {
-      const json: unknown = JSON.parse(await readFile(repo.blobPath(index.hash), 'utf8'));
-      for (const shard of shardPaths(index.path, json)) {
+    for (const f of first) {
+      const json: unknown = JSON.parse(await readFile(repo.blobPath(f.hash), 'utf8'));
+      if (f.path === 'model_index.json') {
+        const problem = pipelineClassProblem(json);
+        if (problem) throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}): ${problem}`);
+        continue;
+      }
+      for (const shard of shardPaths(f.path, json)) {
         const sibling = bySibling.get(shard);
-        if (!sibling) throw new HubError('not-a-pipeline', `${index.path} names ${shard}, which ${repoId} does not have`);
-        shardSiblings.push(sibling);
+        if (!sibling) throw new HubError('not-a-pipeline', `${f.path} names ${shard}, which ${repoId} does not have`);
+        rest.push(sibling);
       }
     }
-    const planned = await Promise.all([...others, ...shardSiblings].map((s) => describe(s, config, repoId, commit, opts.signal)));
-    const run = await fetchAll(repo, commit, planned, ctxBase, policy, opts);
-    pulled.push(...run.files);
+    await fetcher.fetch(await describeAll(rest));
     if (!isCommitHash(revision)) repo.writeRef(revision, commit);
     return {
       repoId,
       revision,
       commit,
       snapshotDir: repo.snapshotDir(commit),
-      files: pulled,
-      downloadedBytes: indexRun.downloadedBytes + run.downloadedBytes,
+      files: fetcher.pulled,
+      downloadedBytes: fetcher.downloadedBytes,
       notes: plan.notes,
     };
   } finally {
@@ -158,39 +160,55 @@ async function describe(s: Sibling, config: HubConfig, repoId: string, commit: s
   return { path: s.rfilename, size, hash: etag, hashKind: kind };
 }
 
-async function fetchAll(
-  repo: CachedRepo,
-  commit: string,
-  files: PlannedFile[],
-  ctxBase: { config: HubConfig; repoId: string; revision: string },
-  policy: RetryPolicy,
-  opts: PullOptions,
-): Promise<{ files: PulledFile[]; downloadedBytes: number }> {
-  const toFetch = files.filter((f) => blobSize(repo.blobPath(f.hash)) !== f.size);
-  const progress = new ProgressMeter(toFetch, opts.onProgress, opts.progressIntervalMs ?? 200);
-  const out: PulledFile[] = [];
-  let downloadedBytes = 0;
-  for (const f of files) {
-    const reused = !toFetch.includes(f);
-    if (!reused) {
-      progress.startFile(f);
-      await downloadBlob(
-        { url: resolveUrl(ctxBase.config, ctxBase.repoId, commit, f.path), blobPath: repo.blobPath(f.hash), size: f.size, hashKind: f.hashKind, hash: f.hash, ctx: { ...ctxBase, file: f.path } },
-        {
-          policy,
-          signal: opts.signal,
-          onBytes: (n, resumed) => {
-            if (!resumed) downloadedBytes += n;
-            progress.add(n, resumed);
-          },
-          onRetry: (err, attempt, delay) => opts.onMessage?.(`${f.path}: ${err instanceof Error ? err.message : String(err)}; retry ${attempt} in ${(delay / 1000).toFixed(1)} s`),
-        },
-      );
-      progress.endFile();
-    }
-    out.push({ path: f.path, blob: f.hash, size: f.size, reused, placed: repo.placeSnapshotFile(commit, f.path, f.hash) });
+/** Downloads planned files in batches, with one progress meter over all of them. */
+class Fetcher {
+  readonly pulled: PulledFile[] = [];
+  downloadedBytes = 0;
+  private readonly progress: ProgressMeter;
+
+  constructor(
+    private readonly repo: CachedRepo,
+    private readonly commit: string,
+    private readonly ctx: { config: HubConfig; repoId: string; revision: string },
+    private readonly policy: RetryPolicy,
+    private readonly opts: PullOptions,
+  ) {
+    this.progress = new ProgressMeter(opts.onProgress, opts.progressIntervalMs ?? 200);
   }
-  return { files: out, downloadedBytes };
+
+  async fetch(files: PlannedFile[]): Promise<void> {
+    const toFetch = files.filter((f) => blobSize(this.repo.blobPath(f.hash)) !== f.size);
+    this.progress.plan(toFetch);
+    for (const f of files) {
+      const reused = !toFetch.includes(f);
+      if (!reused) await this.download(f);
+      this.pulled.push({ path: f.path, blob: f.hash, size: f.size, reused, placed: this.repo.placeSnapshotFile(this.commit, f.path, f.hash) });
+    }
+  }
+
+  private async download(f: PlannedFile): Promise<void> {
+    this.progress.startFile(f);
+    await downloadBlob(
+      {
+        url: resolveUrl(this.ctx.config, this.ctx.repoId, this.commit, f.path),
+        blobPath: this.repo.blobPath(f.hash),
+        size: f.size,
+        hashKind: f.hashKind,
+        hash: f.hash,
+        ctx: { ...this.ctx, file: f.path },
+      },
+      {
+        policy: this.policy,
+        signal: this.opts.signal,
+        onBytes: (n, resumed) => {
+          if (!resumed) this.downloadedBytes += n;
+          this.progress.add(n, resumed);
+        },
+        onRetry: (err, attempt, delay) => this.opts.onMessage?.(`${f.path}: ${err instanceof Error ? err.message : String(err)}; retry ${attempt} in ${(delay / 1000).toFixed(1)} s`),
+      },
+    );
+    this.progress.endFile();
+  }
 }
 
 function blobSize(file: string): number | undefined {
@@ -203,7 +221,8 @@ function blobSize(file: string): number | undefined {
 
 /** Aggregates byte counts into throttled PullProgress reports with a windowed rate. */
 class ProgressMeter {
-  private readonly bytesTotal: number;
+  private fileCount = 0;
+  private bytesTotal = 0;
   private bytesDone = 0;
   private file?: PlannedFile;
   private fileIndex = 0;
@@ -213,8 +232,12 @@ class ProgressMeter {
   private samples: Array<[number, number]> = [];
   private transferred = 0;
 
-  constructor(private readonly files: PlannedFile[], private readonly onProgress: PullOptions['onProgress'], private readonly intervalMs: number) {
-    this.bytesTotal = files.reduce((a, f) => a + f.size, 0);
+  constructor(private readonly onProgress: PullOptions['onProgress'], private readonly intervalMs: number) {}
+
+  /** Adds files about to be downloaded to the totals. */
+  plan(files: PlannedFile[]): void {
+    this.fileCount += files.length;
+    this.bytesTotal += files.reduce((a, f) => a + f.size, 0);
   }
 
   startFile(f: PlannedFile): void {
@@ -256,7 +279,7 @@ class ProgressMeter {
     this.onProgress({
       file: this.file.path,
       fileIndex: this.fileIndex,
-      fileCount: this.files.length,
+      fileCount: this.fileCount,
       fileBytes: this.fileBytes,
       fileTotal: this.file.size,
       bytesDone: this.bytesDone,

@@ -180,17 +180,21 @@ export async function validateModel(modelDir: string, opts: InspectOptions & { h
   return report;
 }
 
+/** What is wrong with a model_index.json's pipeline class for us, if anything. */
+export function pipelineClassProblem(index: unknown): string | undefined {
+  const cls = (index as { _class_name?: unknown } | null)?._class_name;
+  if (typeof cls !== 'string') return 'model_index.json: no "_class_name"';
+  if (/XL/.test(cls)) return `model_index.json: ${cls} is Stable Diffusion XL, which is not supported (use a Stable Diffusion 1.x or 2.x pipeline)`;
+  if (!SUPPORTED_PIPELINES.has(cls)) return `model_index.json: pipeline class ${cls} is not a StableDiffusionPipeline`;
+  return undefined;
+}
+
 function checkModelIndex(c: Checker): string | undefined {
   const index = c.json('model_index.json');
   if (!index) return undefined;
   const cls = index._class_name;
-  if (typeof cls !== 'string') {
-    c.problem('model_index.json: no "_class_name"');
-  } else if (/XL/.test(cls)) {
-    c.problem(`model_index.json: ${cls} is Stable Diffusion XL, which is not supported (use a Stable Diffusion 1.x or 2.x pipeline)`);
-  } else if (!SUPPORTED_PIPELINES.has(cls)) {
-    c.problem(`model_index.json: pipeline class ${cls} is not a StableDiffusionPipeline`);
-  }
+  const classProblem = pipelineClassProblem(index);
+  if (classProblem) c.problem(classProblem);
   for (const [component, expected] of Object.entries(COMPONENT_CLASSES)) {
     const entry = index[component];
     const componentClass = Array.isArray(entry) ? entry[1] : undefined;

@@ -5,7 +5,7 @@
 //   GET /cdn/{sha256}                                   -> the bytes, with Range support (206 / 416)
 // X-Repo-Commit on resolve answers; X-Error-Code on errors (RepoNotFound, RevisionNotFound,
 // EntryNotFound, GatedRepo). Fault injection: drop the connection once after N bytes of a
-// file, serve a file with a flipped byte. Every request is logged.
+// file, answer an error status once, serve a file with a flipped byte. Every request is logged.
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -38,6 +38,8 @@ export class FakeHub {
   readonly requests: LoggedRequest[] = [];
   /** Repo path -> bytes sent before the connection is dropped (once per entry). */
   readonly dropOnce = new Map<string, number>();
+  /** Repo path -> HTTP status answered once instead of the file (a 5xx, say). */
+  readonly failOnce = new Map<string, number>();
   /** Repo paths served with one byte changed. */
   readonly corrupt = new Set<string>();
   /** Tokens that open gated repos. */
@@ -120,6 +122,11 @@ export class FakeHub {
       const file = decodeURIComponent(m[3]!);
       const f = repo.files.get(file);
       if (!f) return fail(404, 'EntryNotFound');
+      const failure = this.failOnce.get(file);
+      if (failure) {
+        this.failOnce.delete(file);
+        return fail(failure);
+      }
       const common = { 'X-Repo-Commit': repo.sha };
       if (f.lfs) {
         res.writeHead(302, { ...common, Location: `${this.cdn}/cdn/${f.sha256}`, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.bytes.length), ETag: `"${f.gitSha1}"` });

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,6 +126,37 @@ test('pull resumes a file after the connection drops, with a Range request', asy
   assert.equal(result.downloadedBytes, total, 'the bytes before the drop are not fetched twice');
 });
 
+test('5xx answers are retried with back-off', async () => {
+  const env = freshEnv();
+  hub.failOnce.set('unet/config.json', 503);
+  hub.failOnce.set(UNET, 502);
+  const messages: string[] = [];
+  const result = await pullModel(REPO, { env, precision: 'fp32', retry: FAST_RETRY, onMessage: (m) => messages.push(m) });
+  assert.deepEqual(messages.filter((m) => m.includes('HTTP 5')), [
+    `unet/config.json: ${hub.endpoint} answered HTTP 503 for unet/config.json; retry 1 in 0.0 s`,
+    `${UNET}: ${hub.endpoint} answered HTTP 502 for ${UNET}; retry 1 in 0.0 s`,
+  ]);
+  assert.deepEqual(readFileSync(path.join(result.snapshotDir, UNET)), modelFiles[UNET]);
+});
+
+test('where symlinks are refused, snapshot files are copies of the blobs', async (t) => {
+  t.mock.method(fs, 'symlinkSync', () => {
+    throw Object.assign(new Error('EPERM: operation not permitted, symlink'), { code: 'EPERM' });
+  });
+  syncBuiltinESMExports();
+  try {
+    const result = await pullModel(REPO, { env: freshEnv(), precision: 'fp32', retry: FAST_RETRY });
+    assert.ok(result.files.every((f) => f.placed === 'copy'));
+    const file = path.join(result.snapshotDir, UNET);
+    assert.ok(!lstatSync(file).isSymbolicLink());
+    assert.deepEqual(readFileSync(file), modelFiles[UNET]);
+    assert.deepEqual((await inspectModel(result.snapshotDir)).problems, []);
+  } finally {
+    t.mock.restoreAll();
+    syncBuiltinESMExports();
+  }
+});
+
 test('an interrupted pull leaves a partial blob that the next pull resumes', async () => {
   const env = freshEnv();
   hub.dropOnce.set(UNET, 1_500_000);
@@ -203,6 +236,13 @@ test('hub errors: unknown model, gated model without and with a token', async ()
   } finally {
     hub.unknownRepoStatus = 404;
   }
+  const xlIndex = { ...JSON.parse(modelFiles['model_index.json']!.toString()), _class_name: 'StableDiffusionXLPipeline' };
+  hub.addRepo('tiny/xl', { ...modelFiles, 'model_index.json': Buffer.from(JSON.stringify(xlIndex)) });
+  const mark = hub.requests.length;
+  await assert.rejects(pullModel('tiny/xl', { env: freshEnv(), retry: FAST_RETRY }), (err: HubError) =>
+    err.kind === 'not-a-pipeline' && err.message === 'tiny/xl (revision main): model_index.json: StableDiffusionXLPipeline is Stable Diffusion XL, which is not supported (use a Stable Diffusion 1.x or 2.x pipeline)');
+  assert.deepEqual(hub.requests.slice(mark).filter((r) => r.url.includes('/resolve/')).map((r) => r.url.split('/resolve/')[1]!.split('/').slice(1).join('/')), ['model_index.json'], 'nothing but model_index.json fetched');
+
   await assert.rejects(pullModel(REPO, { env: freshEnv(), revision: 'v9', retry: FAST_RETRY }),
     (err: HubError) => err.kind === 'revision-not-found' && err.message.includes('no revision "v9"'));
 
@@ -214,10 +254,10 @@ test('hub errors: unknown model, gated model without and with a token', async ()
   await assert.rejects(pullModel('tiny/gated', { env: freshEnv({ HF_TOKEN: 'hf_wrong' }), retry: FAST_RETRY }),
     (err: HubError) => err.kind === 'gated' && err.message.includes('the token in HF_TOKEN has no access'));
 
-  const mark = hub.requests.length;
+  const markGated = hub.requests.length;
   const ok = await pullModel('tiny/gated', { env: freshEnv({ HF_TOKEN: 'hf_good' }), precision: 'fp32', retry: FAST_RETRY });
   assert.deepEqual(readFileSync(path.join(ok.snapshotDir, UNET)), modelFiles[UNET]);
-  const sent = hub.requests.slice(mark);
+  const sent = hub.requests.slice(markGated);
   assert.ok(sent.filter((r) => r.url.includes('/resolve/')).every((r) => r.authorization === 'Bearer hf_good'));
   assert.ok(sent.filter((r) => r.url.startsWith('/cdn/')).every((r) => r.authorization === undefined), 'the token is not sent to the CDN');
 });
