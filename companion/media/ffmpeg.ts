@@ -10,6 +10,11 @@ import type { MediaErrorCode } from './types.ts';
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** How many stderr lines an error message quotes. */
 const MESSAGE_LINES = 6;
+/**
+ * Messages after which a run cannot succeed. ffmpeg 4 keeps encoding to the end after a failed
+ * write, so the process is stopped at once instead.
+ */
+const FATAL_STDERR = /No space left on device|Disk quota exceeded/i;
 
 export interface RunOptions {
   /** What the run is doing, for messages: 'probing', 'extracting frames from'... */
@@ -97,8 +102,10 @@ export function runProcess(binary: string, args: string[], options: RunOptions):
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
+      const text = chunk.toString('utf8');
+      stderr += text;
       if (stderr.length > STDERR_TAIL_BYTES * 2) stderr = stderr.slice(-STDERR_TAIL_BYTES);
+      if (FATAL_STDERR.test(text)) child.kill('SIGKILL');
     });
     child.on('error', (err) => {
       spawnError = err;
@@ -133,10 +140,11 @@ export function processFailure(
 ): MediaError {
   const name = binary.replace(/^.*[\\/]/, '').replace(/\.exe$/i, '');
   const lines = stderrLines(stderr).slice(-MESSAGE_LINES);
-  const how = killedBy ? `was killed by ${killedBy}` : `failed (exit ${code})`;
   const subject = options.file ? ` "${options.file}"` : '';
   const detail = lines.length ? `: ${lines.join(' | ')}` : '';
   const errorCode: MediaErrorCode = killedBy === 'SIGXFSZ' ? 'disk_full' : classifyStderr(stderr);
+  // Killed by us after a fatal message: the message is the reason, not the signal.
+  const how = killedBy && !(killedBy === 'SIGKILL' && FATAL_STDERR.test(stderr)) ? `was killed by ${killedBy}` : `failed (exit ${code ?? 'killed'})`;
   return new MediaError(errorCode, `${name} ${how} while ${options.what}${subject}${detail}`, { path: options.file });
 }
 

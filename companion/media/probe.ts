@@ -221,17 +221,18 @@ function median(values: number[]): number {
 /**
  * The rate to render at. Constant-rate video: r_frame_rate when one frame at that rate matches
  * the measured frame gap (within one time-base unit), else avg_frame_rate (r_frame_rate can be
- * the field rate of interlaced video). Variable-rate video: avg_frame_rate.
+ * the field rate of interlaced video), else the gap itself. Variable-rate video: the measured
+ * average, frames / duration (containers such as Matroska report a nominal avg_frame_rate).
  */
 function chooseFrameRate(r: Rational | undefined, avg: Rational | undefined, timing: Timing, timeBase: Rational): Rational | undefined {
   const matchesGap = (rate: Rational) =>
     timing.typicalDelta > 0 &&
     Math.abs(rate.den * timeBase.den - timing.typicalDelta * timeBase.num * rate.num) <= timeBase.num * rate.num;
-  if (!timing.variable) {
-    if (r && matchesGap(r)) return r;
-    if (avg && matchesGap(avg)) return avg;
-    if (timing.typicalDelta > 0) return reduce({ num: timeBase.den, den: timing.typicalDelta * timeBase.num });
-  }
+  const duration = timing.endPts - timing.firstPts;
+  if (timing.variable && duration > 0) return reduce({ num: timing.frameCount * timeBase.den, den: duration * timeBase.num });
+  if (r && matchesGap(r)) return r;
+  if (avg && matchesGap(avg)) return avg;
+  if (timing.typicalDelta > 0) return reduce({ num: timeBase.den, den: timing.typicalDelta * timeBase.num });
   return avg ?? r;
 }
 

@@ -55,7 +55,10 @@ export interface VideoStreamInfo {
   rFrameRate: Rational;
   /** ffprobe avg_frame_rate: frames / duration. */
   avgFrameRate: Rational;
-  /** The rate to render at: rFrameRate for constant-rate video, avgFrameRate for VFR. */
+  /**
+   * The rate to render at: rFrameRate for constant-rate video (avgFrameRate if only that one
+   * matches the frame gaps); for variable-rate video the measured average, frameCount / duration.
+   */
   frameRate: Rational;
   /** True when the gaps between frame timestamps are not all equal. */
   variableFrameRate: boolean;
