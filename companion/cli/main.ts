@@ -5,6 +5,10 @@ import { UsageError } from './command.ts';
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   debug: () => import('./debug.ts'),
+  models: () => import('./models.ts'),
+  serve: () => import('./serve.ts'),
+  token: () => import('./token.ts'),
+  jobs: () => import('./jobs.ts'),
   probe: () => import('./probe.ts'),
 };
 
