@@ -14,6 +14,7 @@ import { hubCacheDir } from '../../companion/models/hf_cache.ts';
 import { HubError } from '../../companion/models/hub_client.ts';
 import { pullModel, type PullProgress } from '../../companion/models/hub.ts';
 import { inspectModel } from '../../companion/models/validate.ts';
+import { SafetensorsFile, writeSafetensors } from '../../companion/runtime/safetensors.ts';
 import { FakeHub, readModelFiles, toFp16Safetensors } from '../helpers/fake_hub.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';
@@ -214,6 +215,33 @@ test('fp16 weights are pulled where the repo has them, fp32 on request', async (
   const fallback = await pullModel(REPO, { env: freshEnv(), retry: FAST_RETRY, onMessage: (m) => notes.push(m) });
   assert.ok(fallback.files.some((f) => f.path === UNET));
   assert.match(notes.join('\n'), /unet: the repo has no fp16 weights; using unet\/diffusion_pytorch_model\.safetensors \(fp32\)/);
+});
+
+test('sharded weights: the index is fetched first, then the shards it names', async () => {
+  const unet = SafetensorsFile.open(path.join(FIXTURE, UNET));
+  const names = [...unet.tensors.keys()];
+  const shardFiles: Record<string, Buffer> = {};
+  const weightMap: Record<string, string> = {};
+  names.forEach((n, i) => { weightMap[n] = `diffusion_pytorch_model-0000${(i % 2) + 1}-of-00002.safetensors`; });
+  for (const shard of new Set(Object.values(weightMap))) {
+    const file = path.join(tmpRoot, shard);
+    writeSafetensors(file, names.filter((n) => weightMap[n] === shard).map((n) => {
+      const t = unet.info(n);
+      return [n, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(unet.readBytes(n)) }];
+    }));
+    shardFiles[`unet/${shard}`] = readFileSync(file);
+  }
+  const files: Record<string, Buffer> = { ...modelFiles, ...shardFiles, 'unet/diffusion_pytorch_model.safetensors.index.json': Buffer.from(JSON.stringify({ metadata: {}, weight_map: weightMap })) };
+  delete files[UNET];
+  hub.addRepo('tiny/sharded', files);
+  const result = await pullModel('tiny/sharded', { env: freshEnv(), retry: FAST_RETRY });
+  assert.deepEqual(result.files.map((f) => f.path).filter((p) => p.startsWith('unet/')).sort(), [
+    'unet/config.json',
+    'unet/diffusion_pytorch_model-00001-of-00002.safetensors',
+    'unet/diffusion_pytorch_model-00002-of-00002.safetensors',
+    'unet/diffusion_pytorch_model.safetensors.index.json',
+  ]);
+  assert.deepEqual((await inspectModel(result.snapshotDir)).problems, []);
 });
 
 test('a mirror without hashes in its listing is served through HEAD requests', async () => {
