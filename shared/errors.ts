@@ -19,7 +19,9 @@ export const ERROR_CODES = [
   'model_not_found',
   'model_runtime_unavailable', // the TokenFlow pipeline cannot run (not built yet / no runtime)
   'pipeline_failed',
-  'encode_failed',
+  'encode_failed', // ffmpeg lacks an encoder or the encode failed
+  'ffmpeg_unavailable', // ffmpeg/ffprobe cannot be found or run
+  'ffmpeg_failed', // any other ffmpeg/ffprobe failure
   'canceled',
   'interrupted', // the daemon stopped while the job ran, too many times to resume
   'internal',

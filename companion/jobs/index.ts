@@ -8,3 +8,5 @@ export type {
   Unsubscribe,
 } from './api.ts';
 export { JobServiceError, type JobServiceErrorCode } from './errors.ts';
+export { JobService } from './service.ts';
+export type { MediaApi } from './media_api.ts';

@@ -1,0 +1,68 @@
+// Test double for the TokenFlow pipeline (runs in the pipeline worker like the real one):
+// "edits" by inverting colours, with a delay per step, honouring abort between steps.
+// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>
+//   busy:  each step spins the CPU instead of sleeping (heavy compute)
+//   hang:  ignores abort (to test the host's grace-period terminate)
+//   crash: the worker dies mid-edit
+//   fail:  rejects with a PipelineError('pipeline_failed')
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput } from '../../../companion/pipeline/interface.ts';
+import { encodePngRgb } from '../../../companion/util/png.ts';
+
+const params = new URL(import.meta.url).searchParams;
+const delay = Number(params.get('delay') ?? 5);
+const steps = Number(params.get('steps') ?? 4);
+const mode = params.get('mode') ?? 'normal';
+/** Runs this worker has done (the host reuses workers between jobs). */
+let runs = 0;
+
+async function step(hooks: PipelineHooks): Promise<void> {
+  if (mode !== 'hang' && hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
+  if (mode === 'busy') {
+    const end = performance.now() + delay;
+    while (performance.now() < end);
+  } else {
+    await sleep(delay);
+  }
+}
+
+export function createPipeline(): Pipeline {
+  return {
+    async run(input: PipelineInput, hooks: PipelineHooks) {
+      const { frames } = input;
+      const frameBytes = frames.width * frames.height * 3;
+      const keyframes = input.previewOnly
+        ? Array.from({ length: Math.ceil(frames.count / input.settings.parameters.batch_size) }, (_, i) => i * input.settings.parameters.batch_size)
+        : Array.from({ length: frames.count }, (_, i) => i);
+      const source = fs.readFileSync(frames.path);
+      fs.writeFileSync(path.join(input.cacheDir, 'inverted.marker'), 'x');
+      for (let i = 1; i <= steps; i++) {
+        await step(hooks);
+        hooks.onProgress('invert', i, steps);
+      }
+      hooks.onLog('info', `test pipeline: ${frames.count} frames, ${keyframes.length} out, run ${++runs} in this worker`);
+      for (let i = 1; i <= steps; i++) {
+        await step(hooks);
+        if (mode === 'crash' && i === 2) process.exit(3);
+        if (mode === 'fail' && i === 2) throw new PipelineError('pipeline_failed', 'test pipeline failure');
+        const frame = source.subarray(0, frameBytes).map((v) => 255 - v);
+        hooks.onPreview({ index: 0, mime: 'image/png', data: encodePngRgb(frame, frames.width, frames.height), width: frames.width, height: frames.height });
+        hooks.onProgress('edit', i, steps);
+      }
+      const out = path.join(input.workDir, 'edited.rgb');
+      const fd = fs.openSync(out, 'w');
+      for (const [n, k] of keyframes.entries()) {
+        await step(hooks);
+        fs.writeSync(fd, source.subarray(k * frameBytes, (k + 1) * frameBytes).map((v) => 255 - v));
+        hooks.onProgress('decode', n + 1, keyframes.length);
+      }
+      fs.closeSync(fd);
+      return {
+        frames: { path: out, width: frames.width, height: frames.height, count: keyframes.length },
+        frameIndices: keyframes,
+      };
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// Shared helpers for the job tests: temp folders, sample requests, waiting for events.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
+import { JobRequest } from '../../shared/jobs.ts';
+import { resolveJobSettings } from '../../shared/presets.ts';
+
+export function tempDir(t: { after(fn: () => void): void }, prefix = 'tf-jobs-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function sampleRequest(source: string, extra: Partial<JobRequestInput> = {}): JobRequestInput {
+  return { source_path: source, range: { start_ticks: '0', end_ticks: '101606400000' }, prompt: 'a red fox', ...extra };
+}
+
+let counter = 0;
+/** A syntactically complete job record (for store tests). */
+export function sampleRecord(extra: Partial<JobRecord> = {}): JobRecord {
+  const request = JobRequest.parse(sampleRequest('/media/clip.mov'));
+  const n = (counter++).toString(16).padStart(12, '0');
+  const now = new Date().toISOString();
+  return {
+    id: `00000000-0000-4000-8000-${n}`,
+    created_at: now,
+    updated_at: now,
+    request,
+    settings: resolveJobSettings(request, undefined),
+    state: 'queued',
+    stage: null,
+    progress: { overall: 0, stage_done: 0, stage_total: 0, eta_s: null },
+    timings: {},
+    attempts: 0,
+    result: null,
+    error: null,
+    ...extra,
+  };
+}
+
+/** Resolves when `predicate` is true, polling; rejects after `ms`. */
+export async function waitFor(predicate: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

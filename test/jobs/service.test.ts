@@ -1,0 +1,321 @@
+// JobService with the fake media double and the colour-inverting test pipeline: lifecycle,
+// queueing, cancel, delete, idempotency, disk full, progress and events.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZodError } from 'zod';
+import { JobServiceError } from '../../companion/jobs/errors.ts';
+import { JobService } from '../../companion/jobs/service.ts';
+import { ServerEvent, type ServerEvent as ServerEventT } from '../../shared/events.ts';
+import { JobRecord, type JobRequestInput } from '../../shared/jobs.ts';
+import { fakeMedia, type FakeMediaOptions } from './doubles/fake_media.ts';
+import { sampleRequest, tempDir, waitFor } from './helpers.ts';
+
+const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
+
+interface Setup {
+  service: JobService;
+  events: ServerEventT[];
+  source: string;
+  outputDir: string;
+  dataDir: string;
+  media: ReturnType<typeof fakeMedia>;
+}
+
+async function setup(
+  t: { after(fn: () => void | Promise<void>): void },
+  opts: { media?: FakeMediaOptions; pipeline?: string; concurrency?: number; previewIntervalMs?: number; dataDir?: string } = {},
+): Promise<Setup> {
+  const root = tempDir(t);
+  const dataDir = opts.dataDir ?? path.join(root, 'data');
+  const outputDir = path.join(root, 'renders');
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'not really a movie');
+  const media = fakeMedia(opts.media);
+  const service = new JobService({
+    dataDir,
+    outputDir,
+    media,
+    pipelineModule: pipeline(opts.pipeline ?? 'delay=1&steps=2'),
+    concurrency: opts.concurrency,
+    previewIntervalMs: opts.previewIntervalMs,
+  });
+  const events: ServerEventT[] = [];
+  service.onEvent((e) => {
+    ServerEvent.parse(e); // every event the service emits is valid protocol
+    events.push(e);
+  });
+  await service.start();
+  t.after(() => service.close());
+  return { service, events, source, outputDir, dataDir, media };
+}
+
+/** The job's successive state:stage values (consecutive repeats, e.g. timing updates, folded). */
+const states = (events: ServerEventT[], id: string) =>
+  events
+    .flatMap((e) => (e.type === 'job.state' && e.job.id === id ? [`${e.job.state}${e.job.stage ? `:${e.job.stage}` : ''}`] : []))
+    .filter((s, i, all) => s !== all[i - 1]);
+
+async function settled(service: JobService, id: string, ms = 15_000) {
+  await waitFor(() => ['succeeded', 'failed', 'canceled', 'interrupted'].includes(service.get(id)!.state), ms, `job ${id} to finish`);
+  return service.get(id)!;
+}
+
+test('a job runs through every stage to succeeded, with a render, timings and valid records', async (t) => {
+  const { service, events, source, outputDir } = await setup(t);
+  const { job, created } = await service.submit(sampleRequest(source, { parameters: { steps: 20 } }));
+  assert.equal(created, true);
+  assert.ok(['queued', 'running'].includes(job.state), job.state);
+  assert.equal(job.settings.parameters.steps, 20);
+  const done = await settled(service, job.id);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.deepEqual(states(events, job.id), [
+    'queued', 'running', 'running:probe', 'running:extract', 'running:invert', 'running:edit', 'running:decode', 'running:encode', 'succeeded:encode',
+  ]);
+  assert.equal(done.attempts, 1);
+  assert.equal(done.progress.overall, 1);
+  assert.deepEqual(Object.keys(done.timings).sort(), ['decode', 'edit', 'encode', 'extract', 'invert', 'probe']);
+  assert.ok(done.result);
+  assert.equal(path.dirname(done.result.output_path!), fs.realpathSync(outputDir));
+  assert.match(path.basename(done.result.output_path!), new RegExp(`^clip_a-red-fox_${job.id.slice(0, 8)}\\.mov$`));
+  assert.ok(fs.existsSync(done.result.output_path!));
+  assert.deepEqual(fs.readdirSync(outputDir), [path.basename(done.result.output_path!)]);
+  assert.equal(done.result.frame_count, 6);
+  assert.equal(done.result.frame_rate, '10/1');
+  assert.equal(done.result.duration_s, 0.6);
+  JobRecord.parse(done);
+  assert.ok(events.some((e) => e.type === 'job.preview' && e.job_id === job.id));
+  assert.ok(events.some((e) => e.type === 'job.log' && e.job_id === job.id && /test pipeline/.test(e.message)));
+  assert.equal(fs.readdirSync(path.join(path.dirname(outputDir), 'data', 'work')).length, 0, 'work folder cleaned');
+});
+
+test('progress reaches 1 only after the render exists; ETA is reported', async (t) => {
+  const { service, events, source } = await setup(t, { media: { delayMs: 20 } });
+  const { job } = await service.submit(sampleRequest(source));
+  const done = await settled(service, job.id);
+  const progress = events.filter((e) => e.type === 'job.progress' && e.job_id === job.id);
+  assert.ok(progress.length >= 6);
+  for (const p of progress) assert.ok(p.type === 'job.progress' && p.overall < 1, 'no progress event says 1 before success');
+  const final = events.filter((e) => e.type === 'job.state' && e.job.id === job.id).at(-1)!;
+  assert.ok(final.type === 'job.state' && final.job.progress.overall === 1 && final.job.state === 'succeeded');
+  assert.ok(fs.existsSync(done.result!.output_path!));
+  const withEta = progress.filter((p) => p.type === 'job.progress' && p.eta_s !== null);
+  assert.ok(withEta.length > 0, 'some progress carries an ETA');
+  const overall = progress.map((p) => (p.type === 'job.progress' ? p.overall : 0));
+  assert.deepEqual(overall, [...overall].sort((a, b) => a - b), 'monotonic');
+});
+
+test('previews are throttled per job', async (t) => {
+  const { service, events, source } = await setup(t, { pipeline: 'delay=20&steps=20', previewIntervalMs: 200 });
+  const { job } = await service.submit(sampleRequest(source));
+  await settled(service, job.id);
+  const previews = events.filter((e) => e.type === 'job.preview');
+  // 20 previews over ~400 ms of editing at <= 1 per 200 ms (+ the trailing one)
+  assert.ok(previews.length >= 2 && previews.length <= 4, `${previews.length} previews`);
+});
+
+test('200 submissions at once: all persisted, run in FIFO order, none lost', async (t) => {
+  const { service, events, source, dataDir } = await setup(t, { pipeline: 'delay=0&steps=1', media: { frames: 2 } });
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit(sampleRequest(source, { prompt: `fox ${i}` }))));
+  const submitMs = performance.now() - t0;
+  assert.equal(new Set(results.map((r) => r.job.id)).size, 200);
+  const persisted = fs.readFileSync(path.join(dataDir, 'jobs', 'jobs.jsonl'), 'utf8');
+  for (const r of results) assert.ok(persisted.includes(r.job.id));
+  await waitFor(() => service.list().every((j) => j.state === 'succeeded'), 120_000, 'all 200 jobs');
+  const startOrder = events.flatMap((e) => (e.type === 'job.state' && e.job.state === 'running' && e.job.stage === null ? [e.job.id] : []));
+  assert.deepEqual(startOrder, results.map((r) => r.job.id), 'started in submission order');
+  assert.deepEqual(service.list().map((j) => j.request.prompt), results.map((_, i) => `fox ${i}`));
+  t.diagnostic(`200 submissions persisted in ${submitMs.toFixed(0)} ms`);
+});
+
+test('concurrency: never more than the configured number of jobs run at once', async (t) => {
+  const { service, events, source } = await setup(t, { concurrency: 2, pipeline: 'delay=10&steps=2' });
+  const ids = (await Promise.all([0, 1, 2, 3, 4].map(() => service.submit(sampleRequest(source))))).map((r) => r.job.id);
+  let peak = 0;
+  service.onEvent(() => (peak = Math.max(peak, service.queueCounts().running)));
+  await waitFor(() => ids.every((id) => service.get(id)!.state === 'succeeded'), 30_000);
+  assert.equal(peak, 2);
+  assert.ok(events.length > 0);
+});
+
+for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', 'encode'] as const) {
+  test(`cancel while ${point}: state canceled, no output left`, async (t) => {
+    const { service, source, outputDir, dataDir } = await setup(t, {
+      media: { delayMs: 40, probeDelayMs: point === 'probe' ? 300 : 0 },
+      pipeline: 'delay=40&steps=10',
+    });
+    const blocker = point === 'queued' ? (await service.submit(sampleRequest(source))).job : null;
+    const { job } = await service.submit(sampleRequest(source));
+    if (point === 'queued') {
+      assert.equal(service.get(job.id)!.state, 'queued');
+    } else {
+      await waitFor(() => service.get(job.id)!.stage === point, 10_000, `stage ${point}`);
+    }
+    const t0 = performance.now();
+    const rec = await service.cancel(job.id);
+    const ms = performance.now() - t0;
+    assert.equal(rec.state, 'canceled');
+    assert.deepEqual(rec.error, { code: 'canceled', message: point === 'queued' ? 'canceled while queued' : `canceled during ${point}` });
+    assert.ok(ms < 1500, `cancel took ${ms.toFixed(0)} ms`);
+    assert.ok(rec.progress.overall < 1);
+    assert.equal(rec.result, null);
+    if (blocker) await service.cancel(blocker.id);
+    assert.deepEqual(fs.readdirSync(outputDir), [], 'no partial output');
+    assert.equal(fs.existsSync(path.join(dataDir, 'work', job.id)), false, 'work folder removed');
+    // Cancel again is harmless and returns the final record.
+    assert.equal((await service.cancel(job.id)).state, 'canceled');
+  });
+}
+
+test('idempotency: same key + same body returns the job; different body is a conflict', async (t) => {
+  const { service, source } = await setup(t, { pipeline: 'delay=5&steps=1' });
+  const req: JobRequestInput = sampleRequest(source, { idempotency_key: 'panel-1234' });
+  const first = await service.submit(req);
+  const again = await service.submit({ ...req, range: { start_seconds: 0, end_seconds: 0.4 } }); // same range in seconds
+  assert.equal(again.created, false);
+  assert.equal(again.job.id, first.job.id);
+  await assert.rejects(service.submit({ ...req, prompt: 'a blue fox' }), (e: unknown) => {
+    assert.ok(e instanceof JobServiceError);
+    assert.equal(e.code, 'idempotency_conflict');
+    assert.equal(e.status, 422);
+    assert.equal(e.field, 'idempotency_key');
+    assert.match(e.message, new RegExp(first.job.id));
+    return true;
+  });
+  const [a, b] = await Promise.all([service.submit({ ...req, idempotency_key: 'race' }), service.submit({ ...req, idempotency_key: 'race' })]);
+  assert.equal(a.job.id, b.job.id, 'concurrent retries with one key make one job');
+  assert.equal([a.created, b.created].filter(Boolean).length, 1);
+  assert.equal(service.list().length, 2);
+});
+
+test('delete: only finished jobs; with files removes the render, without keeps it', async (t) => {
+  const { service, events, source } = await setup(t, { pipeline: 'delay=1&steps=1' });
+  const a = (await service.submit(sampleRequest(source))).job;
+  const b = (await service.submit(sampleRequest(source, { prompt: 'b' }))).job;
+  await assert.rejects(service.delete(b.id), (e: unknown) => e instanceof JobServiceError && e.code === 'conflict');
+  const doneA = await settled(service, a.id);
+  const doneB = await settled(service, b.id);
+  await service.delete(a.id);
+  assert.equal(service.get(a.id), undefined);
+  assert.ok(fs.existsSync(doneA.result!.output_path!), 'render kept without files');
+  await service.delete(b.id, { files: true });
+  assert.equal(fs.existsSync(doneB.result!.output_path!), false, 'render deleted with files');
+  assert.deepEqual(events.filter((e) => e.type === 'job.deleted').map((e) => e.type === 'job.deleted' && e.job_id), [a.id, b.id]);
+  await assert.rejects(service.delete(a.id), (e: unknown) => e instanceof JobServiceError && e.code === 'not_found' && e.status === 404);
+});
+
+test('delete with files never touches anything outside the output folder', async (t) => {
+  const { service, source, dataDir } = await setup(t, { pipeline: 'delay=1&steps=1' });
+  const job = (await service.submit(sampleRequest(source))).job;
+  await settled(service, job.id);
+  await service.close();
+  // Tamper with the stored record so it points at the user's source file.
+  const log = path.join(dataDir, 'jobs', 'jobs.jsonl');
+  const tampered = fs.readFileSync(log, 'utf8').split(JSON.stringify(service.get(job.id)!.result!.output_path)).join(JSON.stringify(`${path.dirname(dataDir)}/renders/../clip.mov`));
+  fs.writeFileSync(log, tampered);
+  const again = new JobService({ dataDir, outputDir: path.join(path.dirname(dataDir), 'renders'), media: fakeMedia(), pipelineModule: pipeline('delay=1') });
+  await again.start();
+  t.after(() => again.close());
+  await again.delete(job.id, { files: true });
+  assert.ok(fs.existsSync(source), 'source untouched');
+});
+
+test('disk full on the output folder: failed with disk_full and no partial render visible', async (t) => {
+  const { service, source, outputDir } = await setup(t, { media: { failEncodeWith: 'disk_full', frames: 8 } });
+  const { job } = await service.submit(sampleRequest(source));
+  const done = await settled(service, job.id);
+  assert.equal(done.state, 'failed');
+  assert.equal(done.error!.code, 'disk_full');
+  assert.match(done.error!.message, /no space left/);
+  assert.ok(done.progress.overall < 1);
+  assert.deepEqual(fs.readdirSync(outputDir), []);
+});
+
+test('the product pipeline: job fails with model_runtime_unavailable at the invert stage', async (t) => {
+  const root = tempDir(t);
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'x');
+  const service = new JobService({ dataDir: path.join(root, 'd'), outputDir: path.join(root, 'o'), media: fakeMedia() });
+  await service.start();
+  t.after(() => service.close());
+  const { job } = await service.submit(sampleRequest(source));
+  const done = await settled(service, job.id);
+  assert.equal(done.state, 'failed');
+  assert.equal(done.stage, 'invert');
+  assert.deepEqual(done.error, { code: 'model_runtime_unavailable', message: 'model runtime not available: the TokenFlow pipeline is not built yet' });
+});
+
+test('a crashing pipeline worker fails the job with a clear message; the next job still runs', async (t) => {
+  const { service, source } = await setup(t, { pipeline: 'delay=1&steps=3&mode=crash' });
+  const a = (await service.submit(sampleRequest(source))).job;
+  const b = (await service.submit(sampleRequest(source))).job;
+  const doneA = await settled(service, a.id);
+  assert.equal(doneA.error!.code, 'pipeline_failed');
+  assert.match(doneA.error!.message, /worker exited unexpectedly/);
+  assert.equal((await settled(service, b.id)).state, 'failed');
+});
+
+test('submit validation: schema errors, unknown preset, missing source, range past the end', async (t) => {
+  const { service, source } = await setup(t);
+  await assert.rejects(service.submit({ ...sampleRequest(source), parameters: { steps: 0 } }), ZodError);
+  await assert.rejects(service.submit(sampleRequest(source, { preset: 'nope' })), { code: 'bad_request', field: 'preset' });
+  await assert.rejects(service.submit(sampleRequest(`${source}.missing`)), { code: 'media_invalid', field: 'source_path', status: 422 });
+  await assert.rejects(service.submit(sampleRequest(source, { range: { start_seconds: 0.6, end_seconds: 1 } })), { code: 'media_invalid', field: 'range' });
+  assert.equal(service.list().length, 0);
+  const withPreset = await service.submit(sampleRequest(source, { preset: 'winter' }));
+  assert.match(withPreset.job.settings.prompt, /^a red fox, in winter/);
+});
+
+test('presets API: put, list, use in a job, delete', async (t) => {
+  const { service, source } = await setup(t, { pipeline: 'delay=1&steps=1' });
+  await service.presets.put('teal', { description: 'Teal and orange', prompt: '{prompt}, teal and orange grade', parameters: { guidance_scale: 9 } });
+  assert.ok(service.presets.list().some((p) => p.name === 'teal' && !p.builtin));
+  const { job } = await service.submit(sampleRequest(source, { preset: 'teal' }));
+  assert.equal(job.settings.parameters.guidance_scale, 9);
+  await service.presets.delete('teal');
+  assert.equal(service.presets.get('teal'), undefined);
+  assert.equal(service.get(job.id)!.settings.prompt, 'a red fox, teal and orange grade', 'the job keeps its resolved settings');
+});
+
+test('snapshot lists active jobs in queue order; close pauses the running job and restart resumes it', async (t) => {
+  const root = tempDir(t);
+  const dataDir = path.join(root, 'data');
+  const first = await setup(t, { dataDir, pipeline: 'delay=30&steps=20' });
+  const a = (await first.service.submit(sampleRequest(first.source))).job;
+  const b = (await first.service.submit(sampleRequest(first.source))).job;
+  await waitFor(() => first.service.get(a.id)!.stage === 'edit');
+  assert.deepEqual(first.service.snapshot().map((j) => [j.id, j.state]), [[a.id, 'running'], [b.id, 'queued']]);
+  assert.deepEqual(first.service.queueCounts(), { queued: 1, running: 1 });
+  await first.service.close();
+  const extractSeconds = first.service.get(a.id)!.timings.extract;
+  assert.equal(typeof extractSeconds, 'number');
+  const media = fakeMedia();
+  const second = new JobService({ dataDir, outputDir: first.outputDir, media, pipelineModule: pipeline('delay=1&steps=2') });
+  const events: ServerEventT[] = [];
+  second.onEvent((e) => events.push(e));
+  await second.start();
+  t.after(() => second.close());
+  const doneA = await settled(second, a.id);
+  assert.equal(doneA.state, 'succeeded');
+  assert.equal(doneA.attempts, 2);
+  assert.equal(doneA.timings.extract, extractSeconds, 'extract was not redone (resumed after it)');
+  assert.ok(events.some((e) => e.type === 'job.log' && e.job_id === a.id && /reusing 6 frames/.test(e.message)));
+  assert.equal((await settled(second, b.id)).state, 'succeeded');
+});
+
+test('preview-only: the edited keyframes are written as PNG files, no video', async (t) => {
+  const { service, source, outputDir } = await setup(t, { media: { frames: 5 } });
+  const { job } = await service.submit(sampleRequest(source, { preview_only: true, parameters: { batch_size: 2 } }));
+  const done = await settled(service, job.id);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.result!.output_path, null);
+  assert.deepEqual(done.result!.preview_paths.map((p) => path.basename(p)), [0, 2, 4].map((i) => `clip_a-red-fox_${job.id.slice(0, 8)}_frame${i}.png`));
+  for (const p of done.result!.preview_paths) {
+    assert.deepEqual(fs.readFileSync(p).subarray(0, 8), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  }
+  assert.equal(fs.readdirSync(outputDir).length, 3);
+  await service.delete(job.id, { files: true });
+  assert.deepEqual(fs.readdirSync(outputDir), []);
+});
