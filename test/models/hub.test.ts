@@ -14,7 +14,7 @@ import { hubCacheDir } from '../../companion/models/hf_cache.ts';
 import { HubError } from '../../companion/models/hub_client.ts';
 import { pullModel, type PullProgress } from '../../companion/models/hub.ts';
 import { inspectModel } from '../../companion/models/validate.ts';
-import { SafetensorsFile, writeSafetensors } from '../../companion/runtime/safetensors.ts';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
 import { FakeHub, readModelFiles, toFp16Safetensors } from '../helpers/fake_hub.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';
@@ -227,7 +227,7 @@ test('sharded weights: the index is fetched first, then the shards it names', as
     const file = path.join(tmpRoot, shard);
     writeSafetensors(file, names.filter((n) => weightMap[n] === shard).map((n) => {
       const t = unet.info(n);
-      return [n, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(unet.readBytes(n)) }];
+      return [n, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(unet.readBytes(n)) }] as [string, TensorToWrite];
     }));
     shardFiles[`unet/${shard}`] = readFileSync(file);
   }
