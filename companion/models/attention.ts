@@ -2,7 +2,7 @@
 // models/attention.py (FeedForward with GEGLU, BasicTransformerBlock) and
 // models/transformers/transformer_2d.py (Transformer2DModel, continuous input).
 // The self-attention of every BasicTransformerBlock is the TokenFlow hook point.
-import type { Graph, Value } from '../runtime/graph.ts';
+import { MS_DOMAIN, type Graph, type Value } from '../runtime/graph.ts';
 import { attention as multiHeadAttention, conv2d, gelu, groupNorm, layerNorm, linearLayer } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import type { SelfAttentionContext, UNetHooks } from './unet_hooks.ts';
@@ -77,19 +77,19 @@ function selfAttention(g: Graph, w: Weights, hiddenStates: Value, normHiddenStat
 
 /**
  * FeedForward with GEGLU: net.0.proj gives [h, gate] (halves of the last axis), h * gelu(gate)
- * (exact erf GELU), then net.2. The projection weight is sliced rather than its output split,
- * so no activation copy is made; ORT folds the slices once.
+ * (exact erf GELU), then net.2. The projection weight's rows are sliced rather than its
+ * output split, so no activation copy is made (ORT folds the two weight slices once).
  */
 export function feedForward(g: Graph, w: Weights, x: Value, dim: number, innerDim = dim * FF_MULT): Value {
   const proj = w.pp('net').pp(0).pp('proj');
   const name = proj.path;
-  const weightT = g.node('Transpose', [g.weight(proj.get('weight', [2 * innerDim, dim]))], { perm: [1, 0] }, { name }); // [dim, 2*inner]
+  const weight = g.weight(proj.get('weight', [2 * innerDim, dim])); // [2*inner, dim]
   const bias = g.weight(proj.get('bias', [2 * innerDim]));
-  const half = (from: number, input: Value, axis: number) =>
-    g.node('Slice', [input, g.ints([from]), g.ints([from + innerDim]), g.ints([axis])], {}, { name });
-  const h = g.node('Add', [g.node('MatMul', [x, half(0, weightT, 1)], {}, { name }), half(0, bias, 0)], {}, { name });
-  const gate = g.node('Add', [g.node('MatMul', [x, half(innerDim, weightT, 1)], {}, { name }), half(innerDim, bias, 0)], {}, { name });
-  const act = g.node('Mul', [h, gelu(g, gate, name)], {}, { name }); // [B, T, inner]
+  const half = (input: Value, from: number) => g.node('Slice', [input, g.ints([from]), g.ints([from + innerDim]), g.ints([0])], {}, { name });
+  const project = (from: number) => g.node('Add', [
+    g.node('FusedMatMul', [x, half(weight, from)], { transB: 1 }, { name, domain: MS_DOMAIN }), half(bias, from),
+  ], {}, { name }); // [B, T, inner]
+  const act = g.node('Mul', [project(0), gelu(g, project(innerDim), name)], {}, { name });
   return linearLayer(g, w.pp('net').pp(2), innerDim, dim)(act);
 }
 

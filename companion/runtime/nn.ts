@@ -18,8 +18,10 @@ export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeature
   const weightRef = w.get('weight', [outFeatures, inFeatures]);
   const biasRef = opts.bias === false ? null : w.get('bias', [outFeatures]);
   return (x) => {
-    const wt = g.node('Transpose', [g.weight(weightRef)], { perm: [1, 0] }, { name: w.path }); // [in, out], folded by ORT
-    const y = g.node('MatMul', [x, wt], {}, { name: w.path });
+    // x @ W^T straight from the stored [out, in] weight: a Transpose node would be folded by
+    // ORT into an anonymous-memory copy of every weight (defeating the mmap in low-memory
+    // mode, and raising peak RSS in the default mode before prepacking).
+    const y = g.node('FusedMatMul', [x, g.weight(weightRef)], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
     return biasRef ? g.node('Add', [y, g.weight(biasRef)], {}, { name: w.path }) : y;
   };
 }

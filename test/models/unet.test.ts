@@ -227,8 +227,8 @@ test('hooks: replacing attn1 and the conv2 output changes the graph as asked', a
     hooks: { selfAttention: (ctx) => (ctx.path === path ? ctx.g.node('Mul', [ctx.normHiddenStates, ctx.g.scalar(0)]) : undefined) },
   });
   const bytes = Buffer.from(zeroed.graph.toBytes()).toString('latin1');
-  assert.ok(!bytes.includes(`${path}.to_q/MatMul`), 'q projection emitted although unused');
-  assert.ok(bytes.includes('up_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q/MatMul'));
+  assert.ok(!bytes.includes(`${path}.to_q/`), 'q projection emitted although unused');
+  assert.ok(bytes.includes('up_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q/'));
   const changed = (await run(await cpuSession(zeroed.graph), feeds)).out!.data as Float32Array;
   assert.ok(maxAbsDiff(changed, want) > 1e-3, 'zeroing a self-attention had no effect');
 
