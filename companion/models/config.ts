@@ -89,7 +89,7 @@ export const unetConfigSchema = z.object({
   mid_block_type: z.literal('UNetMidBlock2DCrossAttn').default('UNetMidBlock2DCrossAttn'),
   up_block_types: z.array(z.enum(['UpBlock2D', 'CrossAttnUpBlock2D'])).min(1)
     .default(['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D']),
-  only_cross_attention: z.literal(false, { message: 'only_cross_attention=true is not supported' }).default(false),
+  only_cross_attention: z.union([z.literal(false), z.array(z.literal(false))], { message: 'only_cross_attention=true is not supported' }).default(false),
   block_out_channels: z.array(positiveInt).min(1).default([320, 640, 1280, 1280]),
   layers_per_block: intPerBlock.default(2),
   downsample_padding: z.number().int().min(0).max(1).default(1),
