@@ -93,6 +93,8 @@ const NETWORK_UNREACHABLE = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+const FIRST_CONTACT_FATAL = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH']);
+
 /** The errno-style code behind a fetch failure (`fetch failed` hides it in `cause`). */
 export function networkErrorCode(err: unknown): string | undefined {
   let e: unknown = err;
@@ -203,6 +205,9 @@ export async function fetchListing(
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof HubError && !err.retryable) throw err;
+      // No such host or nothing listening: the first contact fails at once rather than after
+      // a minute of back-off (an offline machine, a mistyped HF_ENDPOINT).
+      if (!(err instanceof HubError) && FIRST_CONTACT_FATAL.has(networkErrorCode(err) ?? '')) throw networkFailure(err, config, `the file list of ${repoId}`);
       lastError = err;
     }
     failures++;
