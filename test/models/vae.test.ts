@@ -8,6 +8,8 @@ import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../com
 import { createSession, run, ort, type LoadedSession } from '../../companion/runtime/session.ts';
 import type { Graph } from '../../companion/runtime/graph.ts';
 import { assertClose, maxAbsDiff } from '../helpers/tensors.ts';
+import { vaeConfigSchema } from '../../companion/models/config.ts';
+import { randomArray, writeRandomVae } from '../helpers/random_vae.ts';
 
 const MODEL = 'test/fixtures/tiny-sd15';
 const LAYOUT = 'test/fixtures/tiny-sdlayout';
@@ -96,6 +98,28 @@ test('legacy attention names (query/key/value/proj_attn) and [C,C,1,1] weights g
     assert.equal(maxAbsDiff(enc.mean, wantEnc.mean), 0, `${name}: mean`);
     assert.equal(maxAbsDiff(enc.logvar, wantEnc.logvar), 0, `${name}: logvar`);
     assert.equal(maxAbsDiff(dec.image, wantDec.image), 0, `${name}: image`);
+  }
+});
+
+test('configs beyond the fixtures: layers_per_block 2, 3 blocks, no mid attention, no quant convs', async () => {
+  const cases = {
+    'layers2': { block_out_channels: [16, 32, 32], layers_per_block: 2, norm_num_groups: 8 },
+    'no-attention-no-quant': { block_out_channels: [16, 32], layers_per_block: 1, norm_num_groups: 8, mid_block_add_attention: false, use_quant_conv: false, use_post_quant_conv: false },
+  };
+  for (const [name, raw] of Object.entries(cases)) {
+    const n = raw.block_out_channels.length;
+    const config = vaeConfigSchema.parse({ ...raw, down_block_types: Array(n).fill('DownEncoderBlock2D'), up_block_types: Array(n).fill('UpDecoderBlock2D') });
+    const dir = join(tmp, `random-${name}`);
+    writeRandomVae(dir, config);
+    const factor = 2 ** (n - 1);
+    const enc = await cpuSession(buildVaeEncoderGraph(dir).graph);
+    const { mean, logvar } = await run(enc, { image: new ort.Tensor('float32', randomArray(3 * 24 * 40, 1, 1), [1, 3, 24, 40]) });
+    assert.deepEqual(mean!.dims, [1, 4, 24 / factor, 40 / factor], name);
+    assert.ok((logvar!.data as Float32Array).every((v) => v >= -30 && v <= 20), `${name}: logvar clamped`);
+    const dec = await cpuSession(buildVaeDecoderGraph(dir).graph);
+    const { image } = await run(dec, { latents: mean! });
+    assert.deepEqual(image!.dims, [1, 3, 24, 40], name);
+    assert.ok((image!.data as Float32Array).every(Number.isFinite), `${name}: finite image`);
   }
 });
 
