@@ -92,6 +92,10 @@ test('a job runs through every stage to succeeded, with a render, timings and va
 
 test('progress reaches 1 only after the render exists; ETA is reported', async (t) => {
   const { service, events, source } = await setup(t, { media: { delayMs: 20 } });
+  let fileExistedAtOne: boolean | null = null;
+  service.on('job.state', ({ job: j }) => {
+    if (j.progress.overall === 1) fileExistedAtOne = fs.existsSync(j.result!.output_path!);
+  });
   const { job } = await service.submit(sampleRequest(source));
   const done = await settled(service, job.id);
   const progress = events.filter((e) => e.type === 'job.progress' && e.job_id === job.id);
@@ -99,7 +103,7 @@ test('progress reaches 1 only after the render exists; ETA is reported', async (
   for (const p of progress) assert.ok(p.type === 'job.progress' && p.overall < 1, 'no progress event says 1 before success');
   const final = events.filter((e) => e.type === 'job.state' && e.job.id === job.id).at(-1)!;
   assert.ok(final.type === 'job.state' && final.job.progress.overall === 1 && final.job.state === 'succeeded');
-  assert.ok(fs.existsSync(done.result!.output_path!));
+  assert.equal(fileExistedAtOne, true, 'the render existed when progress first said 1');
   const withEta = progress.filter((p) => p.type === 'job.progress' && p.eta_s !== null);
   assert.ok(withEta.length > 0, 'some progress carries an ETA');
   const overall = progress.map((p) => (p.type === 'job.progress' ? p.overall : 0));
