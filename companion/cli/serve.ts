@@ -3,10 +3,9 @@ import type { LogLevel } from '../../shared/events.ts';
 import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
 import { JobService } from '../jobs/service.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
-import { hubCacheDir } from '../models/hf_cache.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
-import { listInstalledModels, parseDefaultModel, type DefaultModel } from '../server/model_catalog.ts';
+import { createModelLister } from '../server/models.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import path from 'node:path';
@@ -28,8 +27,9 @@ Options:
                         reach this machine may then try the API (the token still guards it)
   --concurrency N       jobs run at the same time (default 1: one GPU)
   --output DIR          where renders are written (default: see TOKENFLOW_OUTPUT_DIR)
-  --model DIR|ORG/NAME  default model: a diffusers folder, or a hub id in the HF cache
-                        (or TOKENFLOW_MODEL)
+  --model DIR|ORG/NAME  default model: a diffusers folder, \`tiny-sd15\` (bundled), or a
+                        hub id already in the HF cache (or TOKENFLOW_MODEL; see
+                        \`tokenflow models list\`)
   --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
                         "null" or "https://example.com"); repeatable. Only needed if
                         your panel sends such an Origin (see the README)
@@ -68,13 +68,7 @@ export const command: Command = {
     const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
-    const modelArg = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
-    let defaultModel: DefaultModel | undefined;
-    try {
-      defaultModel = modelArg === undefined ? undefined : parseDefaultModel(modelArg);
-    } catch (err) {
-      throw new UsageError(err instanceof Error ? err.message : String(err));
-    }
+    const defaultModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
     return serve({
       port,
       host,
@@ -97,7 +91,7 @@ interface ServeOptions {
   configDir: string;
   dataDir: string;
   outputDir: string;
-  defaultModel: DefaultModel | undefined;
+  defaultModel: string | undefined;
   allowedOrigins: string[];
 }
 
@@ -111,12 +105,11 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ffmpeg is not usable, so no job can run: ${message(err)}`);
   }
 
-  const hubCache = hubCacheDir();
-  const catalog = { defaultModel: opts.defaultModel, hubCache };
-  if (opts.defaultModel?.kind === 'hub' && !listInstalledModels(catalog).some((m) => m.id === opts.defaultModel?.id)) {
-    log('warn', `model ${opts.defaultModel.id} is not in the hub cache ${hubCache}: pull it with \`tokenflow models pull ${opts.defaultModel.id}\``);
-  }
-  if (opts.defaultModel === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
+  // Throws, naming what to do, if --model names no folder and no cached hub model.
+  const models = createModelLister({ defaultModel: opts.defaultModel, log });
+  const installed = await models.list();
+  log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
+  if (models.defaultDir === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
 
   const jobs = new JobService({ dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log });
   await jobs.start();
@@ -131,7 +124,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       allowedOrigins: opts.allowedOrigins,
       version,
       device: () => null,
-      listModels: async () => listInstalledModels(catalog),
+      listModels: () => models.list(),
       log,
     });
   } catch (err) {
@@ -150,10 +143,10 @@ async function serve(opts: ServeOptions): Promise<number> {
       bar,
     ].join('\n'));
   }
-  log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); renders go to ${opts.outputDir}`);
   log('info', `bearer token: print it with \`tokenflow token\` (stored in ${tokenPath(opts.configDir)})`);
   log('info', 'execution provider: none loaded yet (chosen when the model runtime first runs)');
-  log('info', `jobs run ${opts.concurrency} at a time; press Ctrl-C to stop`);
+  log('info', `jobs run ${opts.concurrency} at a time; renders go to ${opts.outputDir}`);
+  log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); press Ctrl-C to stop`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

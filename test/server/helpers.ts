@@ -15,8 +15,15 @@ import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { makeClip } from '../media/clips.ts';
 
-/** The job tests' pipeline double (query: delay=<ms per step>&steps=<n>&mode=normal|busy|...). */
-export const pipeline = (query: string) => new URL(`../jobs/doubles/invert_pipeline.ts?${query}`, import.meta.url);
+/**
+ * Pipeline test doubles, by query: `spin=…&calls=…` selects ./doubles/spin_pipeline.ts (pure
+ * CPU in the worker); anything else goes to the job tests' double (`delay=<ms per step>&steps=<n>`,
+ * which also sends previews).
+ */
+export function pipeline(query: string): URL {
+  const file = query.includes('spin=') ? './doubles/spin_pipeline.ts' : '../jobs/doubles/invert_pipeline.ts';
+  return new URL(`${file}?${query}`, import.meta.url);
+}
 
 export interface TestDaemon {
   daemon: Daemon;

@@ -1,0 +1,262 @@
+// `tokenflow serve`, `tokenflow token` and `tokenflow jobs`, run as the user runs them:
+// `node bin/tokenflow.mjs ...` in a child process, with TOKENFLOW_HOME in a temp folder.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Health } from '../../shared/health.ts';
+import { main } from '../../companion/cli/main.ts';
+import { makeClip } from '../media/clips.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/tokenflow.mjs', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tempHome(t: { after(fn: () => void): void }): string {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-cli-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  return home;
+}
+
+function envFor(home: string): NodeJS.ProcessEnv {
+  // The user's own model cache and daemon settings must not leak into the test.
+  const env = { ...process.env, TOKENFLOW_HOME: home, HF_HUB_CACHE: path.join(home, 'hf'), TOKENFLOW_MODELS: '' };
+  delete env.TOKENFLOW_URL;
+  delete env.TOKENFLOW_PORT;
+  delete env.TOKENFLOW_MODEL;
+  delete env.TOKENFLOW_OUTPUT_DIR;
+  return env;
+}
+
+function tokenflow(home: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: envFor(home), timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+async function serve(home: string, args: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: envFor(home), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start within 30 s:\n${out}`)), 30_000);
+    const check = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', () => reject(new Error(`serve exited early:\n${out}`)));
+  });
+  return {
+    child,
+    url,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+test('token: printed, created once, stable, owner-only; --path and --rotate', async (t) => {
+  const home = tempHome(t);
+  const first = await tokenflow(home, ['token']);
+  assert.equal(first.code, 0, first.stderr);
+  const token = first.stdout.trim();
+  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  const second = await tokenflow(home, ['token']);
+  assert.equal(second.stdout.trim(), token);
+
+  const where = (await tokenflow(home, ['token', '--path'])).stdout.trim();
+  assert.equal(where, path.join(home, 'config', 'token'));
+  assert.equal(fs.readFileSync(where, 'utf8').trim(), token);
+  if (process.platform !== 'win32') {
+    assert.equal(fs.statSync(where).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(where)).mode & 0o777, 0o700);
+  }
+
+  const rotated = await tokenflow(home, ['token', '--rotate']);
+  assert.equal(rotated.code, 0);
+  const fresh = rotated.stdout.trim();
+  assert.match(fresh, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(fresh, token);
+  assert.equal((await tokenflow(home, ['token'])).stdout.trim(), fresh);
+});
+
+test('token: a group-readable token file is tightened back to 0600', { skip: process.platform === 'win32' }, async (t) => {
+  const home = tempHome(t);
+  await tokenflow(home, ['token']);
+  const file = path.join(home, 'config', 'token');
+  fs.chmodSync(file, 0o644);
+  const again = await tokenflow(home, ['token']);
+  assert.equal(again.code, 0);
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+});
+
+test('usage errors exit with 2, --help with 0 (spawned)', async (t) => {
+  const home = tempHome(t);
+  const [exposed, noSub, help] = await Promise.all([
+    tokenflow(home, ['serve', '--host', '0.0.0.0']),
+    tokenflow(home, ['jobs']),
+    tokenflow(home, ['serve', '--help']),
+  ]);
+  assert.equal(exposed.code, 2);
+  assert.match(exposed.stderr, /not a loopback address.*--i-know-this-exposes-the-daemon/);
+  assert.equal(noSub.code, 2);
+  assert.match(noSub.stderr, /missing sub-command/);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: tokenflow serve/);
+});
+
+test('usage errors exit with 2 for every malformed command line (in-process)', async (t) => {
+  const home = tempHome(t);
+  t.mock.method(console, 'error', () => {});
+  t.mock.method(console, 'log', () => {});
+  const saved = process.env.TOKENFLOW_HOME;
+  process.env.TOKENFLOW_HOME = home;
+  t.after(() => {
+    if (saved === undefined) delete process.env.TOKENFLOW_HOME;
+    else process.env.TOKENFLOW_HOME = saved;
+  });
+  const usage: string[][] = [
+    ['jobs', 'frob'],
+    ['jobs', 'show'],
+    ['jobs', 'list', 'extra'],
+    ['jobs', 'list', '--bogus'],
+    ['serve', '--port', 'abc'],
+    ['serve', '--port', '70000'],
+    ['serve', '--concurrency', '0'],
+    ['serve', '--host', '192.168.1.10'],
+    ['serve', '--bogus'],
+    ['serve', 'extra'],
+    ['token', 'extra'],
+    ['token', '--path', '--rotate'],
+  ];
+  for (const args of usage) assert.equal(await main(args), 2, args.join(' '));
+  for (const name of ['serve', 'token', 'jobs']) assert.equal(await main([name, '--help']), 0);
+});
+
+test('jobs: a clear message and exit 1 when no daemon runs', async (t) => {
+  const home = tempHome(t);
+  const never = await tokenflow(home, ['jobs', 'list']);
+  assert.equal(never.code, 1);
+  assert.match(never.stderr, /tokenflow serve/);
+  await tokenflow(home, ['token']);
+  // A token exists but nothing listens at the URL.
+  const port = await freePort();
+  const down = await tokenflow(home, ['jobs', 'list', '--url', `http://127.0.0.1:${port}`]);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, new RegExp(`no TokenFlow daemon answers at http://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
+});
+
+test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGTERM', async (t) => {
+  const home = tempHome(t);
+  const daemon = await serve(home);
+  t.after(() => daemon.stop('SIGKILL'));
+  assert.match(daemon.output(), /ffmpeg \S+/);
+  assert.match(daemon.output(), /execution provider/);
+  const token = fs.readFileSync(path.join(home, 'config', 'token'), 'utf8').trim();
+  const auth = { Authorization: `Bearer ${token}` };
+
+  const health = await fetch(`${daemon.url}/v1/health`, { headers: auth });
+  assert.equal(health.status, 200);
+  assert.equal(Health.parse(await health.json()).api_version, 'v1');
+  const discovery = JSON.parse(fs.readFileSync(path.join(home, 'data', 'daemon.json'), 'utf8'));
+  assert.equal(discovery.url, daemon.url);
+
+  const [empty, clip] = await Promise.all([
+    tokenflow(home, ['jobs', 'list']),
+    makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 }),
+  ]);
+  assert.equal(empty.code, 0, empty.stderr);
+  assert.equal(empty.stdout.trim(), 'no jobs');
+
+  // The product pipeline is not built yet: a job is accepted, then fails with a clear code.
+  const submit = await fetch(`${daemon.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: 'a snowy street' }),
+  });
+  assert.equal(submit.status, 202);
+  const { job } = (await submit.json()) as { job: { id: string } };
+
+  for (let i = 0; i < 150; i++) {
+    const state = ((await (await fetch(`${daemon.url}/v1/jobs/${job.id}`, { headers: auth })).json()) as { state: string }).state;
+    if (state === 'failed') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const [showRun, list, jsonList, cancel, unknown, bad] = await Promise.all([
+    tokenflow(home, ['jobs', 'show', job.id]),
+    tokenflow(home, ['jobs', 'list']),
+    tokenflow(home, ['jobs', 'list', '--json']),
+    tokenflow(home, ['jobs', 'cancel', job.id]),
+    tokenflow(home, ['jobs', 'show', '00000000-0000-4000-8000-000000000000']),
+    tokenflow(home, ['jobs', 'show', '../../etc']),
+  ]);
+  const shown = showRun.stdout;
+  assert.match(shown, /state\s+failed/);
+  assert.match(shown, /model_runtime_unavailable/);
+  assert.match(shown, /prompt\s+a snowy street/);
+  assert.match(list.stdout, new RegExp(`${job.id}\\s+failed`));
+  assert.equal(JSON.parse(jsonList.stdout).jobs[0].id, job.id);
+  assert.equal(cancel.code, 0);
+  assert.match(cancel.stdout, /failed/); // a finished job is returned unchanged
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /HTTP 404/);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /HTTP 400/);
+
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+  assert.match(daemon.output(), /stopped/);
+  assert.ok(!fs.existsSync(path.join(home, 'data', 'daemon.json')), 'discovery file removed');
+});
+
+test('serve: a second daemon (same port, or same data folder) fails with a clear message', async (t) => {
+  const home = tempHome(t);
+  const first = await serve(home);
+  t.after(() => first.stop('SIGKILL'));
+  const port = new URL(first.url).port;
+  const [samePort, sameData] = await Promise.all([
+    tokenflow(tempHome(t), ['serve', '--port', port]),
+    tokenflow(home, ['serve', '--port', '0']),
+  ]);
+  assert.equal(samePort.code, 1);
+  assert.match(samePort.stderr, new RegExp(`port ${port} .*already in use`));
+  assert.equal(sameData.code, 1);
+  assert.match(sameData.stderr, /in use by another daemon/);
+  assert.equal(await first.stop('SIGINT'), 0);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
