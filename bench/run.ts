@@ -1,0 +1,47 @@
+// `npm run bench [-- name...]`: runs the registered benchmarks one after another and writes
+// bench/report.json. Add a benchmark by appending a row to `benches` (a lazy import, so one
+// broken benchmark cannot stop the others from loading).
+import { writeFile } from 'node:fs/promises';
+import { arch, cpus, platform } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const benches: Array<{ name: string; run: () => Promise<object> }> = [
+  { name: 'media', run: async () => (await import('./media.ts')).benchMedia() },
+  { name: 'unet', run: async () => (await import('./unet.ts')).benchUNet() },
+  { name: 'vae', run: async () => (await import('./vae.ts')).benchVae() },
+  { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !benches.some((b) => b.name === w));
+if (unknown.length) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${benches.map((b) => b.name).join(', ')}`);
+  process.exit(2);
+}
+
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  node: process.version,
+  platform: `${platform()}-${arch()}`,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cpus: cpus().length,
+  results: {},
+};
+const results = report.results as Record<string, unknown>;
+let failed = false;
+for (const bench of benches.filter((b) => wanted.length === 0 || wanted.includes(b.name))) {
+  const started = performance.now();
+  console.error(`bench ${bench.name}...`);
+  try {
+    results[bench.name] = { ...(await bench.run()), wallMs: Math.round(performance.now() - started) };
+  } catch (err) {
+    failed = true;
+    results[bench.name] = { error: err instanceof Error ? err.message : String(err) };
+  }
+  console.error(`bench ${bench.name}: ${JSON.stringify(results[bench.name])}`);
+}
+
+const path = fileURLToPath(new URL('./report.json', import.meta.url));
+await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+console.error(`wrote ${path}`);
+process.exitCode = failed ? 1 : 0;
