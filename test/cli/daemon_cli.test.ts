@@ -28,7 +28,7 @@ function tempHome(t: { after(fn: () => void): void }): string {
 
 function envFor(home: string): NodeJS.ProcessEnv {
   // The user's own model cache and daemon settings must not leak into the test.
-  const env = { ...process.env, TOKENFLOW_HOME: home, HF_HUB_CACHE: path.join(home, 'hf'), TOKENFLOW_MODELS: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TOKENFLOW_HOME: home, HF_HUB_CACHE: path.join(home, 'hf'), TOKENFLOW_MODELS: '' };
   delete env.TOKENFLOW_URL;
   delete env.TOKENFLOW_PORT;
   delete env.TOKENFLOW_MODEL;

@@ -1,0 +1,98 @@
+// Daemon request latency under load: 50 concurrent keep-alive clients (in a worker thread)
+// hammer GET /v1/health and GET /v1/jobs while a job runs. The job's pipeline is the CPU-bound
+// test double (test/server/doubles/spin_pipeline.ts), which keeps one core busy in the pipeline
+// worker: this measures the daemon (HTTP, auth, validation, job service), not the model.
+// Run through `npm run bench`, or alone: node --import tsx bench/run.ts daemon
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveFolders } from '../companion/config.ts';
+import { JobService } from '../companion/jobs/service.ts';
+import { startDaemon } from '../companion/server/daemon.ts';
+import { loadOrCreateToken } from '../companion/server/token.ts';
+import { startTsWorker } from '../companion/util/worker.ts';
+import { makeClip } from '../test/media/clips.ts';
+import type { LoadConfig, LoadResult } from './daemon_load.ts';
+
+const CLIENTS = 50;
+const DURATION_MS = 5000;
+/** Jobs waiting behind the running one, so GET /v1/jobs returns a realistic list. */
+const QUEUED = 20;
+const SPIN_PIPELINE = new URL('../test/server/doubles/spin_pipeline.ts?spin=25&calls=100000', import.meta.url);
+
+export async function benchDaemon(): Promise<object> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-bench-daemon-'));
+  const folders = resolveFolders({ TOKENFLOW_HOME: home });
+  const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule: SPIN_PIPELINE });
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  try {
+    const token = await loadOrCreateToken(folders.configDir);
+    const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
+    await jobs.start();
+    daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
+    const request = (i: number) => ({ source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: `bench ${i}` });
+    const { job } = await jobs.submit(request(0));
+    for (let i = 1; i <= QUEUED; i++) await jobs.submit(request(i));
+    await waitUntil(() => jobs.get(job.id)?.stage === 'invert', 30_000);
+
+    const paths = ['/v1/health', '/v1/jobs'];
+    const loaded = await load({ port: daemon.port, token, clients: CLIENTS, durationMs: DURATION_MS, paths });
+    // One client alone: the time one request takes when nothing queues in front of it.
+    const alone = await load({ port: daemon.port, token, clients: 1, durationMs: 2000, paths });
+    const running = jobs.get(job.id)?.state === 'running';
+    if (!running) throw new Error(`the background job stopped during the measurement (${jobs.get(job.id)?.state})`);
+    return {
+      backgroundJob: 'running in the pipeline worker (CPU-bound test double, 25 ms per call)',
+      jobsListed: QUEUED + 1,
+      [`${CLIENTS}Clients`]: report(loaded, paths, DURATION_MS, CLIENTS),
+      oneClient: report(alone, paths, 2000, 1),
+    };
+  } finally {
+    await daemon?.close();
+    await jobs.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function load(config: LoadConfig): Promise<LoadResult> {
+  const worker = startTsWorker(new URL('./daemon_load.ts', import.meta.url), { workerData: config });
+  try {
+    return await new Promise<LoadResult>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+function report(result: LoadResult, paths: string[], durationMs: number, clients: number): object {
+  const total = paths.reduce((n, p) => n + result.latencies[p].length, 0);
+  return {
+    clients,
+    durationMs,
+    requests: total,
+    requestsPerSecond: Math.round(total / (durationMs / 1000)),
+    errors: result.errors,
+    statuses: result.statuses,
+    latencyMs: Object.fromEntries(paths.map((p) => [p, summary(result.latencies[p])])),
+  };
+}
+
+function summary(values: number[]): object {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
+  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: round(sorted[sorted.length - 1] ?? NaN) };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+async function waitUntil(predicate: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('the background job did not reach the pipeline in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
