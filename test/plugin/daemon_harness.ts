@@ -16,6 +16,8 @@ export interface PanelDaemonOptions {
   steps?: number;
   /** Browser Origins the daemon accepts (the E2E page's); the product default allows none. */
   allowedOrigins?: string[];
+  /** File name of the generated clip (default clip.mp4). */
+  clipName?: string;
 }
 
 export interface PanelDaemon {
@@ -44,13 +46,23 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-panel-'));
   const folders = resolveFolders({ TOKENFLOW_HOME: home });
   const token = await loadOrCreateToken(folders.configDir);
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
+  const clip = await makeClip(path.join(home, options.clipName ?? 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
   const pipelineModule = new URL(`./doubles/panel_pipeline.ts?delay=${options.delayMs ?? 5}&steps=${options.steps ?? 4}`, import.meta.url);
 
   const launch = async (port: number) => {
     const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule, previewIntervalMs: 0 });
     await jobs.start();
-    const daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port, version: '0.0.0-panel-test', allowedOrigins: options.allowedOrigins });
+    const daemon = await startDaemon({
+      jobs,
+      token,
+      host: '127.0.0.1',
+      port,
+      version: '0.0.0-panel-test',
+      allowedOrigins: options.allowedOrigins,
+      // A ready daemon as the panel sees it (the pipeline double needs no model).
+      device: () => 'cpu',
+      listModels: async () => [{ id: 'tiny-sd15', path: path.join(home, 'models', 'tiny-sd15'), is_default: true, size_bytes: null }],
+    });
     return { jobs, daemon };
   };
 

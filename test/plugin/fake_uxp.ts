@@ -16,21 +16,29 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 }
 
-/** Like UXP secureStorage: getItem answers a Uint8Array and rejects for a missing key. */
+/**
+ * Like UXP secureStorage: getItem answers a Uint8Array and rejects for a missing key. With a
+ * backing store (the E2E page's localStorage) it survives a page reload, as UXP's does.
+ */
 export class FakeSecureStorage implements UxpSecureStorage {
   readonly data = new Map<string, Uint8Array>();
+  constructor(private readonly backing?: KeyValueStore) {}
   async setItem(key: string, value: string): Promise<void> {
     const bytes = new Uint8Array(value.length);
     for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i);
     this.data.set(key, bytes);
+    this.backing?.setItem(`fake-secure:${key}`, value);
   }
   async getItem(key: string): Promise<Uint8Array> {
+    const stored = this.backing?.getItem(`fake-secure:${key}`);
+    if (stored !== null && stored !== undefined && !this.data.has(key)) await this.setItem(key, stored);
     const value = this.data.get(key);
     if (!value) throw new Error(`secureStorage: no item "${key}"`);
     return value;
   }
   async removeItem(key: string): Promise<void> {
     this.data.delete(key);
+    this.backing?.removeItem(`fake-secure:${key}`);
   }
 }
 
@@ -54,9 +62,9 @@ export class FakeEntrypoints {
   }
 }
 
-export function createFakeUxp() {
+export function createFakeUxp(secureBacking?: KeyValueStore) {
   const entrypoints = new FakeEntrypoints();
-  const secureStorage = new FakeSecureStorage();
+  const secureStorage = new FakeSecureStorage(secureBacking);
   const shownPanels: string[] = [];
   return {
     entrypoints,

@@ -22,6 +22,8 @@ export interface JobProgressView {
   total: number;
   eta_s: number | null;
   overall: number;
+  /** When eta_s was taken (ms since epoch). */
+  at?: number;
 }
 
 export interface PlacementView {
@@ -473,7 +475,11 @@ export class PanelModel {
       case 'job.progress': {
         const view = this.jobMap.get(event.job_id);
         if (!view) return;
-        view.progress = { stage: event.stage, done: event.done, total: event.total, eta_s: event.eta_s, overall: event.overall };
+        // A stage's first event has no estimate yet: the last one, less the time since, stands.
+        const previous = view.progress;
+        const carried = previous?.eta_s != null && previous.at !== undefined ? Math.max(0, previous.eta_s - (Date.now() - previous.at) / 1000) : null;
+        const eta = event.eta_s ?? carried;
+        view.progress = { stage: event.stage, done: event.done, total: event.total, eta_s: eta, overall: event.overall, at: Date.now() };
         break;
       }
       case 'job.preview': {

@@ -112,6 +112,15 @@ export class DaemonConnection {
     return this.options.baseUrl;
   }
 
+  /** Points the connection at another address (the user changed the port) and reconnects. */
+  setBaseUrl(baseUrl: string): void {
+    if (baseUrl === this.options.baseUrl) return;
+    this.options.baseUrl = baseUrl;
+    this.everConnected = false;
+    this.failures = 0;
+    if (this.running) this.restart();
+  }
+
   subscribe(listener: ConnectionListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

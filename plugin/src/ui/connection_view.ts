@@ -1,0 +1,131 @@
+// The daemon connection: a one-line status when connected, otherwise a card saying what is
+// wrong and what to do (start the daemon, paste the token, update a component...).
+import type { ConnectionStatus } from '../daemon/connection.ts';
+import { h, replaceChildren } from './dom.ts';
+
+export interface ConnectionActions {
+  submitToken(token: string): Promise<string | undefined>;
+  retry(): void;
+  forgetToken(): void;
+  setPort(port: number): void;
+}
+
+function seconds(ms: number): string {
+  return `${Math.max(1, Math.round(ms / 1000))} s`;
+}
+
+const code = (text: string) => h('code', {}, text);
+
+export class ConnectionView {
+  readonly el = h('section', { class: 'connection', 'data-testid': 'connection' });
+  private tokenDraft = '';
+  private tokenError = '';
+
+  constructor(private readonly actions: ConnectionActions) {}
+
+  update(status: ConnectionStatus, port: number, version?: string): void {
+    this.el.dataset.state = status.kind;
+    if (status.kind === 'connected') {
+      const { health } = status;
+      const ready = health.status === 'ok';
+      replaceChildren(
+        this.el,
+        h(
+          'div',
+          { class: 'status-line' },
+          h('span', { class: `dot ${ready ? 'ok' : 'warn'}` }),
+          h('span', { class: 'grow' }, ready ? `Connected · ${health.device ?? 'no device'} · ${health.default_model ?? 'no model'}` : 'Connected, but the daemon cannot render yet'),
+          h('button', { class: 'link', title: 'Forget the stored token and pair again', onclick: () => this.actions.forgetToken() }, 'Unpair'),
+        ),
+        !ready &&
+          (health.default_model === null
+            ? h('p', { class: 'hint' }, 'No model is installed: install one with ', code('tokenflow models pull'), ', then renders can run.')
+            : h('p', { class: 'hint' }, 'No inference runtime is loaded; the terminal running ', code('tokenflow serve'), ' says why.')),
+        version && h('span', { class: 'hidden', 'data-testid': 'daemon-version' }, version),
+      );
+      return;
+    }
+    replaceChildren(this.el, ...this.card(status, port));
+  }
+
+  private card(status: Exclude<ConnectionStatus, { kind: 'connected' }>, port: number): (Node | false)[] {
+    const title = (text: string, tone = 'warn') => h('div', { class: 'status-line' }, h('span', { class: `dot ${tone}` }), h('strong', { class: 'grow' }, text));
+    switch (status.kind) {
+      case 'connecting':
+        return [title(`Looking for the TokenFlow daemon on port ${port}…`, 'busy')];
+      case 'not_running':
+        return [
+          title('TokenFlow daemon not running', 'off'),
+          h('p', {}, 'Start it in a terminal with ', code('tokenflow serve'), `. The panel connects by itself (next try in ${seconds(status.retryInMs)}).`),
+          this.portRow(port),
+        ];
+      case 'reconnecting':
+        return [
+          title('Connection to the daemon lost — reconnecting', 'busy'),
+          h('p', {}, `Next try in ${seconds(status.retryInMs)}. Renders keep running in the daemon; their state is picked up on reconnect.`),
+          h('div', { class: 'row' }, h('button', { onclick: () => this.actions.retry() }, 'Retry now')),
+        ];
+      case 'not_tokenflow':
+        return [
+          title(`Another program answers on port ${port}`, 'off'),
+          h('p', {}, 'Stop it, or start the daemon on another port (', code('tokenflow serve --port N'), ') and enter that port here.'),
+          this.portRow(port),
+        ];
+      case 'version_mismatch':
+        return [
+          title('Panel and daemon versions do not match', 'off'),
+          h('p', {}, `The daemon speaks API ${status.daemonApi}; this panel speaks v1. Update the daemon or the panel so both are the same release.`),
+          h('div', { class: 'row' }, h('button', { onclick: () => this.actions.retry() }, 'Check again')),
+        ];
+      case 'refused':
+        return [
+          title('The daemon refused the panel', 'off'),
+          h('p', {}, status.message),
+          h('div', { class: 'row' }, h('button', { onclick: () => this.actions.retry() }, 'Try again')),
+        ];
+      case 'needs_token':
+      case 'wrong_token':
+        return [
+          title(status.kind === 'needs_token' ? 'Pair the panel with the daemon' : 'The daemon refused the token', status.kind === 'needs_token' ? 'busy' : 'off'),
+          h('p', {}, 'Run ', code('tokenflow token'), ' in a terminal and paste the token it prints. It is stored in Premiere’s secure storage; you are asked only once.'),
+          this.tokenRow(status.kind === 'wrong_token' ? status.message : ''),
+        ];
+    }
+  }
+
+  private tokenRow(refusal: string): HTMLElement {
+    const input = h('input', {
+      type: 'text',
+      class: 'grow',
+      placeholder: 'paste the token',
+      value: this.tokenDraft,
+      'data-testid': 'token-input',
+      oninput: () => (this.tokenDraft = input.value),
+    });
+    const submit = async () => {
+      const error = await this.actions.submitToken(input.value);
+      this.tokenError = error ?? '';
+      if (!error) this.tokenDraft = '';
+      errorLine.textContent = this.tokenError;
+    };
+    const errorLine = h('p', { class: 'error' }, this.tokenError || refusal);
+    return h('div', {}, h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void submit(), 'data-testid': 'token-submit' }, 'Pair')), errorLine);
+  }
+
+  private portRow(port: number): HTMLElement {
+    const input = h('input', { type: 'number', class: 'port', min: '1', max: '65535', value: String(port), 'data-testid': 'port-input' });
+    return h(
+      'div',
+      { class: 'row' },
+      h('span', { class: 'label' }, 'Port'),
+      input,
+      h('button', {
+        onclick: () => {
+          const value = Number(input.value);
+          if (Number.isInteger(value) && value > 0 && value < 65536 && value !== port) this.actions.setPort(value);
+          else this.actions.retry();
+        },
+      }, 'Retry now'),
+    );
+  }
+}

@@ -1,0 +1,119 @@
+// Puts the panel together: the model over Premiere and the daemon, and the views that
+// follow it. Everything the host provides comes in through PanelHost, so the same code runs
+// in Premiere and, with fakes, in a test browser.
+import { PanelModel, type Topic } from '../app/model.ts';
+import { loadSettings } from '../app/settings.ts';
+import type { FetchLike } from '../daemon/client.ts';
+import { DaemonConnection, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
+import { SecureTokenStore, type KeyValueStore, type UxpSecureStorage } from '../host/storage.ts';
+import { PremiereAdapter } from '../premiere/adapter.ts';
+import type { Ppro } from '../premiere/ppro.ts';
+import { ActionsSection } from './actions.ts';
+import { AdvancedSection } from './advanced.ts';
+import { ClipCard } from './clip_card.ts';
+import { ConnectionView } from './connection_view.ts';
+import { h, replaceChildren } from './dom.ts';
+import { JobList } from './job_list.ts';
+import { NoticeView } from './notice_view.ts';
+import { PromptForm } from './prompt_form.ts';
+
+export interface PanelHost {
+  ppro: Ppro;
+  secureStorage: UxpSecureStorage;
+  localStorage: KeyValueStore;
+  fetch: FetchLike;
+  openSocket: WebSocketFactory;
+}
+
+export interface Panel {
+  model: PanelModel;
+  /** The "edit selected clip" command: re-read the selection and put the caret in the prompt. */
+  editSelected(): Promise<void>;
+  destroy(): void;
+}
+
+export function daemonUrl(port: number): string {
+  return `http://127.0.0.1:${port}`;
+}
+
+export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
+  const store = host.localStorage;
+  const connection = new DaemonConnection({
+    baseUrl: daemonUrl(loadSettings(store).port),
+    fetch: host.fetch,
+    openSocket: host.openSocket,
+    secrets: new SecureTokenStore(host.secureStorage),
+  });
+  const model = new PanelModel({ premiere: new PremiereAdapter(host.ppro), connection, store });
+
+  const connectionView = new ConnectionView({
+    submitToken: async (token) => {
+      try {
+        await connection.submitToken(token);
+        return undefined;
+      } catch (err) {
+        return err instanceof TokenFormatError ? err.message : `Could not store the token: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    },
+    retry: () => connection.retryNow(),
+    forgetToken: () => void connection.forgetToken(),
+    setPort: (port) => {
+      model.updateSettings({ port });
+      connection.setBaseUrl(daemonUrl(port));
+    },
+  });
+  const notice = new NoticeView(() => model.clearNotice());
+  const clipCard = new ClipCard();
+  const form = new PromptForm(model);
+  const advanced = new AdvancedSection(model);
+  const actions = new ActionsSection(model);
+  const jobs = new JobList(model);
+
+  replaceChildren(
+    root,
+    h(
+      'div',
+      { class: 'panel' },
+      connectionView.el,
+      notice.el,
+      h('div', { class: 'section-title' }, 'Clip'),
+      clipCard.el,
+      form.el,
+      advanced.el,
+      actions.el,
+      jobs.el,
+    ),
+  );
+
+  const render = (topics: ReadonlySet<Topic>) => {
+    if (topics.has('connection')) {
+      connectionView.update(model.connection, model.settings.port);
+      advanced.update(model.health);
+    }
+    if (topics.has('notice')) notice.update(model.notice);
+    if (topics.has('clip')) clipCard.update(model.clip);
+    if (topics.has('presets')) form.updatePresets(model.presets);
+    if (topics.has('settings')) {
+      form.updateSettings();
+      advanced.update(model.health);
+    }
+    if (topics.has('jobs')) jobs.update();
+    actions.update();
+  };
+  const unsubscribe = model.subscribe(render);
+  render(new Set<Topic>(['connection', 'notice', 'clip', 'presets', 'settings', 'jobs']));
+  model.start();
+
+  return {
+    model,
+    async editSelected() {
+      await model.refreshSelection();
+      const prompt = root.querySelector<HTMLTextAreaElement>('[data-testid="prompt"]');
+      prompt?.focus();
+    },
+    destroy() {
+      unsubscribe();
+      model.stop();
+    },
+  };
+}

@@ -1,0 +1,226 @@
+// End to end in headless Chromium: the built panel bundle in a page with the fake host (fake
+// premierepro + fake uxp), talking to a REAL daemon on loopback whose pipeline is a test
+// double. Pair, read the selection, pick a preset, render, watch progress, cancel one job,
+// finish another, check the fake project's timeline; lose and regain the daemon.
+// Screenshots of the main states go to test/artifacts/panel/ (gitignored) to be looked at.
+//
+// The page is served from a loopback HTTP server, so it has a web Origin; the daemon accepts
+// it only because this test lists it in `allowedOrigins` (the product default accepts none).
+import assert from 'node:assert/strict';
+import { existsSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { bundlePanel } from '../../../plugin/build/build.ts';
+import { COMMAND_ID, PANEL_ID } from '../../../plugin/src/entrypoints.ts';
+import { SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
+import { CLIP_FPS, startPanelDaemon } from '../daemon_harness.ts';
+import type { E2EConfig } from './host_page.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '../../..');
+const ARTIFACTS = path.join(REPO, 'test', 'artifacts', 'panel');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const FRAMES = 20;
+
+/** The plugin folder as UXP would load it, plus the fake host script before the bundle. */
+async function buildPage(dir: string): Promise<void> {
+  await bundlePanel(path.join(dir, 'main.js'));
+  await esbuild.build({
+    entryPoints: [path.join(HERE, 'host_page.ts')],
+    outfile: path.join(dir, 'host.js'),
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    logLevel: 'warning',
+  });
+  const html = await fs.readFile(path.join(REPO, 'plugin', 'index.html'), 'utf8');
+  assert.ok(html.includes('<script src="main.js"></script>'));
+  await fs.writeFile(path.join(dir, 'index.html'), html.replace('<script src="main.js"></script>', '<script src="host.js"></script>\n    <script src="main.js"></script>'));
+  await fs.copyFile(path.join(REPO, 'plugin', 'styles.css'), path.join(dir, 'styles.css'));
+}
+
+async function serveStatic(t: { after(fn: () => unknown): void }, dir: string): Promise<string> {
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
+  const server = http.createServer(async (req, res) => {
+    const name = path.basename(new URL(req.url ?? '/', 'http://x').pathname) || 'index.html';
+    try {
+      const body = await fs.readFile(path.join(dir, name));
+      res.writeHead(200, { 'Content-Type': types[path.extname(name)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function openPanel(context: BrowserContext, origin: string, config: E2EConfig, port: number): Promise<Page> {
+  const page = await context.newPage();
+  await page.addInitScript(
+    ({ config, port, key }) => {
+      (globalThis as unknown as { __TOKENFLOW_E2E__: unknown }).__TOKENFLOW_E2E__ = config;
+      if (localStorage.getItem(key) === null) localStorage.setItem(key, JSON.stringify({ port }));
+    },
+    { config, port, key: SETTINGS_KEY },
+  );
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${origin}/index.html`);
+  assert.deepEqual(errors, [], 'the panel loads without script errors');
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const byTest = (id: string) => `[data-testid="${id}"]`;
+const jobCard = (page: Page, prompt: string) => page.locator(byTest('job'), { has: page.locator(byTest('job-prompt'), { hasText: prompt }) });
+
+test('panel in Chromium with a real daemon: pair, select, render, cancel, place', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} missing (apt-get install chromium)`, timeout: 180_000 }, async (t) => {
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+  const pageDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-panel-page-'));
+  t.after(() => fs.rm(pageDir, { recursive: true, force: true }));
+  await buildPage(pageDir);
+  const origin = await serveStatic(t, pageDir);
+  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 150, steps: 6, clipName: 'beach_walk.mp4' });
+  const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES };
+
+  const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
+  t.after(() => fs.rm(userDataDir, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 340, height: 900 },
+  });
+  t.after(() => context.close());
+  const page = await openPanel(context, origin, config, daemon.port);
+
+  // Entry points registered once, with the manifest's ids.
+  assert.deepEqual(await page.evaluate(() => (window as any).tokenflowTest.registered()), { panels: [PANEL_ID], commands: [COMMAND_ID] });
+
+  // 1. Pairing: no token stored yet.
+  await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
+  await shot(page, '01-pairing');
+  await page.fill(byTest('token-input'), 'not a token');
+  await page.click(byTest('token-submit'));
+  await page.waitForSelector('.connection .error:has-text("not a TokenFlow token")');
+  await page.fill(byTest('token-input'), daemon.token);
+  await page.click(byTest('token-submit'));
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
+  assert.equal(await page.locator(byTest('clip-why')).textContent(), 'Select a video clip in the timeline.');
+  assert.equal(await page.isDisabled(byTest('render')), true);
+
+  // 2. The selection: audio only is refused plainly; the video clip is described.
+  await page.evaluate(() => (window as any).tokenflowTest.selectAudio());
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="audio_only"]`);
+  await page.evaluate(() => (window as any).tokenflowTest.selectSource());
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="ok"]`);
+  assert.equal(await page.textContent(byTest('clip-name')), 'beach_walk.mp4');
+  assert.equal(await page.textContent(byTest('clip-range')), 'V1 · 00:00:02:00 – 00:00:02:20');
+  assert.equal(await page.textContent(byTest('clip-frames')), `0.8 s · ${FRAMES} frames @ 25 fps`);
+  assert.equal(await page.textContent(byTest('blocked')), 'Describe the edit in the prompt.');
+  await shot(page, '02-clip-selected');
+
+  // 3. Prompt and preset (presets come from the daemon).
+  await page.fill(byTest('prompt'), 'a fox walking on a beach');
+  await page.selectOption(byTest('preset'), 'watercolor');
+  await page.waitForSelector(`${byTest('preset-hint')}:has-text("watercolor painting")`);
+  assert.match((await page.inputValue(byTest('negative-prompt'))) ?? '', /photorealistic/);
+  await page.click(byTest('advanced-toggle'));
+  await page.fill(byTest('param-steps'), '0');
+  await page.waitForSelector('.param .error:has-text("steps must be a whole number from 1 to 1000")');
+  await page.fill(byTest('param-steps'), '30');
+  await shot(page, '03-prompt-preset-advanced');
+  await page.click(byTest('advanced-toggle'));
+
+  // 4. Two renders: the first is canceled while running, the second finishes and is placed.
+  assert.equal(await page.isDisabled(byTest('render')), false);
+  await page.click(byTest('render'));
+  const first = jobCard(page, 'a fox walking on a beach');
+  await first.waitFor();
+  await page.fill(byTest('prompt'), 'a bear walking on a beach');
+  await page.click(byTest('render'));
+  const second = jobCard(page, 'a bear walking on a beach');
+  await second.waitFor();
+  await first.locator(`${byTest('job-previews')} img`).first().waitFor({ timeout: 30_000 });
+  await page.waitForSelector(`${byTest('job')}[data-state="queued"]`);
+  assert.match((await first.locator(byTest('job-progress')).textContent()) ?? '', /^(Inverting the frames|Editing keyframes|Decoding frames|Extracting frames|Reading the clip)( · \d+\/\d+)?/);
+  await shot(page, '04-rendering-and-queued');
+  await first.locator(byTest('job-cancel')).click();
+  await page.waitForSelector(`${byTest('job')}[data-state="canceled"]`);
+  await second.locator(`${byTest('job-message')}:has-text("Placed on V2 above the clip")`).waitFor({ timeout: 60_000 });
+  assert.equal(await second.getAttribute('data-state'), 'succeeded');
+  assert.equal(await first.getAttribute('data-state'), 'canceled');
+  await shot(page, '05-done-and-canceled');
+
+  // The fake project's timeline: the render on V2 exactly over the source, V1 untouched.
+  const TPF = 254016000000n / BigInt(CLIP_FPS);
+  const timeline = await page.evaluate(() => (window as any).tokenflowTest.timeline());
+  assert.equal(timeline[0].length, 1);
+  assert.equal(timeline[0][0].name, 'beach_walk.mp4');
+  assert.equal(timeline[1].length, 1, 'exactly one render placed (the canceled job placed nothing)');
+  assert.match(timeline[1][0].path, new RegExp(`^${daemon.outputDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.deepEqual([timeline[1][0].start, timeline[1][0].end], [(TPF * 50n).toString(), (TPF * 70n).toString()]);
+  assert.deepEqual(await page.evaluate(() => (window as any).tokenflowTest.undoLabels()), ['Create bin TokenFlow renders', 'TokenFlow: place render above clip']);
+  assert.equal((await page.evaluate(() => (window as any).tokenflowTest.binItems())).length, 1);
+
+  // 5. A keyframes-only preview with a re-run prompt; keyframes stream in.
+  await second.locator(byTest('job-rerun')).click();
+  await second.locator(byTest('rerun-prompt')).fill('a wolf walking on a beach');
+  await second.locator('button:has-text("Preview")').click();
+  const preview = jobCard(page, 'a wolf walking on a beach');
+  await preview.waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="job"][data-state="succeeded"] [data-testid="job-message"]')?.textContent?.includes('keyframes edited'), null, { timeout: 60_000 });
+  assert.ok((await preview.locator(`${byTest('job-previews')} img`).count()) >= 2, 'several keyframes previewed');
+  await shot(page, '06-preview-keyframes');
+
+  // 6. The command entry point re-reads the selection and shows the panel.
+  await page.evaluate(() => (window as any).tokenflowTest.selectNone());
+  await page.evaluate((id) => (window as any).tokenflowTest.runCommand(id), COMMAND_ID);
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
+  assert.deepEqual(await page.evaluate(() => (window as any).tokenflowTest.shownPanels()), [PANEL_ID]);
+
+  // 7. Connection lost and regained; settings and the last prompt survive a reload.
+  await daemon.stop();
+  await page.waitForSelector(`${byTest('connection')}[data-state="reconnecting"]`);
+  await shot(page, '07-connection-lost');
+  await daemon.restart();
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`, { timeout: 20_000 });
+  await page.reload();
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
+  assert.equal(await page.inputValue(byTest('prompt')), 'a bear walking on a beach');
+  assert.equal(await page.inputValue(byTest('preset')), 'watercolor');
+  assert.equal(await page.locator(byTest('job')).count(), 3, 'jobs resynchronised from the daemon');
+
+  // 8. Another panel pointed at a port where nothing listens: "not running".
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const deadPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const other = await context.newPage();
+  await other.addInitScript((config) => ((globalThis as any).__TOKENFLOW_E2E__ = config), config);
+  await other.goto(`${origin}/index.html`);
+  await other.evaluate(({ key, port }) => localStorage.setItem(key, JSON.stringify({ ...JSON.parse(localStorage.getItem(key) ?? '{}'), port })), { key: SETTINGS_KEY, port: deadPort });
+  await other.reload();
+  await other.waitForSelector(`${byTest('connection')}[data-state="not_running"]`);
+  await shot(other, '08-daemon-not-running');
+});
