@@ -1,0 +1,122 @@
+// The contract of one TokenFlow (PnP) edit step, for the code that drives the edit loop
+// (preprocessing, the latent store, the daemon pipeline, `tokenflow edit`). The implementation
+// is TokenFlowEditor in edit_step.ts; the method is ../../shared/design/tokenflow-algorithm.md
+// sections 3-6.
+//
+// Layouts: latents are NCHW float32, frames in clip order, `[n, 4, h, w]` with h, w the latent
+// sides (image sides / 8). Text embeddings are one prompt's `last_hidden_state`, `[77, D]`
+// (D = the UNet's cross_attention_dim). Nothing here is copied more than the UNet feeds need.
+import type { MemoryMode, Provider } from '../runtime/session.ts';
+
+export interface EditorLoadOptions {
+  /** Execution providers to try in order (default: the platform's, ending in cpu). */
+  providers?: Provider[];
+  /** 'fast' (default) prepacks weights; 'low' keeps them mmapped from the safetensors files. */
+  memory?: MemoryMode;
+  /** ORT intra-op threads (default: ORT's, all cores). */
+  threads?: number;
+  /**
+   * Most keyframes one keyframe pass attends across (default DEFAULT_KEYFRAME_WINDOW). With at
+   * most this many keyframes per step the result is the reference's; with more, each keyframe
+   * attends to a window of neighbouring keyframes (see keyframe_chunks.ts).
+   */
+  keyframeWindow?: number;
+  /** Where fp16/bf16 UNet weights are converted to float32 once (required for such weights). */
+  conversionCacheDir?: string;
+  /**
+   * Build the graphs with the per-block debug outputs (keyframe records, propagation queries,
+   * nearest-neighbour indices, propagated attention) that `EditStepArgs.onDebugTensor`
+   * receives. Slower; for parity tests and `tokenflow debug tokenflow`.
+   */
+  debug?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Per-prompt text embeddings, each `[77 * D]` float32 (one prompt, not repeated). */
+export interface BranchEmbeddings {
+  /** Inversion (source) prompt: conditions the src branch. */
+  src: Float32Array;
+  /** Negative prompt: the unconditional branch of classifier-free guidance. */
+  unc: Float32Array;
+  /** Target prompt. */
+  cnd: Float32Array;
+}
+
+export type UNetPass = 'keyframes' | 'propagate';
+
+/** Reported before each UNet call of a step. */
+export interface UNetCallInfo {
+  pass: UNetPass;
+  /** keyframes: the chunk index; propagate: the batch index. */
+  index: number;
+  /** UNet calls of this step made before this one, and the step's total. */
+  done: number;
+  total: number;
+  /** Samples in this call (3 x frames: src, unc, cnd branches). */
+  samples: number;
+}
+
+/** A tensor of the debug outputs, named as in the golden `tokenflow_step0.safetensors`. */
+export interface DebugTensor {
+  dims: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+export interface EditStepArgs {
+  /** Current edit latents of all n frames, `[n, 4, h, w]` (read only). */
+  x: Float32Array;
+  /** The stored inverted latents of the same frames at this step's timestep, `[n, 4, h, w]`. */
+  srcLatents: Float32Array;
+  shape: { n: number; h: number; w: number };
+  /** This step's timestep (e.g. 981 at step 0 of 50). */
+  t: number;
+  /** 0-based step index and the number of edit steps: they set the injection schedules and the DDIM stride. */
+  stepIndex: number;
+  totalSteps: number;
+  /** One keyframe per batch (absolute frame index inside its batch), from pivots.ts. */
+  pivots: number[];
+  embeds: BranchEmbeddings;
+  /** Classifier-free guidance scale (reference 7.5). */
+  guidance: number;
+  /** Frames per batch B; the last batch may be shorter (it gets its own keyframe). */
+  batchSize: number;
+  /** q/k injection while stepIndex < trunc(totalSteps * pnpAttnT); conv injection while stepIndex < trunc(totalSteps * pnpFT). */
+  pnpAttnT: number;
+  pnpFT: number;
+  /** Checked before every UNet call; the step rejects with an AbortError when it fires. */
+  signal?: AbortSignal;
+  onUnetCall?: (info: UNetCallInfo) => void;
+  /** With `debug` loaded: receives `kf.<block>.P_src|A` and `b<i>.<block>.query|nn_cur|nn_prev|attn`. */
+  onDebugTensor?: (name: string, tensor: DebugTensor) => void;
+}
+
+/** A keyframes-only step (preview jobs): the keyframes are edited as one clip of their own. */
+export interface KeyframeStepArgs extends Omit<EditStepArgs, 'pivots' | 'batchSize' | 'onDebugTensor'> {}
+
+/** What TokenFlowEditor (edit_step.ts) offers. */
+export interface Editor {
+  /**
+   * One denoising step of all frames: keyframe pass(es), per-batch propagate passes, CFG, DDIM
+   * (eta 0). Returns the latents of the next timestep, `[n, 4, h, w]`.
+   */
+  step(args: EditStepArgs): Promise<Float32Array>;
+  /**
+   * One denoising step of `x` treated as keyframes only (the keyframe pass's own noise
+   * prediction, CFG, DDIM): what a preview-only job runs on the keyframe latents.
+   */
+  keyframeStep(args: KeyframeStepArgs): Promise<Float32Array>;
+  /** UNet sample-evaluations (3 per frame per call) since load; the spec's count is S*3*(N+K). */
+  readonly unetEvaluations: number;
+  readonly unetCalls: number;
+  /** Frees the ORT sessions. */
+  release(): Promise<void>;
+}
+
+/**
+ * Loading: `const editor = await TokenFlowEditor.load(modelDir, options)` (edit_step.ts), where
+ * `modelDir` is a diffusers folder with unet/ and scheduler/. Usage per step s of S:
+ *   x = await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
+ *     totalSteps: S, pivots: pivots[s], embeds, guidance, batchSize, pnpAttnT, pnpFT, signal, onUnetCall });
+ * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batchSize, S)` or an explicit list).
+ */
+export type EditorLoader = (modelDir: string, options?: EditorLoadOptions) => Promise<Editor>;
