@@ -1,0 +1,70 @@
+// companion/server/models.ts: the catalog in the protocol's shape, the default model, caching.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ModelInfo } from '../../shared/health.ts';
+import { createModelLister } from '../../companion/server/models.ts';
+
+const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-models-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('lists the bundled model; --model tiny-sd15 makes it the default', async (t) => {
+  const env = { HF_HUB_CACHE: path.join(tempDir(t), 'hf') };
+  const none = await createModelLister({ env }).list();
+  assert.deepEqual(none.map((m) => [m.id, m.is_default]), [['tiny-sd15', false]]);
+  for (const m of none) ModelInfo.parse(m);
+  const withDefault = createModelLister({ env, defaultModel: 'tiny-sd15' });
+  assert.equal(withDefault.defaultDir, TINY);
+  const [tiny] = await withDefault.list();
+  assert.equal(tiny.is_default, true);
+  assert.ok((tiny.size_bytes ?? 0) > 1_000_000);
+});
+
+test('a default folder outside the catalog is listed under its folder name', async (t) => {
+  const root = tempDir(t);
+  const folder = path.join(root, 'My Model v2');
+  fs.cpSync(TINY, folder, { recursive: true });
+  const models = await createModelLister({ env: { HF_HUB_CACHE: path.join(root, 'hf') }, defaultModel: folder }).list();
+  assert.deepEqual(models[0], { id: 'My-Model-v2', path: folder, is_default: true, size_bytes: null });
+  ModelInfo.parse(models[0]);
+});
+
+test('an unknown default model fails with what to do', (t) => {
+  const env = { HF_HUB_CACHE: path.join(tempDir(t), 'hf') };
+  assert.throws(() => createModelLister({ env, defaultModel: 'org/not-pulled' }), /tokenflow models pull org\/not-pulled/);
+});
+
+test('the listing is cached, then refreshed in the background after the TTL', async (t) => {
+  const root = tempDir(t);
+  const env = { HF_HUB_CACHE: path.join(root, 'hf'), TOKENFLOW_MODELS: '' };
+  const lister = createModelLister({ env, ttlMs: 50 });
+  const first = await lister.list();
+  const t0 = performance.now();
+  const cached = await lister.list();
+  assert.ok(performance.now() - t0 < 5, 'a cached listing costs no disk scan');
+  assert.equal(cached, first);
+  // A model appears in the cache; after the TTL the next call still answers at once (stale)
+  // and starts a refresh that the call after it sees.
+  const snapshot = path.join(root, 'hf', 'models--org--tiny', 'snapshots', 'a'.repeat(40));
+  fs.mkdirSync(path.dirname(snapshot), { recursive: true });
+  fs.cpSync(TINY, snapshot, { recursive: true });
+  fs.mkdirSync(path.join(root, 'hf', 'models--org--tiny', 'refs'));
+  fs.writeFileSync(path.join(root, 'hf', 'models--org--tiny', 'refs', 'main'), 'a'.repeat(40));
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(await lister.list(), first);
+  const end = Date.now() + 5000;
+  let ids: string[] = [];
+  while (Date.now() < end && !ids.includes('org/tiny')) {
+    await new Promise((r) => setTimeout(r, 20));
+    ids = (await lister.list()).map((m) => m.id);
+  }
+  assert.deepEqual(ids.sort(), ['org/tiny', 'tiny-sd15']);
+});
