@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EventOf, LogLevel, ServerEvent, ServerEventType } from '../../shared/events.ts';
+import { MAX_PREVIEW_BASE64, type EventOf, type LogLevel, type ServerEvent, type ServerEventType } from '../../shared/events.ts';
 import {
   JobRequest,
   type JobRecord,
@@ -442,12 +442,17 @@ export class JobService implements JobServiceApi {
   }
 
   private emitPreview(id: string, p: PipelinePreview): void {
+    const data = Buffer.from(p.data).toString('base64');
+    if (data.length > MAX_PREVIEW_BASE64) {
+      this.jobLog(id, 'warn', `preview of frame ${p.index} dropped: ${p.data.length} bytes is over the event size limit`);
+      return;
+    }
     this.emit({
       type: 'job.preview',
       job_id: id,
       index: p.index,
       mime: p.mime,
-      data: Buffer.from(p.data).toString('base64'),
+      data,
       width: p.width,
       height: p.height,
     });

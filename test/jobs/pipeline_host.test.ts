@@ -154,11 +154,11 @@ test('workers are reused between runs, and replaced after a crash or an abort ti
   assert.deepEqual(logs.map((l) => l.replace(/.*(run \d+).*/, '$1')), ['run 1', 'run 2']);
   t.diagnostic(`first run ${first.toFixed(0)} ms (worker start), second ${second.toFixed(0)} ms`);
   // mode=hang ignores abort: the host must terminate that worker and start a fresh one.
-  const hanging = new PipelineHost(pipeline('mode=hang&delay=20&steps=3'), { abortGraceMs: 100 });
+  const hanging = new PipelineHost(pipeline('mode=hang&delay=40&steps=3'), { abortGraceMs: 100 });
   t.after(() => hanging.close());
   const c = new AbortController();
-  const run = hanging.run(input(dir), recorder(c.signal).hooks);
-  setTimeout(() => c.abort(new Error('stop')), 400);
+  // Abort at the first step; the hanging pipeline would need ~360 ms more to finish.
+  const run = hanging.run(input(dir), { ...recorder(c.signal).hooks, onProgress: () => c.abort(new Error('stop')) });
   await assert.rejects(run, { name: 'AbortError' });
   logs.length = 0;
   await hanging.run(input(dir), hooks);
