@@ -104,13 +104,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     port,
     events,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        events.close();
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // In-flight requests get a moment to finish; then everything is cut.
-        setTimeout(() => server.closeAllConnections(), 2000).unref();
-      });
+      closing ??= Promise.all([
+        events.close(),
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // In-flight requests get a moment to finish; then everything is cut.
+          setTimeout(() => server.closeAllConnections(), 2000).unref();
+        }),
+      ]).then(() => undefined);
       return closing;
     },
   };

@@ -77,13 +77,32 @@ export class EventHub {
     for (const client of this.#clients) this.#send(client, data);
   }
 
-  /** Closes every client (1001 going away) and stops listening to the job service. */
-  close(): void {
+  /**
+   * Says goodbye to every client (close code 1001, going away), waits up to `graceMs` for
+   * their close handshakes, then cuts whoever is left; stops listening to the job service.
+   */
+  async close(graceMs = 1000): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#unsubscribe();
-    for (const client of this.#clients) client.socket.close(1001, 'daemon shutting down');
-    for (const client of this.#clients) client.socket.terminate();
+    const sockets = [...this.#clients].map((c) => c.socket);
     this.#clients.clear();
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState === socket.CLOSED) {
+              resolve();
+              return;
+            }
+            const timer = setTimeout(() => socket.terminate(), graceMs);
+            socket.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            socket.close(1001, 'daemon shutting down');
+          }),
+      ),
+    );
     this.#wss.close();
   }
 

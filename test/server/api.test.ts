@@ -260,3 +260,13 @@ test('messages from a client are answered with an error event, not a crash', asy
   assert.equal(await closed, 1009);
   assert.equal((await api(d, 'GET', '/v1/health')).status, 200);
 });
+
+test('stopping the daemon closes event clients with 1001 (going away)', async (t) => {
+  const d = await startTestDaemon(t);
+  const client = await connectEvents(d);
+  await client.next((m) => m.type === 'hello');
+  const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));
+  await d.daemon.close();
+  assert.equal(await closed, 1001);
+  assert.equal(d.daemon.events.clientCount, 0);
+});
