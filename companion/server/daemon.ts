@@ -7,6 +7,7 @@ import type { ModelInfo } from '../../shared/health.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobServiceApi } from '../jobs/index.ts';
 import { createApp } from './app.ts';
+import { errorBody } from './errors.ts';
 import { EventHub } from './events.ts';
 import type { HostPolicy } from './security.ts';
 
@@ -80,9 +81,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // requireHostHeader off: a missing Host is refused by our own check, with a JSON body.
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, requireHostHeader: false }, app);
   server.on('upgrade', (req, socket, head) => events.handleUpgrade(req, socket, head));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+  // Requests Node's HTTP parser rejects never reach express; they still get a JSON error.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify(errorBody(tooLarge ? 'payload_too_large' : 'bad_request', tooLarge ? 'request headers are too large' : 'malformed HTTP request'));
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -3,6 +3,7 @@
 // a JSON error with a code, and no answer may carry a CORS wildcard.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { before, after, describe, test } from 'node:test';
 import { ErrorBody } from '../../shared/errors.ts';
@@ -239,6 +240,20 @@ describe('daemon security', () => {
     assertRefusal(res, 400, 'bad_request');
     const health = await api(d, 'GET', '/v1/health');
     assert.equal(health.status, 200);
+  });
+
+  test('requests the HTTP parser rejects get a JSON error too', async () => {
+    const garbage = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(d.port, '127.0.0.1', () => socket.end('GARBAGE\r\n\r\n'));
+      let text = '';
+      socket.on('data', (c) => (text += c.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    assert.equal(ErrorBody.parse(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).error.code, 'bad_request');
+    const huge = await rawRequest(d.port, { path: '/v1/health', headers: { Host: `127.0.0.1:${d.port}`, 'X-Big': 'x'.repeat(20_000) } });
+    assertRefusal(huge, 431, 'payload_too_large');
   });
 
   test('unknown routes are a JSON 404 (after the token check)', async () => {
