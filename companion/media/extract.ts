@@ -62,14 +62,18 @@ async function decode(info: MediaInfo, range: RangeSelection, frames: RawFrames,
   const video = info.video;
   const first = range.pts[0];
   const last = range.pts[range.pts.length - 1];
+  const byPosition = video.timestampSource === 'dts';
   const filters = [
-    // Integer pts against integer bounds: exact, whatever the frame rate.
-    `select='between(pts\\,${first}\\,${last})'`,
+    byPosition
+      ? // No presentation times in the file: the n-th decoded frame (from the start) is frame n.
+        `select='between(n\\,${range.firstFrameIndex}\\,${range.firstFrameIndex + range.pts.length - 1})'`
+      : // Integer pts against integer bounds: exact, whatever the frame rate.
+        `select='between(pts\\,${first}\\,${last})'`,
     ...rotationFilters(video.rotation),
     `scale=w=${frames.width}:h=${frames.height}:flags=lanczos+accurate_rnd+full_chroma_int:${sourceToRgbOptions(video.color, video.height)}`,
     'format=rgb24',
   ];
-  const seekTo = seek ? seekSeconds(info, range) : 0;
+  const seekTo = seek && !byPosition ? seekSeconds(info, range) : 0;
   const args = [
     // Rotation is applied by the filters above, identically on every ffmpeg version.
     '-noautorotate',

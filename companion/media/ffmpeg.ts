@@ -15,6 +15,7 @@ const MESSAGE_LINES = 6;
  * write, so the process is stopped at once instead.
  */
 const FATAL_STDERR = /No space left on device|Disk quota exceeded/i;
+const CRASH_SIGNALS = new Set<NodeJS.Signals>(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT', 'SIGFPE']);
 
 export interface RunOptions {
   /** What the run is doing, for messages: 'probing', 'extracting frames from'... */
@@ -26,6 +27,8 @@ export interface RunOptions {
   collectStdout?: boolean;
   /** One call per `-progress` block (key=value lines ending with progress=continue|end). */
   onProgress?: (fields: Record<string, string>) => void;
+  /** Which tool the binary is (named in messages); default: the binary's file name. */
+  tool?: 'ffmpeg' | 'ffprobe';
 }
 
 export interface RunResult {
@@ -50,12 +53,12 @@ export function fileUrl(path: string): string {
 
 export function runFfmpeg(args: string[], options: RunOptions): Promise<RunResult> {
   const { ffmpeg } = resolveBinaries();
-  return runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args], options);
+  return runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args], { ...options, tool: 'ffmpeg' });
 }
 
 export function runFfprobe(args: string[], options: RunOptions): Promise<RunResult> {
   const { ffprobe } = resolveBinaries();
-  return runProcess(ffprobe, ['-hide_banner', '-loglevel', 'error', ...args], { ...options, collectStdout: true });
+  return runProcess(ffprobe, ['-hide_banner', '-loglevel', 'error', ...args], { ...options, collectStdout: true, tool: 'ffprobe' });
 }
 
 /** Spawns `binary` with `args`; resolves on exit 0, rejects with a MediaError otherwise. */
@@ -136,11 +139,20 @@ export function processFailure(
   code: number | null,
   killedBy: NodeJS.Signals | null,
   stderr: string,
-  options: Pick<RunOptions, 'what' | 'file'>,
+  options: Pick<RunOptions, 'what' | 'file' | 'tool'>,
 ): MediaError {
-  const name = binary.replace(/^.*[\\/]/, '').replace(/\.exe$/i, '');
+  const name = options.tool ?? binary.replace(/^.*[\\/]/, '').replace(/\.exe$/i, '');
   const lines = stderrLines(stderr).slice(-MESSAGE_LINES);
   const subject = options.file ? ` "${options.file}"` : '';
+  if (killedBy && CRASH_SIGNALS.has(killedBy)) {
+    // Some static builds crash on some inputs/CPUs (e.g. MPEG-TS on some AMD EPYC machines).
+    const envName = options.tool === 'ffprobe' ? 'TOKENFLOW_FFPROBE' : 'TOKENFLOW_FFMPEG';
+    return new MediaError(
+      'binary',
+      `${name} crashed (${killedBy}) while ${options.what}${subject}; this ${name} build (${binary}) cannot read it: set ${envName} to another ${name}`,
+      { path: options.file },
+    );
+  }
   const detail = lines.length ? `: ${lines.join(' | ')}` : '';
   const errorCode: MediaErrorCode = killedBy === 'SIGXFSZ' ? 'disk_full' : classifyStderr(stderr);
   // Killed by us after a fatal message: the message is the reason, not the signal.

@@ -19,6 +19,8 @@ export interface PacketScan {
   packets: Packet[];
   /** Packets that had neither pts nor dts. */
   untimed: number;
+  /** Packets that had no pts, so their dts was used (AVI and other containers without presentation times). */
+  missingPts: number;
   /** What ffprobe reported at error level while reading (a damaged or truncated file). */
   errors: string[];
 }
@@ -40,16 +42,21 @@ export async function scanPackets(path: string, streamIndex: number, options: Sc
 
   const packets: Packet[] = [];
   let untimed = 0;
+  let missingPts = 0;
   for (const line of stdout.split('\n')) {
     if (!line.includes('=')) continue;
     const fields = new Map(line.split('|').map((kv) => kv.split('=', 2) as [string, string]));
     const flags = fields.get('flags') ?? '';
     // 'D': the demuxer drops this packet (e.g. cut by an edit list); it is never shown.
     if (flags.includes('D')) continue;
-    const pts = integer(fields.get('pts')) ?? integer(fields.get('dts'));
+    let pts = integer(fields.get('pts'));
     if (pts === undefined) {
-      untimed++;
-      continue;
+      pts = integer(fields.get('dts'));
+      if (pts === undefined) {
+        untimed++;
+        continue;
+      }
+      missingPts++;
     }
     packets.push({
       pts,
@@ -61,7 +68,7 @@ export async function scanPackets(path: string, streamIndex: number, options: Sc
   }
   packets.sort((a, b) => a.pts - b.pts);
   const errors = stderrLines(stderr);
-  return { packets, untimed, errors };
+  return { packets, untimed, missingPts, errors };
 }
 
 function integer(value: string | undefined): number | undefined {

@@ -59,7 +59,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<M
   if (!timeBase || !stream.width || !stream.height) {
     throw new MediaError('corrupt', `"${file.path}" has a video stream without size or time base; the file is damaged`, { path: file.path });
   }
-  const timing = await readTiming(file.path, file.sizeBytes, stream, timeBase, options.signal);
+  const timing = await readTiming(file.path, file.sizeBytes, stream, timeBase, Number(header.format?.duration), options.signal);
   const rotation = rotationOf(stream);
   const sar = parseRational(stream.sample_aspect_ratio) ?? { num: 1, den: 1 };
   const rFrameRate = parseRational(stream.r_frame_rate);
@@ -93,6 +93,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<M
     frameCount: timing.frameCount,
     frameCountSource: timing.frameCountSource,
     firstPts: timing.firstPts,
+    timestampSource: timing.timestampSource,
     durationTicks: timeBaseToTicks(durationPts, timeBase).toString(),
     durationSeconds: (durationPts * timeBase.num) / timeBase.den,
     timecode: stream.tags?.timecode ?? header.format?.tags?.timecode ?? timecodeStream(streams),
@@ -117,7 +118,8 @@ async function readHeader(path: string, signal?: AbortSignal): Promise<FfprobeOu
     });
     return JSON.parse(stdout) as FfprobeOutput;
   } catch (err) {
-    if (err instanceof MediaError && (err.code === 'corrupt' || err.code === 'ffmpeg') && !DAMAGED_CONTAINER.test(err.message)) {
+    const notMedia = err instanceof MediaError && (err.code === 'corrupt' || err.code === 'ffmpeg');
+    if (notMedia && !DAMAGED_CONTAINER.test(err.message)) {
       // ffprobe found no container it can read: a text file, a document, random bytes.
       const detail = err.message.replace(/^.*?probing "[^"]*":\s*/, '');
       throw new MediaError('not_video', `"${path}" is not a video file ffprobe can read (${detail})`, { path, cause: err });
@@ -153,24 +155,33 @@ interface Timing {
   /** Median gap between frames, in time-base units. */
   typicalDelta: number;
   variable: boolean;
+  timestampSource: 'pts' | 'dts';
 }
 
 /**
  * Frame timing from packet timestamps. With a header frame count (MP4/MOV), only the first
  * HEAD_PACKETS and the last TAIL_SECONDS are read, so a long file is not read in full; without
- * one (Matroska, MPEG-TS, AVI...), every packet is counted.
+ * one (Matroska, WebM, MPEG-TS...), every packet is counted.
  */
-async function readTiming(path: string, sizeBytes: number, stream: FfprobeStream, timeBase: Rational, signal?: AbortSignal): Promise<Timing> {
+async function readTiming(
+  path: string,
+  sizeBytes: number,
+  stream: FfprobeStream,
+  timeBase: Rational,
+  formatSeconds: number,
+  signal?: AbortSignal,
+): Promise<Timing> {
   const headerCount = Number(stream.nb_frames);
-  const hasHeaderCount = Number.isInteger(headerCount) && headerCount > 0;
+  // Where the end is, to read only the last seconds (stream duration, else the file's).
+  const headerSeconds = [Number(stream.duration), formatSeconds].find((s) => Number.isFinite(s) && s > 0);
+  const hasHeaderCount = Number.isInteger(headerCount) && headerCount > 0 && headerSeconds !== undefined;
   const head = await scanPackets(path, stream.index, { interval: hasHeaderCount ? `%+#${HEAD_PACKETS}` : undefined, signal });
   assertReadable(head, path);
   const complete = !hasHeaderCount || head.packets.length < HEAD_PACKETS;
   let tail = head.packets;
   if (!complete) {
     const firstPts = head.packets[0].pts;
-    const streamSeconds = Number(stream.duration);
-    const lastSecond = Number(ptsSeconds(firstPts, timeBase)) + (Number.isFinite(streamSeconds) ? streamSeconds : 0);
+    const lastSecond = Number(ptsSeconds(firstPts, timeBase)) + (headerSeconds ?? 0);
     const from = Math.max(0, lastSecond - TAIL_SECONDS);
     const tailScan = await scanPackets(path, stream.index, { interval: `${from.toFixed(6)}%+${TAIL_SECONDS + 60}`, signal });
     assertReadable(tailScan, path);
@@ -193,6 +204,7 @@ async function readTiming(path: string, sizeBytes: number, stream: FfprobeStream
     typicalDelta,
     // Gaps may differ by one unit from rounding to the time base (29.97 in milliseconds: 33, 34).
     variable: deltas.length > 1 && Math.max(...deltas) - Math.min(...deltas) > 1,
+    timestampSource: head.missingPts > 0 ? 'dts' : 'pts',
   };
 }
 

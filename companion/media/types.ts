@@ -68,6 +68,12 @@ export interface VideoStreamInfo {
   frameCountSource: 'packets' | 'header';
   /** pts (in timeBase) of the first frame: media time zero, as Premiere counts it. */
   firstPts: number;
+  /**
+   * 'pts': frames are picked by their presentation timestamps. 'dts': the container stores no
+   * presentation times (AVI), the decode timestamps are frame slots, and extraction picks frames
+   * by their position in the decoded sequence (decoding from the start).
+   */
+  timestampSource: 'pts' | 'dts';
   /** Duration of the video stream, in Premiere ticks (decimal string). */
   durationTicks: string;
   durationSeconds: number;

@@ -29,6 +29,8 @@ before(async () => {
     // Long GOP (key frame every 50) with B-frames: ranges far from a key frame need exact seeking.
     makeClip((clip.gop = at('gop.mp4')), { ...small, rate: '25', frames: 300, extra: ['-g', '50'] }),
     makeClip((clip.odd = at('odd.mkv')), { width: 321, height: 241, rate: '25', frames: 4, codec: FFV1 }),
+    // AVI stores no presentation times; MPEG-4 part 2 with B-frames makes decode order differ.
+    makeClip((clip.avi = at('bframes.avi')), { ...small, rate: '30000/1001', frames: 60, codec: ['-c:v', 'mpeg4', '-q:v', '2', '-bf', '2'] }),
     ffmpeg([...halfBlack, (clip.rot0 = at('rot0.mp4'))]),
     ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=25', '-frames:v', '250', '-c:v', 'libx264', '-preset', 'ultrafast', (clip.busy = at('busy.mp4'))]),
   ]);
@@ -127,6 +129,14 @@ test('long GOP with B-frames: ranges far from a key frame, and up to the very en
   assert.deepEqual(await indices(end), range(290, 300).map((i) => i % 256));
   const single = await extractIndexRange('gop', 149, 150);
   assert.deepEqual(await indices(single), [149]);
+});
+
+test('AVI (no presentation timestamps, B-frames): frames by their position', async () => {
+  assert.equal(infos.avi.video.timestampSource, 'dts');
+  assert.equal(infos.cfr25.video.timestampSource, 'pts');
+  const set = await extractIndexRange('avi', 20, 30);
+  assert.deepEqual(await indices(set), range(20, 30));
+  assert.equal(set.firstFrameIndex, 20);
 });
 
 test('rotation is applied: the picture comes out upright at the displayed size', async () => {

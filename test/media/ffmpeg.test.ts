@@ -94,6 +94,21 @@ test('a missing binary is a clear error naming the path and the variable', async
   });
 });
 
+test('a crashing ffprobe is reported as a broken binary, not as bad media', async () => {
+  // Test double: an ffprobe that dies of SIGSEGV, as some static builds do on MPEG-TS input.
+  const crashing = join(dir, 'ffprobe-crash');
+  await writeFile(crashing, '#!/bin/sh\nkill -SEGV $$\n', { mode: 0o755 });
+  const clipPath = await makeClip(join(dir, 'crash-input.mp4'), { width: 64, height: 48, rate: '25', frames: 2 });
+  await withEnv({ TOKENFLOW_FFPROBE: crashing }, async () => {
+    await assert.rejects(probe(clipPath), (err: unknown) => {
+      assert.ok(err instanceof MediaError);
+      assert.equal(err.code, 'binary');
+      assert.match(err.message, /^ffprobe crashed \(SIGSEGV\) while probing ".*crash-input\.mp4"; this ffprobe build \(.*ffprobe-crash\) cannot read it: set TOKENFLOW_FFPROBE/);
+      return true;
+    });
+  });
+});
+
 test('-progress pipe:1 blocks reach onProgress', async () => {
   const blocks: Array<Record<string, string>> = [];
   await runFfmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=64x48:r=25', '-frames:v', '30', '-f', 'null', '-progress', 'pipe:1', '-nostats', '-'], {
