@@ -4,8 +4,8 @@
 // by `scaling_factor`, back to images in about [-1, 1].
 // https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/autoencoders/vae.py
 //
-// The VAE's ResnetBlock2D has no time embedding and its Downsample2D pads asymmetrically, so
-// its blocks are written here rather than shared with the UNet's.
+// The VAE's blocks are small and written here: ResnetBlock2D without time embedding or hooks,
+// Downsample2D with its asymmetric pad folded into the Conv (resnet.ts has the UNet's versions).
 import { Graph, type Value } from '../runtime/graph.ts';
 import { attention, conv2d, groupNorm, silu } from '../runtime/nn.ts';
 import { SafetensorsFile } from '../runtime/safetensors.ts';
