@@ -92,6 +92,12 @@ export class DaemonConnection {
   private failures = 0;
   private everConnected = false;
   private running = false;
+  /**
+   * How the events socket carries the token: a `bearer.<token>` subprotocol, or `?token=` for
+   * a WebSocket that cannot send subprotocols (unverified in UXP). A socket refused before its
+   * hello switches to the other form for the next try.
+   */
+  private socketAuth: 'protocol' | 'query' = 'protocol';
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -234,9 +240,14 @@ export class DaemonConnection {
 
   private openEvents(gen: number, client: DaemonClient, token: string, health: Health): void {
     let socket: WebSocketLike;
+    const auth = this.socketAuth;
     try {
-      socket = this.options.openSocket(client.eventsUrl(), [`bearer.${token}`]);
+      socket =
+        auth === 'protocol'
+          ? this.options.openSocket(client.eventsUrl(), [`bearer.${token}`])
+          : this.options.openSocket(`${client.eventsUrl()}?token=${encodeURIComponent(token)}`, []);
     } catch (err) {
+      this.socketAuth = auth === 'protocol' ? 'query' : 'protocol';
       this.unreachable(gen, `cannot open the events socket: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
@@ -261,7 +272,9 @@ export class DaemonConnection {
       if (gen !== this.generation) return;
       this.socket = undefined;
       this.authed = undefined;
-      // Before the hello: the upgrade was refused or cut; the next cycle's health check says why.
+      // Before the hello: the upgrade was refused or cut. The next cycle's health check says
+      // why if it is the daemon; otherwise the other way of sending the token is tried.
+      if (!greeted) this.socketAuth = auth === 'protocol' ? 'query' : 'protocol';
       this.unreachable(gen, greeted ? `connection lost (code ${close.code})` : 'the events socket was refused');
     };
     socket.onerror = () => {

@@ -9,19 +9,19 @@ export class ClipCard {
 
   update(selection: SelectionResult | undefined): void {
     if (!selection) {
-      this.el.dataset.state = 'reading';
+      this.el.setAttribute('data-state', 'reading');
       replaceChildren(this.el, h('p', { class: 'muted' }, 'Reading the timeline selection…'));
       return;
     }
     if (!selection.ok) {
-      this.el.dataset.state = selection.refusal.code;
+      this.el.setAttribute('data-state', selection.refusal.code);
       replaceChildren(this.el, h('div', { class: 'clip-title muted' }, 'No clip to edit'), h('p', { class: 'why', 'data-testid': 'clip-why' }, selection.refusal.message));
       return;
     }
     const clip = selection.clip;
     const tpf = BigInt(clip.sequenceTicksPerFrame);
     const range = `V${clip.trackIndex + 1} · ${formatTimecode(BigInt(clip.startTicks), tpf)} – ${formatTimecode(BigInt(clip.endTicks), tpf)}`;
-    this.el.dataset.state = 'ok';
+    this.el.setAttribute('data-state', 'ok');
     replaceChildren(
       this.el,
       h('div', { class: 'clip-title', title: clip.mediaPath, 'data-testid': 'clip-name' }, clip.name),

@@ -24,7 +24,7 @@ export class ConnectionView {
   constructor(private readonly actions: ConnectionActions) {}
 
   update(status: ConnectionStatus, port: number, version?: string): void {
-    this.el.dataset.state = status.kind;
+    this.el.setAttribute('data-state', status.kind);
     if (status.kind === 'connected') {
       const { health } = status;
       const ready = health.status === 'ok';

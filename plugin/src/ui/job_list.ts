@@ -65,7 +65,7 @@ class JobCard {
   update(view: JobView, queuePosition: number | undefined): void {
     const { record } = view;
     const active = isActiveState(record.state);
-    this.el.dataset.state = record.state;
+    this.el.setAttribute('data-state', record.state);
     setText(this.badge, stateLabel(record.state));
     this.badge.className = `badge ${record.state}`;
     setText(this.kind, record.request.preview_only ? 'Preview · keyframes only' : 'Render');

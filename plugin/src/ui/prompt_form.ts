@@ -102,14 +102,12 @@ export class PromptForm {
   }
 
   updatePresets(presets: readonly Preset[]): void {
-    const option = (p: Preset) => h('option', { value: p.name }, p.name);
-    const builtin = presets.filter((p) => p.builtin);
-    const mine = presets.filter((p) => !p.builtin);
+    // Flat options (UXP's dropdown has no optgroup): built-ins first, then the user's, marked.
     replaceChildren(
       this.presetSelect,
       h('option', { value: '' }, 'None (prompt as written)'),
-      builtin.length > 0 && h('optgroup', { label: 'Built-in' }, ...builtin.map(option)),
-      mine.length > 0 && h('optgroup', { label: 'Yours' }, ...mine.map(option)),
+      ...presets.filter((p) => p.builtin).map((p) => h('option', { value: p.name }, p.name)),
+      ...presets.filter((p) => !p.builtin).map((p) => h('option', { value: p.name }, `${p.name} (yours)`)),
     );
     this.updateSettings();
   }
@@ -121,7 +119,8 @@ export class PromptForm {
     syncValue(this.negativePrompt, settings.negativePrompt);
     // A stored preset the daemon has not listed (offline, or deleted elsewhere) stays visible.
     if (settings.preset && ![...this.presetSelect.options].some((o) => o.value === settings.preset)) {
-      this.presetSelect.appendChild(h('option', { value: settings.preset }, `${settings.preset} (not on the daemon)`));
+      const why = this.model.connection.kind === 'connected' ? 'not on the daemon' : 'daemon offline';
+      this.presetSelect.appendChild(h('option', { value: settings.preset }, `${settings.preset} (${why})`));
     }
     this.presetSelect.value = settings.preset;
     const preset = this.model.selectedPreset();

@@ -9,13 +9,14 @@ import { SecureTokenStore } from '../../../plugin/src/host/storage.ts';
 import { startPanelDaemon } from '../daemon_harness.ts';
 import { FakeSecureStorage } from '../fake_uxp.ts';
 
-function connect(baseUrl: string, options: { backoffMs?: number[] } = {}) {
+function connect(baseUrl: string, options: { backoffMs?: number[]; noSubprotocols?: boolean } = {}) {
   const secure = new FakeSecureStorage();
   const sockets: WebSocket[] = [];
   const connection = new DaemonConnection({
     baseUrl,
     fetch: (url, init) => fetch(url, init),
     openSocket: (url, protocols) => {
+      if (options.noSubprotocols && protocols.length > 0) throw new SyntaxError('subprotocols are not supported here');
       const ws = new WebSocket(url, protocols);
       sockets.push(ws);
       return ws as unknown as WebSocketLike;
@@ -122,4 +123,15 @@ test('connection lost: reconnecting with backoff, then a fresh hello', async (t)
   await d.restart();
   await until('reconnected', () => connection.status.kind === 'connected' && hellos.length === 2, 10_000);
   assert.ok(sockets.length >= 2);
+});
+
+test('a WebSocket without subprotocol support falls back to the token in the query', async (t) => {
+  const d = await startPanelDaemon(t);
+  const { connection, sockets, secure } = connect(d.url, { noSubprotocols: true });
+  t.after(() => connection.stop());
+  await secure.setItem('tokenflow.daemon-token', d.token);
+  connection.start();
+  await until('connected', () => connection.status.kind === 'connected');
+  assert.equal(sockets.length, 1);
+  assert.match(sockets[0].url, /\/v1\/events\?token=/);
 });
