@@ -91,7 +91,10 @@ export async function encodeVideo(options: EncodeOptions): Promise<EncodeResult>
     }
     await verifyOutput(temp, output, options.frames.count, size, Boolean(audioCodec), options.signal);
     await syncFile(temp);
-    await rename(temp, output);
+    await rename(temp, output).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOSPC' || err.code === 'EDQUOT') throw err;
+      throw new MediaError('invalid_argument', `cannot put the render in place at "${output}": ${err.message}`, { path: output, cause: err });
+    });
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     if (err instanceof MediaError) throw err;

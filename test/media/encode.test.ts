@@ -228,6 +228,11 @@ test('refusals: beside the source, wrong extension, frame count or size mismatch
   await rejectsCode(encodeVideo({ ...base, frames: wrongSize }), 'invalid_argument', /need \d+/);
   await rejectsCode(encodeVideo({ ...base, endTicks: startTicks }), 'range', /zero-length/);
   assert.deepEqual((await readdir(out)).filter((n) => n.startsWith('x.')), []);
+  // A directory in the way of the final name: the finished temp file is removed too.
+  const blocked = join(out, 'blocked.mov');
+  await mkdir(blocked);
+  await writeFile(join(blocked, 'keep'), '');
+  await rejectsCode(encodeVideo({ ...base, output: blocked }), 'invalid_argument', /cannot put the render in place at ".*blocked\.mov"/);
   await noPartialFiles(out);
 });
 
