@@ -17,8 +17,7 @@ import type { UNetHooks } from './unet_hooks.ts';
 export type { UNetConfig } from './config.ts';
 export type { ResnetContext, SelfAttentionContext, UNetHooks } from './unet_hooks.ts';
 
-/** Graph input and output names (the `tokenflow debug run unet` tensor names too). */
-export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const;
+/** The graph's output name (inputs: `sample`, `timestep`, `encoder_hidden_states`). */
 export const UNET_OUTPUT = 'out';
 
 /**
