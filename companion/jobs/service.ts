@@ -33,6 +33,9 @@ import { recoverRunningJobs } from './recovery.ts';
 import { runJob } from './runner.ts';
 import { assertTransition, isFinished } from './state_machine.ts';
 
+/** How long cancel waits for a running job to stop before answering with its current state. */
+const CANCEL_REPLY_WAIT_MS = 50;
+
 /** Progress events per job are sent at most this often (the last of a stage always). */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -275,7 +278,9 @@ export class JobService implements JobServiceApi {
     const active = this.active.get(id);
     if (active) {
       active.controller.abort(new StopReason('cancel', 'canceled by the user'));
-      await active.done;
+      // Answer promptly: a pipeline call may take seconds before it sees the abort; the final
+      // 'canceled' state follows as a job.state event.
+      await Promise.race([active.done, new Promise((resolve) => setTimeout(resolve, CANCEL_REPLY_WAIT_MS).unref())]);
     }
     return this.get(id)!;
   }

@@ -131,9 +131,10 @@ test('cancel a running job, then delete it (with its files); deleting an active 
   const t0 = performance.now();
   const canceled = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   assert.equal(canceled.status, 200, canceled.text);
-  assert.equal(JobRecord.parse(canceled.json).state, 'canceled');
-  assert.ok(performance.now() - t0 < 3000, 'cancel completes within the abort grace period');
+  assert.ok(['canceled', 'running'].includes(JobRecord.parse(canceled.json).state));
+  assert.ok(performance.now() - t0 < 1000, 'cancel answers promptly');
   await events.next(isState(job.id, 'canceled'));
+  assert.ok(performance.now() - t0 < 3000, 'cancel completes within the abort grace period');
 
   const again = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   assert.equal(again.status, 200);
