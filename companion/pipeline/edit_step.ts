@@ -164,9 +164,11 @@ export class TokenFlowEditor implements Editor {
     return unetBlockSettings(this.config)[0]!.crossAttentionDim;
   }
 
+  /** Cancellation point before each UNet call (also honouring an abort raised by the progress callback). */
   private before(args: KeyframeStepArgs, info: UNetCallInfo): void {
     args.signal?.throwIfAborted();
     args.onUnetCall?.(info);
+    args.signal?.throwIfAborted();
   }
 
   private count(frames: number): void {
