@@ -10,6 +10,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   token: () => import('./token.ts'),
   jobs: () => import('./jobs.ts'),
   probe: () => import('./probe.ts'),
+  edit: () => import('./edit.ts'),
+  demo: () => import('./demo.ts'),
 };
 
 export const EXIT_OK = 0;

@@ -1,0 +1,354 @@
+// `tokenflow edit <video> --prompt ... -o out.mov`: one TokenFlow edit without the daemon:
+// probe -> extract the range -> pipeline (edit_clip.ts, in this process) -> encode at the
+// source's size and frame rate. A progress bar (stage, step, ETA) goes to stderr, and the
+// time of every stage is printed at the end. The output appears only where -o says, whole
+// or not at all. Ctrl-C stops between two model calls and leaves nothing behind.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, type JobParameters as Params, type Stage } from '../../shared/jobs.ts';
+import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
+import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
+import { ProgressTracker } from '../jobs/progress.ts';
+import type { EditClipResult } from '../pipeline/edit_clip.ts';
+import { parseOptions, UsageError, type Command } from './command.ts';
+
+const help = `Usage: tokenflow edit <video> --prompt TEXT -o OUT.mov [options]
+
+Edits a video (or a range of it) with TokenFlow, without the daemon, and writes the result
+at the source's size, frame rate and frame count.
+
+Options:
+  --prompt TEXT            what the edited video shows (required)
+  -o, --output FILE        where to write the result (.mov; .mp4 also for --codec h264)
+  --start T, --end T       the range to edit: seconds (e.g. 1.5) or Premiere ticks with a
+                           "t" suffix (e.g. 381024000000t); default the whole video
+  --model DIR|ID           diffusers folder, \`tiny-sd15\` or a hub id in the HF cache
+                           (default TOKENFLOW_MODEL; see \`tokenflow models list\`)
+  --source-prompt TEXT     describes the source clip, used for the inversion (default "")
+  --negative-prompt TEXT   default "${DEFAULT_NEGATIVE_PROMPT}"
+  --steps N                edit (denoising) steps (default 50)
+  --guidance X             classifier-free guidance scale (default 7.5)
+  --pnp-attn-t X           fraction of the steps with self-attention injection (default 0.5)
+  --pnp-f-t X              fraction of the steps with conv feature injection (default 0.8)
+  --batch-size N           frames per batch; one keyframe per batch and step (default 8)
+  --seed N                 keyframe draw seed (default 1)
+  --short-side N           processing size: short side in pixels, multiple of 8 (default 512)
+  --inversion-steps N      DDIM inversion steps; must contain the edit timesteps (default 500)
+  --codec prores|h264      ProRes 422 HQ (default) or H.264
+  --audio                  include the source audio of the range
+  --threads N              CPU threads for ONNX Runtime (default: all cores)
+  -h, --help               this help
+
+Environment: TOKENFLOW_MODEL (default model), TOKENFLOW_CACHE_DIR (caches, default
+<data folder>/cache), TOKENFLOW_INVERSION_CACHE_GB (inversion cache bound, default 5).
+A second prompt on the same range, model and settings reuses the cached inversion.`;
+
+export interface HeadlessEditOptions {
+  input: string;
+  output: string;
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  sourcePrompt: string;
+  parameters: Params;
+  /** Range in ticks; undefined = from the start / to the end. */
+  startTicks?: bigint;
+  endTicks?: bigint;
+  codec: OutputCodec;
+  audio: boolean;
+  threads?: number;
+  signal?: AbortSignal;
+  /** Progress lines/bar and timings go here (default stderr). */
+  progress?: ProgressSink;
+}
+
+export interface HeadlessEditResult {
+  encoded: EncodeResult;
+  info: MediaInfo;
+  edit: EditClipResult;
+  /** Seconds per stage. */
+  timings: Partial<Record<Stage | 'text' | 'load', number>>;
+  totalSeconds: number;
+}
+
+export interface ProgressSink {
+  update(stage: Stage, done: number, total: number, eta: number | null, detail: string): void;
+  line(text: string): void;
+  done(): void;
+}
+
+/** probe -> extract -> edit -> encode, with the frames in a temporary folder removed at the end. */
+export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<HeadlessEditResult> {
+  const media = await import('../media/index.ts');
+  const { editClip } = await import('../pipeline/edit_clip.ts');
+  const { cacheRoot, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
+  const { resolveModel } = await import('../models/catalog.ts');
+  const sink = opts.progress ?? stderrProgress();
+  const tracker = new ProgressTracker();
+  const timings: HeadlessEditResult['timings'] = {};
+  const startedAll = performance.now();
+  let stage: Stage | null = null;
+  let detail = '';
+  const progress = (s: Stage, done: number, total: number) => {
+    if (s !== stage) {
+      if (stage) tracker.finish(stage);
+      stage = s;
+      tracker.start(s);
+    }
+    sink.update(s, done, total, tracker.update(s, done, total).eta_s, detail);
+  };
+  const timed = async <T>(name: keyof HeadlessEditResult['timings'], fn: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = (performance.now() - started) / 1000;
+    }
+  };
+
+  const input = path.resolve(opts.input);
+  const output = path.resolve(opts.output);
+  if (output === input) throw new UsageError('the output must not be the input file');
+  const outDir = path.dirname(output);
+  if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new Error(`the output folder ${outDir} does not exist`);
+  const modelDir = await resolveModel(opts.model);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
+  // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
+  // folder next to the output and rename from there, which is atomic on the same disk.
+  const staging = fs.mkdtempSync(path.join(outDir, '.tokenflow-edit-'));
+  try {
+    progress('probe', 0, 1);
+    const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
+    progress('probe', 1, 1);
+    const startTicks = opts.startTicks ?? 0n;
+    const endTicks = opts.endTicks ?? BigInt(info.video.durationTicks);
+    const frames = await timed('extract', () => media.extractFrames({
+      input, startTicks, endTicks, shortSide: opts.parameters.short_side, workDir: work, info, signal: opts.signal,
+      onProgress: (p) => progress('extract', p.done, p.total),
+    }));
+    sink.line(`${frames.count} frames at ${frames.width}x${frames.height} (source ${info.video.displayWidth}x${info.video.displayHeight}, ${info.video.frameRate.num}/${info.video.frameRate.den} fps)`);
+    const p = opts.parameters;
+    const identity = sourceIdentity(input);
+    const edit = await editClip({
+      modelDir,
+      frames,
+      prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
+      params: {
+        steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
+        batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
+      },
+      outputPath: path.join(work, 'edited.rgb'),
+      workDir: work,
+      caches: [sharedInversionCache()],
+      source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
+      runtime: { threads: opts.threads, conversionCacheDir: path.join(cacheRoot(), 'weights-f32') },
+      signal: opts.signal,
+      onProgress: (s, done, total) => {
+        detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';
+        progress(s, done, total);
+      },
+      onLog: (level, text) => {
+        if (level !== 'debug') sink.line(text);
+      },
+    });
+    detail = '';
+    const staged = path.join(staging, path.basename(output));
+    const encoded = await timed('encode', () => media.encodeVideo({
+      frames: edit.frames, source: info, startTicks, endTicks, output: staged, codec: opts.codec,
+      withAudio: opts.audio && info.audio.length > 0, signal: opts.signal,
+      onProgress: (pr) => progress('encode', pr.done, pr.total),
+    }));
+    if (opts.audio && info.audio.length === 0) sink.line('the source has no audio; wrote video only');
+    fs.renameSync(staged, output);
+    sink.done();
+    const t = edit.stats.timingsMs;
+    timings.text = t.text / 1000;
+    // The pipeline's own clock for its stages.
+    timings.invert = t.invert / 1000;
+    timings.edit = (t.editLoad + t.edit) / 1000;
+    timings.decode = t.decode / 1000;
+    return { encoded: { ...encoded, output }, info, edit, timings, totalSeconds: (performance.now() - startedAll) / 1000 };
+  } catch (err) {
+    sink.done();
+    throw err;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** A one-line bar redrawn in place on a terminal; a line per 10 % of a stage otherwise. */
+export function stderrProgress(stream: NodeJS.WriteStream = process.stderr): ProgressSink {
+  const tty = Boolean(stream.isTTY);
+  let last = '';
+  let lastDecile = new Map<string, number>();
+  let drawn = false;
+  return {
+    update(stage, done, total, eta, detail) {
+      const fraction = total > 0 ? Math.min(1, done / total) : 0;
+      const width = 24;
+      const filled = Math.round(fraction * width);
+      const text = `${stage.padEnd(7)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%` +
+        `${detail ? `  ${detail}` : ''}${eta !== null ? `  ETA ${formatDuration(eta)}` : ''}`;
+      if (tty) {
+        if (text === last) return;
+        stream.write(`\r${text.padEnd(last.length)}`);
+        last = text;
+        drawn = true;
+      } else {
+        const decile = Math.floor(fraction * 10);
+        if (lastDecile.get(stage) === decile) return;
+        lastDecile.set(stage, decile);
+        stream.write(`${text}\n`);
+      }
+    },
+    line(text) {
+      if (tty && drawn) stream.write(`\r${' '.repeat(last.length)}\r`);
+      stream.write(`${text}\n`);
+      if (tty && drawn) stream.write(last);
+    },
+    done() {
+      if (tty && drawn) stream.write('\n');
+      drawn = false;
+      last = '';
+      lastDecile = new Map();
+    },
+  };
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** `1.5` (seconds) or `381024000000t` (ticks). */
+export function parseTime(text: string, what: string): bigint {
+  const ticks = /^(\d{1,30})t$/.exec(text.trim());
+  if (ticks) return BigInt(ticks[1]!);
+  try {
+    return ticksFromSeconds(text);
+  } catch {
+    throw new UsageError(`${what} must be seconds (e.g. 1.5) or ticks with a "t" suffix (e.g. ${TICKS_PER_SECOND}t), got "${text}"`);
+  }
+}
+
+/** Parameters from the options, validated by the job schema (same ranges and messages as the API). */
+function parameters(values: Record<string, string | boolean | undefined>): Params {
+  const numeric: Record<string, string> = {
+    steps: 'steps', guidance: 'guidance_scale', 'pnp-attn-t': 'pnp_attn_t', 'pnp-f-t': 'pnp_f_t',
+    'batch-size': 'batch_size', seed: 'seed', 'short-side': 'short_side', 'inversion-steps': 'inversion_steps',
+  };
+  const raw: Record<string, number> = {};
+  for (const [flag, field] of Object.entries(numeric)) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${v}"`);
+    raw[field] = n;
+  }
+  const parsed = JobParameters.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = Object.entries(numeric).find(([, f]) => f === issue.path[0])?.[0];
+    throw new UsageError(`--${flag ?? String(issue.path[0])}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function printTimings(result: HeadlessEditResult, log: (line: string) => void = (l) => console.error(l)): void {
+  const t = result.timings;
+  const order: Array<[string, number | undefined]> = [
+    ['probe', t.probe], ['extract', t.extract], ['text', t.text], ['invert', t.invert],
+    ['edit', t.edit], ['decode', t.decode], ['encode', t.encode],
+  ];
+  const frames = result.encoded.frameCount;
+  log(`timings: ${order.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v!.toFixed(1)} s`).join(', ')}; total ${result.totalSeconds.toFixed(1)} s ` +
+    `(${(result.totalSeconds / frames).toFixed(2)} s per frame)${result.edit.cacheHit ? '; inversion from the cache' : ''}`);
+  const s = result.edit.stats;
+  log(`UNet evaluations: inversion ${s.invertUnetEvaluations}, edit ${s.editUnetEvaluations} (${s.editUnetCalls} calls)`);
+}
+
+export const command: Command = {
+  help,
+  async run(args) {
+    const { values, positionals } = parseOptions({
+      args,
+      allowPositionals: true,
+      options: {
+        prompt: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        start: { type: 'string' },
+        end: { type: 'string' },
+        model: { type: 'string' },
+        'source-prompt': { type: 'string' },
+        'negative-prompt': { type: 'string' },
+        steps: { type: 'string' },
+        guidance: { type: 'string' },
+        'pnp-attn-t': { type: 'string' },
+        'pnp-f-t': { type: 'string' },
+        'batch-size': { type: 'string' },
+        seed: { type: 'string' },
+        'short-side': { type: 'string' },
+        'inversion-steps': { type: 'string' },
+        codec: { type: 'string' },
+        audio: { type: 'boolean' },
+        threads: { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? `give one video, got ${positionals.length} arguments` : 'missing <video>');
+    const prompt = values.prompt?.trim();
+    if (!prompt) throw new UsageError('--prompt is required');
+    if (!values.output) throw new UsageError('-o OUT.mov is required');
+    const codec = z.enum(['prores', 'h264']).safeParse(values.codec ?? 'prores');
+    if (!codec.success) throw new UsageError(`--codec must be prores or h264, got "${values.codec}"`);
+    const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim();
+    if (!model) throw new UsageError('--model is required (or set TOKENFLOW_MODEL); `tokenflow models list` shows what is installed');
+    let threads: number | undefined;
+    if (values.threads !== undefined) {
+      threads = Number(values.threads);
+      if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256, got "${values.threads}"`);
+    }
+    const startTicks = values.start === undefined ? undefined : parseTime(values.start, '--start');
+    const endTicks = values.end === undefined ? undefined : parseTime(values.end, '--end');
+    if (startTicks !== undefined && endTicks !== undefined && endTicks <= startTicks) throw new UsageError('--end must be after --start');
+
+    const controller = new AbortController();
+    const onSignal = () => controller.abort(new DOMException('interrupted (Ctrl-C)', 'AbortError'));
+    process.once('SIGINT', onSignal);
+    try {
+      const result = await runHeadlessEdit({
+        input: positionals[0]!,
+        output: values.output,
+        model,
+        prompt,
+        negativePrompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
+        sourcePrompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
+        parameters: parameters(values),
+        startTicks,
+        endTicks,
+        codec: codec.data,
+        audio: values.audio ?? false,
+        threads,
+        signal: controller.signal,
+      });
+      printTimings(result);
+      const e = result.encoded;
+      console.log(`wrote ${e.output}: ${e.frameCount} frames, ${e.width}x${e.height}, ${e.frameRate.num}/${e.frameRate.den} fps, ${e.codec}${e.hasAudio ? ' + audio' : ''} ` +
+        `(${((e.frameCount * e.frameRate.den) / e.frameRate.num).toFixed(2)} s)`);
+      return 0;
+    } catch (err) {
+      if (controller.signal.aborted) {
+        console.error('tokenflow edit: interrupted; nothing was written');
+        return 130;
+      }
+      throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+    }
+  },
+};

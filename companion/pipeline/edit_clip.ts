@@ -1,0 +1,424 @@
+// One TokenFlow edit of a clip, from frames on disk to edited frames on disk: prompt
+// embeddings -> preprocessing (or an inversion-cache hit) -> start latent -> S edit steps
+// (TokenFlowEditor) -> VAE decode. Used by the daemon's pipeline (tokenflow.ts), `tokenflow
+// edit`, `tokenflow debug tokenflow` and the parity tests. Components are loaded stage by stage
+// and released when their stage ends; the latents of the clip live in the on-disk store and
+// in RAM only as the current edit latents x (one [N, 4, h, w] array).
+import fs from 'node:fs';
+import path from 'node:path';
+import { DDIMScheduler } from '../models/ddim.ts';
+import type { RawFrames } from '../media/types.ts';
+import { FrameWriter } from '../media/frame-writer.ts';
+import { encodePngRgb } from '../util/png.ts';
+import { encodeText, readModelInfo, tokenize, VaeDecoder, type ModelInfo, type RuntimeOptions } from './components.ts';
+import { TokenFlowEditor } from './edit_step.ts';
+import type { BranchEmbeddings, Editor, UNetCallInfo } from './edit_types.ts';
+import type { PipelinePreview, PipelineStage } from './interface.ts';
+import { PipelineError } from './interface.ts';
+import { fileSha256, InversionCache, keyId, modelFingerprint, type InversionKey, type SourceIdentity } from './inversion_cache.ts';
+import { LatentStore, LatentStoreWriter } from './latent_store.ts';
+import { checkPivots, drawPivots } from './pivots.ts';
+import { imageToUnit, downscaleRgb, unitToRgb } from './pixels.ts';
+import { checkAborted, checkFrameSize, preprocess, storeLayout, vaeChunk } from './preprocess.ts';
+import { planSchedules, type Schedules } from './schedule.ts';
+
+const f32 = Math.fround;
+
+export interface EditParams {
+  steps: number;
+  guidanceScale: number;
+  pnpAttnT: number;
+  pnpFT: number;
+  batchSize: number;
+  seed: number;
+  inversionSteps: number;
+}
+
+/** The three prompts as text, or as CLIP token ids (rows: source, negative, target). */
+export type EditPrompts = { source: string; negative: string; target: string } | { ids: number[][] };
+
+/** Debug taps on the intermediate values (tokenflow debug tokenflow, parity tests). */
+export interface EditCapture {
+  text?(ids: number[][], embeds: Float32Array[]): void;
+  /** The latent store (z0 and every saved timestep) the edit reads. */
+  store?(store: LatentStore): void;
+  start?(epsHat: Float32Array, xStart: Float32Array): void;
+  /** Latents after step s (x_steps[s + 1]). */
+  step?(stepIndex: number, x: Float32Array): void;
+  /** Decoded frames [n, 3, H, W] in [0, 1] (before quantisation), starting at output frame `first`. */
+  decoded?(first: number, unit: Float32Array, n: number): void;
+}
+
+export interface EditClipOptions {
+  modelDir: string;
+  frames: RawFrames;
+  prompts: EditPrompts;
+  params: EditParams;
+  /** Keyframes per step (one per batch), instead of the seeded draw (parity tests, debug). */
+  pivots?: number[][];
+  /** Edit the keyframes of step 0 alone and return their frames. */
+  previewOnly?: boolean;
+  /** rgb24 file the edited frames are written to. */
+  outputPath: string;
+  /** Scratch folder (latent store when no cache takes it). */
+  workDir: string;
+  /** Inversion caches, searched in order; a new entry goes to the first that fits it. */
+  caches?: InversionCache[];
+  /** The media file the frames came from, for the cache key. */
+  source?: { identity: SourceIdentity; startTicks: string; endTicks: string } | null;
+  runtime?: RuntimeOptions & { keyframeWindow?: number };
+  /** Previews every this many steps (default: about 8 per edit); 0 = none. */
+  previewEvery?: number;
+  /** Long side of preview images (default 320). */
+  previewSide?: number;
+  signal?: AbortSignal;
+  onProgress?: (stage: PipelineStage, done: number, total: number) => void;
+  onPreview?: (preview: PipelinePreview) => void;
+  onLog?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  capture?: EditCapture;
+  /** Load the editor with its debug outputs (step-0 records); they go to onDebugTensor. */
+  debugTensors?: (stepIndex: number, name: string, dims: number[], data: Float32Array | BigInt64Array) => void;
+}
+
+export interface EditTimings {
+  /** Text encoder load + run. */
+  text: number;
+  /** VAE encode + inversion incl. loading (0 on a cache hit). */
+  invert: number;
+  /** Editor load. */
+  editLoad: number;
+  /** The S steps (incl. previews). */
+  edit: number;
+  /** VAE decoder load + decode. */
+  decode: number;
+}
+
+export interface EditClipResult {
+  frames: RawFrames;
+  /** Input frame index of each output frame. */
+  frameIndices: number[];
+  /** Keyframes of every step. */
+  pivots: number[][];
+  cacheHit: boolean;
+  /** Latent store folder used (a cache entry or under workDir). */
+  storeDir: string;
+  stats: {
+    invertUnetCalls: number;
+    invertUnetEvaluations: number;
+    editUnetCalls: number;
+    editUnetEvaluations: number;
+    /** Session creation times (graph build + ORT load), ms. */
+    loadMs: { text: number; preprocess: number; editor: number; vaeDecoder: number };
+    timingsMs: EditTimings;
+  };
+}
+
+export async function editClip(options: EditClipOptions): Promise<EditClipResult> {
+  const { frames, params, signal } = options;
+  const log = options.onLog ?? (() => {});
+  const runtime = options.runtime ?? {};
+  const model = readModelInfo(options.modelDir);
+  checkFrameSize(frames, model);
+  const scheduler = await DDIMScheduler.load(path.join(options.modelDir, 'scheduler'));
+  if (scheduler.config.prediction_type !== 'epsilon') {
+    throw new PipelineError('model_not_found', `${options.modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
+  }
+  const schedules = planSchedules(scheduler.config, params.steps, params.inversionSteps);
+  scheduler.setTimesteps(params.steps);
+  const n = frames.count;
+  const pivots = options.pivots ?? drawPivots(params.seed, n, params.batchSize, params.steps);
+  if (pivots.length !== params.steps) throw new PipelineError('bad_request', `pivots: ${pivots.length} rows for ${params.steps} steps`);
+  pivots.forEach((row, s) => checkPivots(row, n, params.batchSize, `pivots[${s}]`));
+  const previewOnly = options.previewOnly ?? false;
+  const keyframes = pivots[0]!;
+  const timings: EditTimings = { text: 0, invert: 0, editLoad: 0, edit: 0, decode: 0 };
+  const loadMs = { text: 0, preprocess: 0, editor: 0, vaeDecoder: 0 };
+
+  // Text: src = inversion prompt, unc = negative prompt, cnd = target prompt.
+  let started = performance.now();
+  const ids = 'ids' in options.prompts
+    ? options.prompts.ids
+    : await tokenize(options.modelDir, [options.prompts.source, options.prompts.negative, options.prompts.target]);
+  if (ids.length !== 3) throw new Error(`prompts: ${ids.length} token id rows, expected 3 (source, negative, target)`);
+  const text = await encodeText(options.modelDir, ids, runtime);
+  loadMs.text = text.loadMs;
+  const embeds: BranchEmbeddings = { src: text.embeds[0]!, unc: text.embeds[1]!, cnd: text.embeds[2]! };
+  options.capture?.text?.(ids, text.embeds);
+  timings.text = performance.now() - started;
+  checkAborted(signal);
+
+  // Preprocessing, or a cached store. A preview-only job inverts just its keyframes unless the
+  // whole clip is already cached.
+  started = performance.now();
+  const found = await findOrInvert({ options, model, scheduler, schedules, embeds, keyframes, previewOnly });
+  timings.invert = performance.now() - started;
+  loadMs.preprocess = found.loadMs;
+  const { store, rows } = found;
+  options.capture?.store?.(store);
+  log('info', found.hit ? `inversion: reusing the cached latents (${found.storeDir})` : `inversion: ${found.evaluations} UNet evaluations in ${(timings.invert / 1000).toFixed(1)} s`);
+
+  // Start latent as the reference computes it (run_tokenflow_pnp.py:186-193, :257).
+  const z0 = readRows(store, 'z0', rows);
+  const epsHat = noiseEstimate(store, rows, schedules.noisiest, z0, scheduler);
+  let x = scheduler.addNoise(z0, epsHat, schedules.edit[0]!);
+  options.capture?.start?.(epsHat, x);
+  checkAborted(signal);
+
+  // Edit.
+  started = performance.now();
+  const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
+    providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,
+    conversionCacheDir: runtime.conversionCacheDir, keyframeWindow: runtime.keyframeWindow,
+    debug: options.debugTensors !== undefined, log: runtime.log,
+  });
+  loadMs.editor = timings.editLoad = performance.now() - started;
+  const shape = { n: rows.length, h: store.layout.height, w: store.layout.width };
+  const previews = new PreviewMaker(options, model, scheduler, store.layout.channels, shape);
+  started = performance.now();
+  const keyframeRows = Array.from({ length: rows.length }, (_, i) => i);
+  let stepCalls = 0;
+  let doneCalls = 0;
+  try {
+    for (let s = 0; s < params.steps; s++) {
+      checkAborted(signal);
+      const t = schedules.edit[s]!;
+      const srcLatents = readRows(store, t, rows);
+      const onUnetCall = (info: UNetCallInfo) => {
+        stepCalls = info.total;
+        options.onProgress?.('edit', doneCalls + info.done, params.steps * info.total);
+      };
+      const common = {
+        x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, embeds, guidance: params.guidanceScale,
+        pnpAttnT: params.pnpAttnT, pnpFT: params.pnpFT, signal, onUnetCall,
+      };
+      const next = previewOnly
+        ? await editor.keyframeStep(common)
+        : await editor.step({
+          ...common, pivots: pivots[s]!, batchSize: params.batchSize,
+          onDebugTensor: options.debugTensors ? (name, tensor) => options.debugTensors!(s, name, tensor.dims, tensor.data) : undefined,
+        });
+      doneCalls += stepCalls;
+      options.onProgress?.('edit', doneCalls, params.steps * stepCalls);
+      options.capture?.step?.(s, next);
+      if (previews.due(s, params.steps)) {
+        // x rows of the keyframes: all rows in a preview-only edit, this step's pivots otherwise.
+        if (previewOnly) await previews.emit(x, next, t, s, params.steps, keyframeRows, keyframes);
+        else await previews.emit(x, next, t, s, params.steps, pivots[s]!, pivots[s]!);
+      }
+      x = next;
+    }
+  } finally {
+    timings.edit = performance.now() - started;
+    await editor.release();
+  }
+  const stats = {
+    invertUnetCalls: found.calls,
+    invertUnetEvaluations: found.evaluations,
+    editUnetCalls: editor.unetCalls,
+    editUnetEvaluations: editor.unetEvaluations,
+    loadMs,
+    timingsMs: timings,
+  };
+
+  // Decode.
+  started = performance.now();
+  const frameIndices = previewOnly ? keyframes.slice() : Array.from({ length: n }, (_, i) => i);
+  let out: RawFrames;
+  try {
+    const decoder = await previews.decoder();
+    loadMs.vaeDecoder = decoder.loadMs;
+    out = await decodeToFile(decoder, x, { ...shape, c: store.layout.channels }, model, frames, options);
+  } finally {
+    await previews.release();
+  }
+  timings.decode = performance.now() - started;
+  return { frames: out, frameIndices, pivots, cacheHit: found.hit, storeDir: found.storeDir, stats };
+}
+
+interface Found {
+  store: LatentStore;
+  /** Store rows of the frames being edited, in order. */
+  rows: number[];
+  hit: boolean;
+  storeDir: string;
+  calls: number;
+  evaluations: number;
+  loadMs: number;
+}
+
+async function findOrInvert(ctx: {
+  options: EditClipOptions; model: ModelInfo; scheduler: DDIMScheduler; schedules: Schedules; embeds: BranchEmbeddings; keyframes: number[]; previewOnly: boolean;
+}): Promise<Found> {
+  const { options, model, schedules, keyframes, previewOnly } = ctx;
+  const { frames, params } = options;
+  const caches = options.caches ?? [];
+  const keyOf = (subset: 'all' | number[]): InversionKey => ({
+    source: options.source?.identity ?? null,
+    range: options.source ? { startTicks: options.source.startTicks, endTicks: options.source.endTicks } : null,
+    framesHash,
+    frameSubset: subset,
+    model: fingerprint,
+    width: frames.width,
+    height: frames.height,
+    inversionSteps: params.inversionSteps,
+    savedTimesteps: schedules.saved,
+    inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source,
+  });
+  const framesHash = caches.length ? fileSha256(frames.path) : '';
+  const fingerprint = caches.length ? modelFingerprint(options.modelDir) : '';
+  const all = Array.from({ length: frames.count }, (_, i) => i);
+  const lookup = (key: InversionKey) => {
+    for (const cache of caches) {
+      const dir = cache.lookup(key);
+      if (dir) return dir;
+    }
+    return null;
+  };
+  const allKey = keyOf('all');
+  const allDir = lookup(allKey);
+  if (allDir) return { store: LatentStore.open(allDir), rows: previewOnly ? keyframes.slice() : all, hit: true, storeDir: allDir, calls: 0, evaluations: 0, loadMs: 0 };
+  const key = previewOnly ? keyOf(keyframes.slice()) : allKey;
+  const indices = previewOnly ? keyframes.slice() : all;
+  const rows = indices.map((_, i) => i);
+  if (previewOnly) {
+    const dir = lookup(key);
+    if (dir) return { store: LatentStore.open(dir), rows, hit: true, storeDir: dir, calls: 0, evaluations: 0, loadMs: 0 };
+  }
+  const bytes = LatentStoreWriter.sizeOf(storeLayout(model, frames, indices.length, schedules));
+  const cache = caches.find((c) => c.fits(bytes));
+  const pending = cache?.begin(key);
+  const storeDir = pending?.dir ?? freshDir(path.join(options.workDir, `latents-${keyId(key).slice(0, 12)}`));
+  try {
+    const { stats } = await preprocess({
+      model, frames, frameIndices: indices, schedules, scheduler: ctx.scheduler, sourceEmbedding: ctx.embeds.src,
+      storeDir, runtime: options.runtime ?? {}, signal: options.signal,
+      onProgress: (done, total) => options.onProgress?.('invert', done, total),
+    });
+    const finalDir = pending ? pending.commit() : storeDir;
+    return { store: LatentStore.open(finalDir), rows, hit: false, storeDir: finalDir, calls: stats.unetCalls, evaluations: stats.unetEvaluations, loadMs: stats.loadMs };
+  } catch (err) {
+    pending?.discard();
+    throw err;
+  }
+}
+
+function freshDir(dir: string): string {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Latents of the given store rows at `t` (or z0), in order; one read when the rows are all of them. */
+function readRows(store: LatentStore, t: number | 'z0', rows: readonly number[]): Float32Array {
+  const read = (first: number, count: number) => (t === 'z0' ? store.readZ0(first, count) : store.read(t, first, count));
+  if (rows.length === store.layout.frames && rows.every((r, i) => r === i)) return read(0, rows.length);
+  const per = store.layout.channels * store.layout.height * store.layout.width;
+  const out = new Float32Array(rows.length * per);
+  rows.forEach((r, i) => out.set(read(r, 1), i * per));
+  return out;
+}
+
+/** eps_hat = (z_T - sqrt(a_T) z0) / sqrt(1 - a_T) from the noisiest stored latents, float32 op by op. */
+function noiseEstimate(store: LatentStore, rows: readonly number[], noisiest: number, z0: Float32Array, scheduler: DDIMScheduler): Float32Array {
+  const zT = readRows(store, noisiest, rows);
+  const a = scheduler.alphaAt(noisiest);
+  const mu = f32(Math.sqrt(a));
+  const sigma = f32(Math.sqrt(f32(1 - a)));
+  const out = new Float32Array(z0.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32(zT[i]! - f32(mu * z0[i]!)) / sigma;
+  return out;
+}
+
+/** Decodes x [n, c, h, w] to rgb24 frames in `options.outputPath`, in VAE-sized batches. */
+async function decodeToFile(
+  decoder: VaeDecoder, x: Float32Array, shape: { n: number; c: number; h: number; w: number }, model: ModelInfo, frames: RawFrames, options: EditClipOptions,
+): Promise<RawFrames> {
+  const per = shape.c * shape.h * shape.w;
+  const chunk = vaeChunk(frames.width, frames.height);
+  const sf = f32(model.scalingFactor);
+  const writer = await FrameWriter.create(options.outputPath, frames.width, frames.height);
+  try {
+    options.onProgress?.('decode', 0, shape.n);
+    for (let first = 0; first < shape.n; first += chunk) {
+      checkAborted(options.signal);
+      const count = Math.min(chunk, shape.n - first);
+      const latents = x.slice(first * per, (first + count) * per);
+      for (let i = 0; i < latents.length; i++) latents[i] = latents[i]! / sf;
+      const { data, dims } = await decoder.decode(latents, count, shape.c, shape.h, shape.w);
+      if (dims[2] !== frames.height || dims[3] !== frames.width) {
+        throw new Error(`VAE decoder returned ${dims[3]}x${dims[2]} frames for ${frames.width}x${frames.height} input`);
+      }
+      const unit = imageToUnit(data);
+      options.capture?.decoded?.(first, unit, count);
+      const rgb = unitToRgb(unit, count, frames.height, frames.width);
+      const bytes = frames.width * frames.height * 3;
+      for (let i = 0; i < count; i++) await writer.write(rgb.subarray(i * bytes, (i + 1) * bytes));
+      options.onProgress?.('decode', first + count, shape.n);
+    }
+    return await writer.close();
+  } catch (err) {
+    await writer.discard();
+    throw err;
+  }
+}
+
+/**
+ * Keyframe previews while editing: every few steps the keyframes' denoised estimate x0 (what
+ * the DDIM step computed: solved from x_t and x_{t-1}) is decoded, downscaled and sent as PNG.
+ * The VAE decoder is loaded for the first preview and kept for the final decode.
+ */
+class PreviewMaker {
+  private loaded: VaeDecoder | undefined;
+  private readonly every: number;
+
+  constructor(
+    private readonly options: EditClipOptions,
+    private readonly model: ModelInfo,
+    private readonly scheduler: DDIMScheduler,
+    private readonly channels: number,
+    private readonly shape: { n: number; h: number; w: number },
+  ) {
+    const steps = options.params.steps;
+    this.every = options.onPreview ? (options.previewEvery ?? Math.max(1, Math.round(steps / 8))) : 0;
+  }
+
+  due(stepIndex: number, steps: number): boolean {
+    if (!this.every) return false;
+    return (stepIndex + 1) % this.every === 0 || stepIndex === steps - 1;
+  }
+
+  async decoder(): Promise<VaeDecoder> {
+    this.loaded ??= await VaeDecoder.load(this.model.dir, this.options.runtime ?? {});
+    return this.loaded;
+  }
+
+  /** Decodes x0 of latents `rows` (indices into x) and reports them as frames `frameIndices`. */
+  async emit(x: Float32Array, next: Float32Array, t: number, stepIndex: number, steps: number, rows: readonly number[], frameIndices: readonly number[]): Promise<void> {
+    const per = this.channels * this.shape.h * this.shape.w;
+    const prevT = t - Math.floor(this.scheduler.config.num_train_timesteps / steps);
+    const aT = this.scheduler.alphaAt(t);
+    const aP = this.scheduler.alphaAt(prevT);
+    // x = sqrt(aT) x0 + sqrt(1-aT) e, next = sqrt(aP) x0 + sqrt(1-aP) e  =>  x0.
+    const sT = Math.sqrt(1 - aT);
+    const sP = Math.sqrt(1 - aP);
+    const det = sP * Math.sqrt(aT) - sT * Math.sqrt(aP);
+    const sf = this.model.scalingFactor;
+    const decoder = await this.decoder();
+    const { width, height } = this.options.frames;
+    for (const [i, row] of rows.entries()) {
+      checkAborted(this.options.signal);
+      const x0 = new Float32Array(per);
+      for (let j = 0; j < per; j++) x0[j] = (sP * x[row * per + j]! - sT * next[row * per + j]!) / det / sf;
+      const { data } = await decoder.decode(x0, 1, this.channels, this.shape.h, this.shape.w);
+      const rgb = unitToRgb(imageToUnit(data), 1, height, width);
+      const small = downscaleRgb(rgb, width, height, this.options.previewSide ?? 320);
+      this.options.onPreview!({ index: frameIndices[i]!, mime: 'image/png', data: encodePngRgb(small.rgb, small.width, small.height), width: small.width, height: small.height });
+    }
+    this.options.onLog?.('debug', `preview: ${rows.length} keyframe(s) at step ${stepIndex + 1}/${steps}`);
+  }
+
+  async release(): Promise<void> {
+    await this.loaded?.release();
+    this.loaded = undefined;
+  }
+}

@@ -1,0 +1,75 @@
+// The three timestep lists of one edit (tokenflow-algorithm.md sections 2.4-2.6, 3.1):
+// the S edit timesteps (noisiest first), the inversion timesteps walked upwards, and the
+// latents preprocessing keeps: every edit timestep plus the noisiest inversion timestep
+// (the start latent's eps_hat comes from it). The edit reads the stored latents of each of
+// its timesteps, so the inversion schedule must contain the edit schedule.
+import { DDIMScheduler, type DDIMConfig } from '../models/ddim.ts';
+import { PipelineError } from './interface.ts';
+
+export interface Schedules {
+  /** Edit timesteps, noisiest first (e.g. 981, 961, ..., 1 for 50 steps). */
+  edit: number[];
+  /** Inversion timesteps in the order they are walked: least noisy first (1, 3, ..., 999). */
+  inversion: number[];
+  /** Timesteps whose latents are stored, noisiest first: the edit ones and `noisiest`. */
+  saved: number[];
+  /** The last inversion timestep: its latents give eps_hat. */
+  noisiest: number;
+}
+
+/** Largest inversion step count accepted (1000 would produce t = 1000, past the schedule). */
+export const MAX_INVERSION_STEPS = 999;
+
+export function planSchedules(config: DDIMConfig, steps: number, inversionSteps: number): Schedules {
+  const edit = new DDIMScheduler(config).setTimesteps(steps);
+  if (!Number.isInteger(inversionSteps) || inversionSteps < 1 || inversionSteps > MAX_INVERSION_STEPS) {
+    throw new PipelineError('bad_request', `inversion_steps must be a whole number from 1 to ${MAX_INVERSION_STEPS}, got ${inversionSteps}`);
+  }
+  const descending = new DDIMScheduler(config).setTimesteps(inversionSteps);
+  const have = new Set(descending);
+  const missing = edit.filter((t) => !have.has(t));
+  if (missing.length) {
+    throw new PipelineError(
+      'bad_request',
+      `inversion_steps ${inversionSteps} does not contain the ${steps} edit timesteps ` +
+        `(missing t = ${abbreviate(missing)}); with ${steps} edit steps, inversion_steps must be one of ` +
+        `${formatCounts(validInversionCounts(config, steps))}`,
+    );
+  }
+  const noisiest = descending[0]!;
+  const saved = [...new Set([noisiest, ...edit])].sort((a, b) => b - a);
+  return { edit, inversion: descending.slice().reverse(), saved, noisiest };
+}
+
+/** Every inversion step count (1..999) whose timesteps contain all `steps` edit timesteps. */
+export function validInversionCounts(config: DDIMConfig, steps: number): number[] {
+  const edit = new DDIMScheduler(config).setTimesteps(steps);
+  const scheduler = new DDIMScheduler(config);
+  const out: number[] = [];
+  for (let n = 1; n <= MAX_INVERSION_STEPS; n++) {
+    const have = new Set(scheduler.setTimesteps(n));
+    if (edit.every((t) => have.has(t))) out.push(n);
+  }
+  return out;
+}
+
+/** "50, 99-100, 197-200": runs of consecutive counts as ranges. */
+export function formatCounts(counts: readonly number[]): string {
+  if (!counts.length) return '(none)';
+  const parts: string[] = [];
+  let start = counts[0]!;
+  let prev = start;
+  for (const c of [...counts.slice(1), Infinity]) {
+    if (c === prev + 1) {
+      prev = c;
+      continue;
+    }
+    parts.push(start === prev ? String(start) : `${start}-${prev}`);
+    start = prev = c;
+  }
+  return parts.join(', ');
+}
+
+function abbreviate(ts: readonly number[]): string {
+  return ts.length <= 6 ? ts.join(', ') : `${ts.slice(0, 5).join(', ')}, ... (${ts.length} in all)`;
+}

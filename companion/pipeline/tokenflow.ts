@@ -1,0 +1,102 @@
+// The product's pipeline module (the job runner loads it in a worker thread): a job's frames,
+// settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the job's, or
+// the daemon's default (TOKENFLOW_MODEL; `tokenflow serve --model` sets it). Inversions are
+// cached across jobs in the daemon's data folder (bounded, least recently used evicted first)
+// and, when an entry does not fit there, in the job's own cache folder, so a job resumed after
+// a restart skips preprocessing either way.
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveFolders } from '../config.ts';
+import { resolveModel } from '../models/catalog.ts';
+import { editClip, type EditClipResult } from './edit_clip.ts';
+import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
+import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Root of the pipeline's caches: TOKENFLOW_CACHE_DIR, else `<data folder>/cache`. Holds
+ * `inversion/` (latent stores) and `weights-f32/` (fp16 weights converted once for the CPU).
+ */
+export function cacheRoot(env: Env = process.env): string {
+  const dir = env.TOKENFLOW_CACHE_DIR?.trim();
+  return dir ? path.resolve(dir) : path.join(resolveFolders(env).dataDir, 'cache');
+}
+
+/** The shared inversion cache; its bound is TOKENFLOW_INVERSION_CACHE_GB (default 5, 0 = off). */
+export function sharedInversionCache(env: Env = process.env): InversionCache {
+  const raw = env.TOKENFLOW_INVERSION_CACHE_GB?.trim();
+  let bytes = DEFAULT_INVERSION_CACHE_BYTES;
+  if (raw) {
+    const gb = Number(raw);
+    if (!Number.isFinite(gb) || gb < 0) throw new PipelineError('bad_request', `TOKENFLOW_INVERSION_CACHE_GB must be a number of gigabytes >= 0, got "${raw}"`);
+    bytes = Math.floor(gb * 1024 ** 3);
+  }
+  return new InversionCache(path.join(cacheRoot(env), 'inversion'), bytes);
+}
+
+/** The model a job runs: its own, else the daemon's default. */
+export async function jobModelDir(model: string | null, env: Env = process.env): Promise<string> {
+  const id = model ?? env.TOKENFLOW_MODEL?.trim();
+  if (!id) {
+    throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
+  }
+  try {
+    return await resolveModel(id, { env });
+  } catch (err) {
+    throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function sourceIdentity(file: string): SourceIdentity | null {
+  try {
+    const st = fs.statSync(file);
+    return { path: path.resolve(file), size: st.size, mtimeMs: st.mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
+export function describeResult(r: EditClipResult): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const t = r.stats.timingsMs;
+  return `timings: text ${s(t.text)}, invert ${r.cacheHit ? 'cached' : s(t.invert)}, edit ${s(t.editLoad + t.edit)} ` +
+    `(editor load ${s(t.editLoad)}), decode ${s(t.decode)}; UNet evaluations: inversion ${r.stats.invertUnetEvaluations}, ` +
+    `edit ${r.stats.editUnetEvaluations} in ${r.stats.editUnetCalls} calls`;
+}
+
+class TokenFlowPipeline implements Pipeline {
+  async run(input: PipelineInput, hooks: PipelineHooks): Promise<PipelineOutput> {
+    const { settings, frames } = input;
+    const p = settings.parameters;
+    const modelDir = await jobModelDir(settings.model);
+    const identity = sourceIdentity(frames.source);
+    const root = cacheRoot();
+    const result = await editClip({
+      modelDir,
+      frames,
+      prompts: { source: settings.source_prompt, negative: settings.negative_prompt, target: settings.prompt },
+      params: {
+        steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
+        batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
+      },
+      previewOnly: input.previewOnly,
+      outputPath: path.join(input.workDir, 'edited.rgb'),
+      workDir: input.workDir,
+      // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
+      caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
+      source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
+      runtime: { conversionCacheDir: path.join(root, 'weights-f32'), log: (line) => hooks.onLog('debug', line) },
+      signal: hooks.signal,
+      onProgress: hooks.onProgress,
+      onPreview: hooks.onPreview,
+      onLog: hooks.onLog,
+    });
+    hooks.onLog('info', describeResult(result));
+    return { frames: result.frames, frameIndices: result.frameIndices };
+  }
+}
+
+export function createPipeline(): Pipeline {
+  return new TokenFlowPipeline();
+}
