@@ -96,11 +96,14 @@ test('the daemon dying under the same job 3 times: interrupted with the reason, 
   t.after(() => service.close());
   const job = service.get(id)!;
   assert.equal(job.state, 'interrupted');
-  assert.deepEqual(job.error, { code: 'interrupted', message: 'daemon stopped during invert 3 times' });
+  // The stage each kill hit is the last one persisted; under load a kill can land before the
+  // child's 'invert' stage record is written, so the wording may list the stages.
+  assert.equal(job.error?.code, 'interrupted');
+  assert.match(job.error!.message, /^daemon stopped (during invert 3 times|3 times while this job ran \(during [a-z, ]+\))$/);
   assert.equal(job.attempts, 3);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(media.calls.probe, 0, 'not started again');
   assert.deepEqual(service.snapshot(), []);
-  assert.ok(daemonLog.some((l) => l === `job ${id}: not resumed: daemon stopped during invert 3 times`), daemonLog.join('\n'));
+  assert.ok(daemonLog.some((l) => l === `job ${id}: not resumed: ${job.error!.message}`), daemonLog.join('\n'));
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'work')), [], 'its work folder was removed');
 });
