@@ -50,7 +50,7 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
         audio: [],
         video: {
           index: 0, codec: 'fake', profile: null, width, height, displayWidth: width, displayHeight: height,
-          sampleAspectRatio: { num: 1, den: 1 }, rotation: 0, pixelFormat: 'rgb24',
+          sampleAspectRatio: { num: 1, den: 1 }, rotation: 0, pixelFormat: 'rgb24', timestampSource: 'pts',
           color: { primaries: null, transfer: null, matrix: null, range: null },
           rFrameRate: { num: 10, den: 1 }, avgFrameRate: { num: 10, den: 1 }, frameRate: { num: 10, den: 1 },
           variableFrameRate: false, timeBase: { num: 1, den: 10 }, frameCount: frames, frameCountSource: 'header',
