@@ -7,6 +7,7 @@ import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import { ClipTokenizer } from '../models/clip_tokenizer.ts';
 import { runCommand } from './debug_run.ts';
+import { tokenflowCommand } from './debug_tokenflow.ts';
 
 const tokenize: Command = {
   help: [
@@ -40,6 +41,7 @@ function tokenizerDir(model: string): string {
 const subcommands: Record<string, Command> = {
   tokenize,
   run: runCommand,
+  tokenflow: tokenflowCommand,
 };
 
 export const command: Command = {

@@ -76,8 +76,8 @@ export interface EditClipOptions {
   onPreview?: (preview: PipelinePreview) => void;
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
   capture?: EditCapture;
-  /** Load the editor with its debug outputs (step-0 records); they go to onDebugTensor. */
-  debugTensors?: (stepIndex: number, name: string, dims: number[], data: Float32Array | BigInt64Array) => void;
+  /** Load the editor with its debug outputs (keyframe records, propagation values) and receive them for `steps`. */
+  debugTensors?: { steps: readonly number[]; onTensor(stepIndex: number, name: string, dims: number[], data: Float32Array | BigInt64Array): void };
 }
 
 export interface EditTimings {
@@ -195,7 +195,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
         ? await editor.keyframeStep(common)
         : await editor.step({
           ...common, pivots: pivots[s]!, batchSize: params.batchSize,
-          onDebugTensor: options.debugTensors ? (name, tensor) => options.debugTensors!(s, name, tensor.dims, tensor.data) : undefined,
+          onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
       doneCalls += stepCalls;
       options.onProgress?.('edit', doneCalls, params.steps * stepCalls);
