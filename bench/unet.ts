@@ -23,7 +23,7 @@ const MATMUL_N = 2048;
 const MATMUL_CHAIN = 4;
 
 /** The SD 1.x block layout at 0.4x width: 128/256/512/512, 8 heads, CLIP-L text width. */
-const MID_SIZE_UNET = {
+export const MID_SIZE_UNET = {
   block_out_channels: [128, 256, 512, 512],
   down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
   up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],

@@ -13,7 +13,7 @@ import type {
 import { DEFAULT_KEYFRAME_WINDOW, planKeyframeChunks, type KeyframeChunk } from './keyframe_chunks.ts';
 import { KeyframeTokens, type BlockRecordOutput } from './keyframe_tokens.ts';
 import { batchRanges, checkPivots, type BatchRange } from './pivots.ts';
-import { MODE_INPUTS, buildModeGraph, debugOutputNames, keyframeInputNames, recordOutputNames } from './unet_modes.ts';
+import { MODE_INPUTS, buildTokenFlowGraph, debugOutputNames, keyframeInputNames, recordOutputNames } from './unet_modes.ts';
 
 export type * from './edit_types.ts';
 
@@ -44,30 +44,37 @@ export class TokenFlowEditor implements Editor {
   private textCache: { embeds: BranchEmbeddings; byCount: Map<number, Float32Array> } | undefined;
 
   private constructor(
-    private readonly keyframes: LoadedSession,
-    private readonly propagate: LoadedSession,
+    private readonly unet: LoadedSession,
     private readonly blocks: readonly string[],
+    private readonly idlePropagateInputs: Feeds,
     private readonly config: UNetConfig,
     private readonly scheduler: DDIMScheduler,
     private readonly window: number,
     private readonly debug: boolean,
   ) {}
 
-  /** Builds both mode graphs from `<modelDir>/unet` and opens one session each (weights stay external). */
+  /**
+   * Builds the TokenFlow UNet graph (both modes, unet_modes.ts) from `<modelDir>/unet` and opens
+   * one session for it; the weights stay external (mmapped from the safetensors files).
+   */
   static async load(modelDir: string, options: EditorLoadOptions = {}): Promise<TokenFlowEditor> {
     const window = options.keyframeWindow ?? DEFAULT_KEYFRAME_WINDOW;
     if (!Number.isInteger(window) || window < 1) throw new Error(`keyframeWindow must be a positive integer, got ${window}`);
     const scheduler = await DDIMScheduler.load(join(modelDir, 'scheduler'));
-    const sessionOptions: SessionOptions = { providers: options.providers, memory: options.memory, threads: options.threads, log: options.log };
-    const kf = buildModeGraph(modelDir, 'keyframes', { conversionCacheDir: options.conversionCacheDir });
-    const keyframes = await createSession(kf.graph, sessionOptions);
-    const pr = buildModeGraph(modelDir, 'propagate', { conversionCacheDir: options.conversionCacheDir, debug: options.debug });
-    const propagate = await createSession(pr.graph, sessionOptions);
-    if (kf.blocks.join() !== pr.blocks.join()) throw new Error(`${modelDir}/unet: the two modes found different transformer blocks`);
-    if (kf.config.in_channels !== 4 || kf.config.out_channels !== 4) {
-      throw new Error(`${modelDir}/unet: in_channels ${kf.config.in_channels} / out_channels ${kf.config.out_channels}; TokenFlow needs a 4-channel text-to-image UNet`);
+    const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug: options.debug });
+    if (config.in_channels !== 4 || config.out_channels !== 4) {
+      throw new Error(`${modelDir}/unet: in_channels ${config.in_channels} / out_channels ${config.out_channels}; TokenFlow needs a 4-channel text-to-image UNet`);
     }
-    return new TokenFlowEditor(keyframes, propagate, kf.blocks, kf.config, scheduler, window, options.debug ?? false);
+    const sessionOptions: SessionOptions = { providers: options.providers, memory: options.memory, threads: options.threads, log: options.log };
+    const unet = await createSession(graph, sessionOptions);
+    // Keyframe passes do not evaluate the propagate branch; its inputs are fed empty.
+    const idle: Feeds = { [MODE_INPUTS.blendWeights]: new ort.Tensor('float32', new Float32Array(0), [0]) };
+    blocks.forEach((b, i) => {
+      const names = keyframeInputNames(b);
+      for (const name of [names.curP, names.prevP]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [0, channels[i]!]);
+      for (const name of [names.curA, names.prevA]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [3, 0, channels[i]!]);
+    });
+    return new TokenFlowEditor(unet, blocks, idle, config, scheduler, window, options.debug ?? false);
   }
 
   get unetEvaluations(): number {
@@ -127,7 +134,7 @@ export class TokenFlowEditor implements Editor {
       const frames = all.slice(chunk.first, chunk.first + chunk.count);
       this.before(args, { pass: 'keyframes', index: c, done: c, total: chunks.length, samples: 3 * frames.length });
       const feeds = this.keyframeFeeds(args, frames, frameSize, { first: chunk.first, count: chunk.count, recordFrom: chunk.first, recordTo: chunk.first }, inject);
-      const out = (await run(this.keyframes, feeds, ['out'])).out!.data as Float32Array;
+      const out = (await run(this.unet, feeds, ['out'])).out!.data as Float32Array;
       this.count(frames.length);
       // This chunk's share of the keyframes: [recordFrom, recordTo) within its window.
       const rel = chunk.recordFrom - chunk.first;
@@ -140,8 +147,7 @@ export class TokenFlowEditor implements Editor {
   }
 
   async release(): Promise<void> {
-    await this.keyframes.session.release();
-    await this.propagate.session.release();
+    await this.unet.session.release();
   }
 
   private checkLatents(args: KeyframeStepArgs): number {
@@ -181,7 +187,7 @@ export class TokenFlowEditor implements Editor {
   ): Promise<BlockRecordOutput[]> {
     const feeds = this.keyframeFeeds(args, frames, frameSize, chunk, inject);
     const fetches = this.blocks.flatMap((b) => Object.values(recordOutputNames(b)));
-    const result = await run(this.keyframes, feeds, fetches);
+    const result = await run(this.unet, feeds, fetches);
     this.count(frames.length);
     return this.blocks.map((b) => {
       const names = recordOutputNames(b);
@@ -196,8 +202,10 @@ export class TokenFlowEditor implements Editor {
   ): Feeds {
     return {
       ...this.commonFeeds(args, frames.map((f) => ({ start: f, size: 1 })), frameSize, inject.conv),
+      ...this.idlePropagateInputs,
+      [MODE_INPUTS.propagate]: flag(false),
       [MODE_INPUTS.injectQk]: flag(inject.qk),
-      [MODE_INPUTS.recordRange]: new ort.Tensor('int64', BigInt64Array.from([chunk.recordFrom - chunk.first, chunk.recordTo - chunk.first].map(BigInt)), [2]),
+      [MODE_INPUTS.recordRange]: recordRange(chunk.recordFrom - chunk.first, chunk.recordTo - chunk.first),
     };
   }
 
@@ -209,6 +217,9 @@ export class TokenFlowEditor implements Editor {
     const weights = batch === 0 ? firstBatchWeights(range.size) : blendWeights(args.batchSize, range.size);
     const feeds: Feeds = {
       ...this.commonFeeds(args, [range], frameSize, injectConv),
+      [MODE_INPUTS.propagate]: flag(true),
+      [MODE_INPUTS.injectQk]: flag(false),
+      [MODE_INPUTS.recordRange]: recordRange(0, 0),
       [MODE_INPUTS.blendWeights]: new ort.Tensor('float32', weights, [range.size]),
     };
     this.blocks.forEach((b, i) => {
@@ -223,7 +234,7 @@ export class TokenFlowEditor implements Editor {
     const fetches = ['out'];
     const wantDebug = this.debug && args.onDebugTensor;
     if (wantDebug) for (const b of this.blocks) fetches.push(...Object.values(debugOutputNames(b)));
-    const result = await run(this.propagate, feeds, fetches);
+    const result = await run(this.unet, feeds, fetches);
     this.count(range.size);
     if (wantDebug) {
       for (const b of this.blocks) {
@@ -290,6 +301,10 @@ export class TokenFlowEditor implements Editor {
 
 function flag(on: boolean): ort.Tensor {
   return new ort.Tensor('bool', Uint8Array.of(on ? 1 : 0), [1]);
+}
+
+function recordRange(from: number, to: number): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.of(BigInt(from), BigInt(to)), [2]);
 }
 
 /** Debug: the keyframe pass's records of all keyframes, as the golden `kf.<block>.P_src` [K, T, D] and `kf.<block>.A` [3, K, T, D]. */

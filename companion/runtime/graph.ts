@@ -11,6 +11,7 @@ type INodeProto = onnxProto.onnx.INodeProto;
 type ITensorProto = onnxProto.onnx.ITensorProto;
 type IAttributeProto = onnxProto.onnx.IAttributeProto;
 type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
+type IGraphProto = onnxProto.onnx.IGraphProto;
 
 export const OPSET = 17;
 export const MS_DOMAIN = 'com.microsoft';
@@ -36,7 +37,13 @@ export interface Value {
   readonly name: string;
 }
 
-export type Attr = number | number[] | string | { float: number } | { floats: number[] };
+export type Attr = number | number[] | string | { float: number } | { floats: number[] } | { graph: IGraphProto };
+
+/** A subgraph's output: a value made inside it and its element type. */
+export interface BranchOutput {
+  value: Value;
+  type: ElemType;
+}
 
 export interface OpOptions {
   /** Base for the node's name, usually the diffusers path of the emitting block. */
@@ -49,7 +56,7 @@ export interface OpOptions {
 export type Dim = number | string;
 
 export class Graph {
-  private readonly nodes: INodeProto[] = [];
+  private nodes: INodeProto[] = [];
   private readonly initializers: ITensorProto[] = [];
   private readonly inputs: IValueInfoProto[] = [];
   private readonly outputs: IValueInfoProto[] = [];
@@ -157,6 +164,29 @@ export class Graph {
     return this.op(opType, inputs, attrs, options)[0]!;
   }
 
+  /**
+   * A subgraph (an If/Loop body): the nodes `build` emits go into it instead of the main graph,
+   * and it may read any value of the enclosing scope. Weights and constants stay main-graph
+   * initializers (outer scope), so the subgraph adds no copy of them.
+   */
+  subgraph(name: string, build: () => BranchOutput[]): { graph: IGraphProto } {
+    const outer = this.nodes;
+    const body: INodeProto[] = [];
+    this.nodes = body;
+    let outputs: BranchOutput[];
+    try {
+      outputs = build();
+    } finally {
+      this.nodes = outer;
+    }
+    const outputInfos = outputs.map(({ value, type }, i) => {
+      const outName = this.uniqueName(`${name}/out${i}`);
+      body.push({ name: this.uniqueName(`${name}/Identity`), opType: 'Identity', domain: '', input: [value.name], output: [outName], attribute: [] });
+      return valueInfo(outName, type);
+    });
+    return { graph: { name, node: body, initializer: [], input: [], output: outputInfos } };
+  }
+
   /** Serialises to ModelProto bytes. */
   toBytes(): Uint8Array {
     const model = onnx.ModelProto.create({
@@ -197,6 +227,7 @@ function attribute(name: string, v: Attr): IAttributeProto {
   if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
   if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  if ('graph' in v) return { name, type: T.GRAPH, g: v.graph };
   return { name, type: T.FLOATS, floats: v.floats };
 }
 

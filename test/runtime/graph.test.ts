@@ -84,3 +84,31 @@ test('a missing feed names the input', async () => {
   const loaded = await createSession(g);
   await assert.rejects(run(loaded, {}), /missing input\(s\) x/);
 });
+
+test('If subgraphs read outer values and external weights; only the chosen branch runs', async () => {
+  const s = store().root();
+  const g = new Graph('toy-if');
+  const x = g.input('x', 'float32', [1, 3]);
+  const cond = g.input('cond', 'bool', [1]);
+  const [y, n] = g.op('If', [cond], {
+    then_branch: g.subgraph('then', () => [
+      { value: linear(g, s.pp('proj'), x, 3, 2), type: 'float32' },
+      { value: g.constant([7], 'int64', [1]), type: 'int64' },
+    ]),
+    // An empty tensor of the same type: branches may differ in shape.
+    else_branch: g.subgraph('else', () => [
+      { value: g.node('Mul', [x, g.scalar(2)]), type: 'float32' },
+      { value: g.constant([], 'int64', [0]), type: 'int64' },
+    ]),
+  }, { outputs: 2 });
+  g.output(y!, 'y');
+  g.output(n!, 'n', 'int64');
+  const session = await createSession(g, { providers: ['cpu'] });
+  const feeds = (c: boolean) => ({ x: new ort.Tensor('float32', Float32Array.from([1, 2, 3]), [1, 3]), cond: new ort.Tensor('bool', Uint8Array.of(c ? 1 : 0), [1]) });
+  const on = await run(session, feeds(true));
+  assert.deepEqual([...(on.y!.data as Float32Array)], [1.5, 6]); // [1,0,0]·x + 0.5, [0,2,1]·x - 1
+  assert.deepEqual([...(on.n!.data as BigInt64Array)], [7n]);
+  const off = await run(session, feeds(false));
+  assert.deepEqual([...(off.y!.data as Float32Array)], [2, 4, 6]);
+  assert.deepEqual(off.n!.dims, [0]);
+});
