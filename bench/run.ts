@@ -10,6 +10,7 @@ const benches: Array<{ name: string; run: () => Promise<object> }> = [
   { name: 'unet', run: async () => (await import('./unet.ts')).benchUNet() },
   { name: 'vae', run: async () => (await import('./vae.ts')).benchVae() },
   { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
+  { name: 'tokenflow-step', run: async () => (await import('./tokenflow_step.ts')).benchTokenFlowStep() },
 ];
 
 const wanted = process.argv.slice(2);

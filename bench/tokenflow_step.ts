@@ -117,7 +117,7 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
   const embed = (seed: number) => values(77 * width, seed);
   const embeds = { src: embed(3), unc: embed(4), cnd: embed(5) };
   const pivots = drawPivots(1, c.frames, c.batch, c.steps);
-  let x = values(c.frames * frame, 6);
+  let x: Float32Array = values(c.frames * frame, 6);
   const src = values(c.frames * frame, 7);
   const keyframePassMs: number[] = [];
   const propagatePassMs: number[] = [];
