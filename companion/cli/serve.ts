@@ -69,6 +69,8 @@ export const command: Command = {
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const defaultModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
+    // The pipeline worker threads read the default model from their (inherited) environment.
+    if (defaultModel !== undefined) process.env.TOKENFLOW_MODEL = defaultModel;
     return serve({
       port,
       host,

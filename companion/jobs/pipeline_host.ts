@@ -9,8 +9,8 @@ import { startTsWorker } from '../util/worker.ts';
 
 const WORKER_ENTRY = new URL('../pipeline/worker_entry.ts', import.meta.url);
 
-/** The product's pipeline module until the TokenFlow pipeline lands (issue 4). */
-export const DEFAULT_PIPELINE_MODULE = new URL('../pipeline/unavailable.ts', import.meta.url);
+/** The product's pipeline module: the TokenFlow edit. */
+export const DEFAULT_PIPELINE_MODULE = new URL('../pipeline/tokenflow.ts', import.meta.url);
 
 export interface PipelineHostOptions {
   /** How long an aborted worker may take to stop by itself before it is terminated (default 2000 ms). */

@@ -56,7 +56,7 @@ export interface Pipeline {
 
 /**
  * What a pipeline module (loaded in the worker by URL) exports. The product's module is
- * companion/pipeline/unavailable.ts until the TokenFlow pipeline lands; tests pass their own.
+ * companion/pipeline/tokenflow.ts (the TokenFlow edit); tests pass their own.
  */
 export interface PipelineModule {
   createPipeline(): Pipeline | Promise<Pipeline>;

@@ -194,7 +194,7 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   assert.equal(empty.code, 0, empty.stderr);
   assert.equal(empty.stdout.trim(), 'no jobs');
 
-  // The product pipeline is not built yet: a job is accepted, then fails with a clear code.
+  // No model named and no daemon default: a job is accepted, then fails with a clear code.
   const submit = await fetch(`${daemon.url}/v1/jobs`, {
     method: 'POST',
     headers: { ...auth, 'Content-Type': 'application/json' },
@@ -218,7 +218,7 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   ]);
   const shown = showRun.stdout;
   assert.match(shown, /state\s+failed/);
-  assert.match(shown, /model_runtime_unavailable/);
+  assert.match(shown, /model_not_found/);
   assert.match(shown, /prompt\s+a snowy street/);
   assert.match(list.stdout, new RegExp(`${job.id}\\s+failed`));
   assert.equal(JSON.parse(jsonList.stdout).jobs[0].id, job.id);

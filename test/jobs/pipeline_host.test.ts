@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/jobs/pipeline_host.ts';
 import { PipelineError, type PipelineHooks, type PipelineInput } from '../../companion/pipeline/interface.ts';
-import { MODEL_RUNTIME_UNAVAILABLE } from '../../companion/pipeline/unavailable.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
 import { sampleRequest, tempDir } from './helpers.ts';
@@ -131,12 +130,17 @@ test('a crashing worker and a failing pipeline become coded PipelineErrors', asy
   });
 });
 
-test('the product pipeline module fails with model_runtime_unavailable (no fake edit)', async (t) => {
-  await assert.rejects(runPipelineInWorker(DEFAULT_PIPELINE_MODULE, input(tempDir(t)), recorder().hooks), {
-    code: 'model_runtime_unavailable',
-    message: MODEL_RUNTIME_UNAVAILABLE,
+test('the product pipeline module is the TokenFlow pipeline: without a model it fails with model_not_found (no fake edit)', async (t) => {
+  assert.match(DEFAULT_PIPELINE_MODULE.pathname, /companion\/pipeline\/tokenflow\.ts$/);
+  const savedModel = process.env.TOKENFLOW_MODEL;
+  delete process.env.TOKENFLOW_MODEL; // the worker inherits this environment
+  t.after(() => {
+    if (savedModel !== undefined) process.env.TOKENFLOW_MODEL = savedModel;
   });
-  assert.equal(MODEL_RUNTIME_UNAVAILABLE, 'model runtime not available: the TokenFlow pipeline is not built yet');
+  await assert.rejects(runPipelineInWorker(DEFAULT_PIPELINE_MODULE, input(tempDir(t)), recorder().hooks), {
+    code: 'model_not_found',
+    message: /no default model/,
+  });
 });
 
 test('workers are reused between runs, and replaced after a crash or an abort timeout', async (t) => {

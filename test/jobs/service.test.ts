@@ -242,8 +242,13 @@ test('disk full on the output folder: failed with disk_full and no partial rende
   assert.deepEqual(fs.readdirSync(outputDir), []);
 });
 
-test('the product pipeline: job fails with model_runtime_unavailable at the invert stage', async (t) => {
+test('the product pipeline: a job without a model, on a daemon without a default, fails with model_not_found at the invert stage', async (t) => {
   const root = tempDir(t);
+  const savedModel = process.env.TOKENFLOW_MODEL;
+  delete process.env.TOKENFLOW_MODEL; // the pipeline worker inherits this environment
+  t.after(() => {
+    if (savedModel !== undefined) process.env.TOKENFLOW_MODEL = savedModel;
+  });
   const source = path.join(root, 'clip.mov');
   fs.writeFileSync(source, 'x');
   const service = new JobService({ dataDir: path.join(root, 'd'), outputDir: path.join(root, 'o'), media: fakeMedia() });
@@ -253,7 +258,8 @@ test('the product pipeline: job fails with model_runtime_unavailable at the inve
   const done = await settled(service, job.id);
   assert.equal(done.state, 'failed');
   assert.equal(done.stage, 'invert');
-  assert.deepEqual(done.error, { code: 'model_runtime_unavailable', message: 'model runtime not available: the TokenFlow pipeline is not built yet' });
+  assert.equal(done.error!.code, 'model_not_found');
+  assert.match(done.error!.message, /no default model \(start it with `tokenflow serve --model/);
 });
 
 test('a crashing pipeline worker fails the job with a clear message; the next job still runs', async (t) => {
