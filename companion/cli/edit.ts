@@ -114,6 +114,10 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   const outDir = path.dirname(output);
   if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new Error(`the output folder ${outDir} does not exist`);
   const modelDir = await resolveModel(opts.model);
+  // Settings that cannot work fail before any frame is extracted.
+  const { DDIMScheduler } = await import('../models/ddim.ts');
+  const { planSchedules } = await import('../pipeline/schedule.ts');
+  planSchedules((await DDIMScheduler.load(path.join(modelDir, 'scheduler'))).config, opts.parameters.steps, opts.parameters.inversion_steps);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.

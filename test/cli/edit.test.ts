@@ -1,0 +1,65 @@
+// `tokenflow edit`, spawned through bin/tokenflow.mjs with the bundled tiny model: the output
+// appears where -o says, with the range's frame count, the source's size and frame rate; a
+// second prompt reuses the inversion; bad settings fail without output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { probe } from '../../companion/media/index.ts';
+import { makeClip } from '../media/clips.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/tokenflow.mjs', import.meta.url));
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-cli-edit-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function tokenflow(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('tokenflow edit: a range of a clip, output beside the source, same size, rate and range frame count; timings printed', async (t) => {
+  const dir = tempDir(t);
+  const env = { TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') };
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 80, height: 48, rate: '10', frames: 12 });
+  const out = path.join(dir, 'edited.mp4');
+  const common = ['--model', 'tiny-sd15', '--steps', '2', '--inversion-steps', '2', '--short-side', '64', '--batch-size', '4', '--codec', 'h264'];
+  const r = await tokenflow(['edit', clip, '--prompt', 'a red robot', '--start', '0.2', '--end', '0.8', ...common, '-o', out], env);
+  assert.equal(r.code, 0, r.stderr);
+  const info = await probe(out);
+  assert.deepEqual([info.video.frameCount, info.video.width, info.video.height], [6, 80, 48]);
+  assert.deepEqual(info.video.frameRate, { num: 10, den: 1 });
+  assert.match(r.stderr, /6 frames at 104x64/);
+  assert.match(r.stderr, /timings: probe [\d.]+ s, extract [\d.]+ s, text [\d.]+ s, invert [\d.]+ s, edit [\d.]+ s, decode [\d.]+ s, encode [\d.]+ s; total/);
+  assert.match(r.stderr, /edit +\[#+\] 100% +step 2\/2/);
+  assert.match(r.stdout, new RegExp(`wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 6 frames, 80x48, 10/1 fps, h264`));
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['cache', 'clip.mp4', 'edited.mp4'], 'no staging folder left');
+
+  // Ticks work as well as seconds, and a second prompt on the same range reuses the inversion.
+  const again = await tokenflow(['edit', clip, '--prompt', 'a snowy street', '--start', '50803200000t', '--end', '203212800000t', ...common, '-o', path.join(dir, 'b.mov')], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /inversion: reusing the cached latents/);
+  assert.match(again.stderr, /inversion from the cache/);
+
+  // Settings that cannot work: nothing is written.
+  const bad = await tokenflow(['edit', clip, '--prompt', 'x', ...common, '--inversion-steps', '3', '-o', path.join(dir, 'c.mp4')], env);
+  assert.equal(bad.code, 1);
+  assert.doesNotMatch(bad.stderr, /extract/, 'refused before extracting frames');
+  assert.match(bad.stderr, /inversion_steps 3 does not contain the 2 edit timesteps .* must be one of 2, 4, 8, 10, 20, /);
+  assert.equal(fs.existsSync(path.join(dir, 'c.mp4')), false);
+  const usage = await tokenflow(['edit', clip, '--prompt', 'x', '--steps', '0', '--model', 'tiny-sd15', '-o', path.join(dir, 'd.mp4')], env);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--steps: steps must be a whole number from 1 to 1000/);
+  const noOut = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env);
+  assert.equal(noOut.code, 2);
+  assert.match(noOut.stderr, /-o OUT\.mov is required/);
+});
