@@ -11,6 +11,7 @@ const benches: Array<{ name: string; run: () => Promise<object> }> = [
   { name: 'vae', run: async () => (await import('./vae.ts')).benchVae() },
   { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
   { name: 'tokenflow-step', run: async () => (await import('./tokenflow_step.ts')).benchTokenFlowStep() },
+  { name: 'pipeline', run: async () => (await import('./pipeline.ts')).benchPipeline() },
 ];
 
 const wanted = process.argv.slice(2);

@@ -362,6 +362,15 @@ async function decodeToFile(
   }
 }
 
+/** Keyframes decoded per preview round. */
+const MAX_PREVIEW_FRAMES = 4;
+
+/** `count` indices of 0..n-1, evenly spaced, first and last included (all when n <= count). */
+function evenlySpaced(n: number, count: number): number[] {
+  if (n <= count) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: count }, (_, i) => Math.round((i * (n - 1)) / (count - 1)));
+}
+
 /**
  * Keyframe previews while editing: every few steps the keyframes' denoised estimate x0 (what
  * the DDIM step computed: solved from x_t and x_{t-1}) is decoded, downscaled and sent as PNG.
@@ -392,8 +401,15 @@ class PreviewMaker {
     return this.loaded;
   }
 
-  /** Decodes x0 of latents `rows` (indices into x) and reports them as frames `frameIndices`. */
-  async emit(x: Float32Array, next: Float32Array, t: number, stepIndex: number, steps: number, rows: readonly number[], frameIndices: readonly number[]): Promise<void> {
+  /**
+   * Decodes x0 of latents `rows` (indices into x) and reports them as frames `frameIndices`:
+   * at most MAX_PREVIEW_FRAMES of them, evenly spaced (the daemon forwards about 2 previews a
+   * second per job, so decoding more would be wasted work).
+   */
+  async emit(x: Float32Array, next: Float32Array, t: number, stepIndex: number, steps: number, allRows: readonly number[], allIndices: readonly number[]): Promise<void> {
+    const picks = evenlySpaced(allRows.length, MAX_PREVIEW_FRAMES);
+    const rows = picks.map((i) => allRows[i]!);
+    const frameIndices = picks.map((i) => allIndices[i]!);
     const per = this.channels * this.shape.h * this.shape.w;
     const prevT = t - Math.floor(this.scheduler.config.num_train_timesteps / steps);
     const aT = this.scheduler.alphaAt(t);
