@@ -310,6 +310,10 @@ export const command: Command = {
     if (!values.output) throw new UsageError('-o OUT.mov is required');
     const codec = z.enum(['prores', 'h264']).safeParse(values.codec ?? 'prores');
     if (!codec.success) throw new UsageError(`--codec must be prores or h264, got "${values.codec}"`);
+    const ext = path.extname(values.output).toLowerCase();
+    if (ext !== '.mov' && !(codec.data === 'h264' && ext === '.mp4')) {
+      throw new UsageError(`-o ${values.output}: ${codec.data === 'prores' ? 'ProRes needs a .mov file' : 'H.264 needs a .mov or .mp4 file'}`);
+    }
     const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim();
     if (!model) throw new UsageError('--model is required (or set TOKENFLOW_MODEL); `tokenflow models list` shows what is installed');
     let threads: number | undefined;

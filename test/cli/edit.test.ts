@@ -56,9 +56,12 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.doesNotMatch(bad.stderr, /extract/, 'refused before extracting frames');
   assert.match(bad.stderr, /inversion_steps 3 does not contain the 2 edit timesteps .* must be one of 2, 4, 8, 10, 20, /);
   assert.equal(fs.existsSync(path.join(dir, 'c.mp4')), false);
-  const usage = await tokenflow(['edit', clip, '--prompt', 'x', '--steps', '0', '--model', 'tiny-sd15', '-o', path.join(dir, 'd.mp4')], env);
+  const usage = await tokenflow(['edit', clip, '--prompt', 'x', '--steps', '0', '--model', 'tiny-sd15', '-o', path.join(dir, 'd.mov')], env);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--steps: steps must be a whole number from 1 to 1000/);
+  const badExt = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(dir, 'e.mp4')], env);
+  assert.equal(badExt.code, 2);
+  assert.match(badExt.stderr, /ProRes needs a \.mov file/);
   const noOut = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env);
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /-o OUT\.mov is required/);
