@@ -271,7 +271,8 @@ export function printTimings(result: HeadlessEditResult, log: (line: string) => 
     ['edit', t.edit], ['decode', t.decode], ['encode', t.encode],
   ];
   const frames = result.encoded.frameCount;
-  log(`timings: ${order.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v!.toFixed(1)} s`).join(', ')}; total ${result.totalSeconds.toFixed(1)} s ` +
+  const secs = (v: number) => (v < 1 ? v.toFixed(2) : v.toFixed(1));
+  log(`timings: ${order.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${secs(v!)} s`).join(', ')}; total ${result.totalSeconds.toFixed(1)} s ` +
     `(${(result.totalSeconds / frames).toFixed(2)} s per frame)${result.edit.cacheHit ? '; inversion from the cache' : ''}`);
   const s = result.edit.stats;
   log(`UNet evaluations: inversion ${s.invertUnetEvaluations}, edit ${s.editUnetEvaluations} (${s.editUnetCalls} calls)`);
