@@ -207,6 +207,9 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
       }
       x = next;
     }
+  } catch (err) {
+    await previews.release();
+    throw err;
   } finally {
     timings.edit = performance.now() - started;
     await editor.release();
