@@ -121,7 +121,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   checkFrameSize(frames, model);
   const scheduler = await DDIMScheduler.load(path.join(options.modelDir, 'scheduler'));
   if (scheduler.config.prediction_type !== 'epsilon') {
-    throw new PipelineError('model_not_found', `${options.modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
+    throw new PipelineError('pipeline_failed', `${options.modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
   }
   const schedules = planSchedules(scheduler.config, params.steps, params.inversionSteps);
   scheduler.setTimesteps(params.steps);
