@@ -19,6 +19,12 @@ export interface SessionOptions {
   /** 'fast' prepacks weights (RAM ~ fp32 weights); 'low' keeps them mmapped and shared. */
   memory?: MemoryMode;
   threads?: number;
+  /**
+   * ORT's memory patterns (default on): one planned block per set of input shapes, kept in the
+   * arena. Off for sessions that alternate between shape sets (TokenFlow's two passes), where
+   * each pattern would hold its own block.
+   */
+  memoryPattern?: boolean;
   log?: (line: string) => void;
 }
 
@@ -80,6 +86,7 @@ function sessionOptions(provider: Provider, weightsFolder: string | undefined, o
     extra: { session: sessionConfig },
   };
   if (options.threads) opts.intraOpNumThreads = options.threads;
+  if (options.memoryPattern === false) opts.enableMemPattern = false;
   return opts;
 }
 
