@@ -17,7 +17,6 @@ export const ERROR_CODES = [
   'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
   'disk_full', // no space left on the output or work folder
   'model_not_found',
-  'model_runtime_unavailable', // the TokenFlow pipeline cannot run (not built yet / no runtime)
   'pipeline_failed',
   'encode_failed', // ffmpeg lacks an encoder or the encode failed
   'ffmpeg_unavailable', // ffmpeg/ffprobe cannot be found or run

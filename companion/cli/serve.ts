@@ -6,6 +6,7 @@ import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
 import { createModelLister } from '../server/models.ts';
+import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import path from 'node:path';
@@ -68,9 +69,16 @@ export const command: Command = {
     const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
-    const defaultModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
+    const configured = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
+    const defaultModel = configured ?? await chooseDefaultModel();
+    if (configured === undefined) {
+      log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
+      if (defaultModel === BUNDLED_MODEL_ID) {
+        log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
+      }
+    }
     // The pipeline worker threads read the default model from their (inherited) environment.
-    if (defaultModel !== undefined) process.env.TOKENFLOW_MODEL = defaultModel;
+    process.env.TOKENFLOW_MODEL = defaultModel;
     return serve({
       port,
       host,

@@ -158,3 +158,17 @@ function isDirectory(p: string): boolean {
 function looksLikePath(text: string): boolean {
   return /^(\.{1,2}[\\/]|[\\/~]|[A-Za-z]:)/.test(text) || text.includes('\\');
 }
+
+/** The reference's base model, preferred as the default when it is installed. */
+const PREFERRED_DEFAULTS = ['stabilityai/stable-diffusion-2-1-base', 'stable-diffusion-v1-5/stable-diffusion-v1-5', 'runwayml/stable-diffusion-v1-5'];
+
+/**
+ * The model to use when none is configured: the reference's SD 2.1-base (or SD 1.5) if it is
+ * installed, else any other usable installed model, else the bundled tiny model so that a
+ * fresh install still runs end to end.
+ */
+export async function chooseDefaultModel(env: Env = process.env): Promise<string> {
+  const usable = (await listModels(env)).filter((m) => m.ok && m.source !== 'bundled');
+  const preferred = PREFERRED_DEFAULTS.find((id) => usable.some((m) => m.id === id));
+  return preferred ?? usable[0]?.id ?? BUNDLED_MODEL_ID;
+}

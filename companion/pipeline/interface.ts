@@ -1,6 +1,6 @@
 // The narrow seam between the job runner and the TokenFlow pipeline: frames in, frames out,
 // progress, previews, abort. The runner hosts a pipeline module in a worker thread
-// (companion/pipeline/worker_host.ts), so everything crossing this seam is plain data.
+// (companion/jobs/pipeline_host.ts), so everything crossing this seam is plain data.
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { FrameSet, RawFrames } from '../media/types.ts';
 
@@ -62,7 +62,7 @@ export interface PipelineModule {
   createPipeline(): Pipeline | Promise<Pipeline>;
 }
 
-/** A failure with a code from shared/errors.ts ERROR_CODES (e.g. 'model_runtime_unavailable'). */
+/** A failure with a code from shared/errors.ts ERROR_CODES (e.g. 'model_not_found'). */
 export class PipelineError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundledModelDir, listModels, resolveModel } from '../../companion/models/catalog.ts';
+import { bundledModelDir, chooseDefaultModel, listModels, resolveModel } from '../../companion/models/catalog.ts';
 import { CachedRepo, hubCacheDir } from '../../companion/models/hf_cache.ts';
 import { ModelValidationError } from '../../companion/models/validate.ts';
 
@@ -68,4 +68,18 @@ test('listModels: bundled, cached pipelines only, TOKENFLOW_MODELS entries', asy
   assert.deepEqual(models[3]!.problems, ['folder does not exist']);
   assert.equal(models[1]!.precision, 'fp32');
   assert.equal(models[1]!.sizeBytes, models[0]!.sizeBytes);
+});
+
+test('chooseDefaultModel: the reference base model if installed, else any usable one, else the bundled model', async () => {
+  const empty = { HF_HOME: path.join(tmpRoot, 'empty-hf') };
+  assert.equal(await chooseDefaultModel(empty), 'tiny-sd15');
+  const env = { HF_HOME: path.join(tmpRoot, 'hf-default') };
+  for (const id of ['org/other', 'stabilityai/stable-diffusion-2-1-base']) {
+    const repo = new CachedRepo(hubCacheDir(env), id);
+    cpSync(FIXTURE, repo.snapshotDir(COMMIT), { recursive: true, filter: (src) => !src.includes(`${path.sep}golden`) });
+    repo.writeRef('main', COMMIT);
+  }
+  assert.equal(await chooseDefaultModel(env), 'stabilityai/stable-diffusion-2-1-base');
+  rmSync(path.join(hubCacheDir(env), 'models--stabilityai--stable-diffusion-2-1-base'), { recursive: true });
+  assert.equal(await chooseDefaultModel(env), 'org/other');
 });
