@@ -41,6 +41,7 @@ export function evaluationsPerStep(frames: number, batchSize: number, keyframeWi
 export class TokenFlowEditor implements Editor {
   private evaluations = 0;
   private calls = 0;
+  private recordPeak = { keyframes: 0, bytes: 0 };
   private textCache: { embeds: BranchEmbeddings; byCount: Map<number, Float32Array> } | undefined;
 
   private constructor(
@@ -89,6 +90,11 @@ export class TokenFlowEditor implements Editor {
     return this.calls;
   }
 
+  /** Most keyframe records held at once during the last step(), and their bytes (bounded by the window, not the clip). */
+  get keyframeRecordPeak(): { keyframes: number; bytes: number } {
+    return { ...this.recordPeak };
+  }
+
   /** Transformer block paths in execution order (the golden tensor names use them). */
   get blockNames(): readonly string[] {
     return this.blocks;
@@ -107,11 +113,16 @@ export class TokenFlowEditor implements Editor {
     const debugRecords: { first: number; outputs: BlockRecordOutput[] }[] = [];
     let done = 0;
     let batch = 0;
+    this.recordPeak = { keyframes: 0, bytes: 0 };
     for (const [c, chunk] of chunks.entries()) {
       const frames = args.pivots.slice(chunk.first, chunk.first + chunk.count);
       this.before(args, { pass: 'keyframes', index: c, done: done++, total, samples: 3 * frames.length });
       const outputs = await this.keyframePass(args, frames, frameSize, chunk, inject);
       tokens.putFromPass(chunk.recordFrom, outputs);
+      this.recordPeak = {
+        keyframes: Math.max(this.recordPeak.keyframes, tokens.keyframes.length),
+        bytes: Math.max(this.recordPeak.bytes, tokens.bytes),
+      };
       if (this.debug && args.onDebugTensor) debugRecords.push({ first: chunk.recordFrom, outputs });
       // Every batch whose keyframe is now recorded (its previous one is still held).
       for (; batch < chunk.recordTo; batch++) {

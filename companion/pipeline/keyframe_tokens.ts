@@ -35,6 +35,14 @@ export class KeyframeTokens {
    */
   putFromPass(first: number, outputs: readonly BlockRecordOutput[]): void {
     if (outputs.length !== this.blocks.length) throw new Error(`keyframe records: ${outputs.length} block outputs for ${this.blocks.length} blocks`);
+    // Keyframes still held from earlier passes (the previous batch's keyframe) get their own
+    // copies, so their pass's output buffers, shared with dropped keyframes, can be freed.
+    for (const rec of this.records.values()) {
+      for (const b of rec) {
+        b.pSrc = b.pSrc.slice();
+        b.attn = b.attn.slice();
+      }
+    }
     const count = outputs[0]?.dimsP[0] ?? 0;
     const perKeyframe: BlockTokens[][] = Array.from({ length: count }, () => []);
     outputs.forEach((o, b) => {

@@ -179,6 +179,25 @@ test('keyframe window: chunk records equal the reference pass over the same keyf
   }
 });
 
+test('a long clip (48 frames, B = 2: 24 keyframes) with a window of 4 holds at most 4 keyframes of records', async () => {
+  const small = await TokenFlowEditor.load(MODEL, { providers: ['cpu'], keyframeWindow: 4 });
+  try {
+    const n = 48;
+    const before = small.unetEvaluations;
+    const out = await small.step(args(latents(n, 8, 8, 5), latents(n, 8, 8, 6), n, 8, 8, 2, drawPivots(3, n, 2, 1)[0]!));
+    assert.ok(out.every(Number.isFinite));
+    // Windows of 4 keyframes recording 2 each (the first and last 3): 11 windows, 44 keyframe samples.
+    assert.equal(small.unetEvaluations - before, 3 * (n + 44));
+    assert.equal(evaluationsPerStep(n, 2, 4), 3 * (n + 44));
+    const peak = small.keyframeRecordPeak;
+    assert.ok(peak.keyframes <= 4, `held ${peak.keyframes} keyframes`);
+    // Per keyframe at 8x8 latents: sum over the 16 blocks of 4 * T * D floats.
+    assert.ok(peak.bytes > 0 && peak.bytes <= 4 * 4 * 4 * (5 * 64 * 32 + 5 * 16 * 32 + 5 * 4 * 64 + 64), `${peak.bytes} bytes`);
+  } finally {
+    await small.release();
+  }
+});
+
 test('keyframes-only step: a keyframe edited alone matches its batch-0 propagation (own tokens, weight 1)', async () => {
   const n = 4;
   const x = latents(n, 16, 16, 3);
