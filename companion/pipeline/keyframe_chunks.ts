@@ -8,14 +8,16 @@
 
 /**
  * Default W. It covers the reference's own setting (40 frames, B = 8 -> K = 5) and clips up to
- * 8 * B frames unchanged. The price of a larger W: the extended attention of a keyframe costs
- * W * T^2 per block (measured on 2 CPU cores, one 64x64-latent block, 320 channels:
- * K = 1 / 2 / 4 -> 0.7 / 3.0 / 12.3 s per branch, so W = 8 is ~50 s per branch and block);
- * the pass holds 3W samples of activations (at W = 8 the same as a B = 8 propagate pass); and
- * the records of up to W keyframes, 185 MB each at 512x512 on SD 2.1 (46.2 M float32 values:
- * src norm1 output + three branches' attn1 outputs over the 16 blocks), ~1.5 GB at W = 8.
- * On CPU and CUDA, MultiHeadAttention tiles the (W*T)^2 score matrix, so it is never
- * materialised (8 * 4096 tokens would need 4.3 GB per head).
+ * 8 * B frames unchanged. The price of a larger W at 512x512 (64x64 latents, T = 4096 tokens):
+ * - the extended attention of the K*T = 32768 tokens: its score matrix would be 4.3 GB per head
+ *   and branch if materialised (plain MatMul/Softmax); com.microsoft.MultiHeadAttention on CPU
+ *   tiles it: measured peak +168 MB at K = 8 (320 channels, 5 heads), so memory is not the limit;
+ * - time, quadratic in the window: one 64x64-level block and branch on 2 CPU cores took
+ *   0.16 / 0.59 / 2.4 / 9.6 s at K = 1 / 2 / 4 / 8, so a W = 8 keyframe pass spends ~100 s in
+ *   the 5 blocks of that level (x 2 edit branches);
+ * - the pass holds 3W samples of activations (at W = 8 the same as a B = 8 propagate pass);
+ * - the records of up to W keyframes, 185 MB each on SD 2.1 (46.2 M float32 values: src norm1
+ *   output + three branches' attn1 outputs over the 16 blocks), ~1.5 GB at W = 8.
  */
 export const DEFAULT_KEYFRAME_WINDOW = 8;
 
