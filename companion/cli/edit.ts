@@ -147,7 +147,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       workDir: work,
       caches: [sharedInversionCache()],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { threads: opts.threads, conversionCacheDir: path.join(cacheRoot(), 'weights-f32') },
+      runtime: { threads: opts.threads, conversionCacheDir: path.join(cacheRoot(), 'weights-f32'), graphCacheDir: path.join(cacheRoot(), 'graphs') },
       signal: opts.signal,
       onProgress: (s, done, total) => {
         detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';

@@ -10,7 +10,8 @@ import { buildTextEncoderGraph } from '../models/clip_text.ts';
 import { buildUNetGraph } from '../models/unet_2d_condition.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph, readVaeConfig } from '../models/vae.ts';
 import type { Graph } from '../runtime/graph.ts';
-import { createSession, ort, run, type LoadedSession, type MemoryMode, type Provider } from '../runtime/session.ts';
+import { ort, run, type LoadedSession, type MemoryMode, type Provider } from '../runtime/session.ts';
+import { loadGraphSession } from './graph_session.ts';
 
 export interface RuntimeOptions {
   providers?: Provider[];
@@ -18,6 +19,8 @@ export interface RuntimeOptions {
   threads?: number;
   /** Where fp16/bf16 weights are converted to float32 once. */
   conversionCacheDir?: string;
+  /** Where built graphs are cached (none: built every time; building takes ~0.1 s). */
+  graphCacheDir?: string;
   log?: (line: string) => void;
 }
 
@@ -45,8 +48,12 @@ export function readModelInfo(dir: string): ModelInfo {
   };
 }
 
-async function session(graph: Graph, options: RuntimeOptions): Promise<LoadedSession> {
-  return createSession(graph, { providers: options.providers, memory: options.memory, threads: options.threads, log: options.log });
+async function session(modelDir: string, folder: string, component: string, build: () => Graph, options: RuntimeOptions): Promise<LoadedSession> {
+  const { loaded } = await loadGraphSession(
+    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: () => ({ graph: build() }) },
+    { providers: options.providers, memory: options.memory, threads: options.threads, log: options.log, graphCacheDir: options.graphCacheDir },
+  );
+  return loaded;
 }
 
 /** Time of the last `load*` call, for the stage timings the CLI prints. */
@@ -64,8 +71,7 @@ export async function tokenize(modelDir: string, prompts: readonly string[]): Pr
 /** Runs the text encoder once on the given id rows; returns each row's `last_hidden_state` [77 * D]. */
 export async function encodeText(modelDir: string, ids: readonly number[][], options: RuntimeOptions): Promise<{ embeds: Float32Array[]; loadMs: number }> {
   const started = performance.now();
-  const { graph } = buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir });
-  const loaded = await session(graph, options);
+  const loaded = await session(modelDir, 'text_encoder', 'text_encoder', () => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph, options);
   const loadMs = performance.now() - started;
   try {
     const seq = ids[0]!.length;
@@ -84,8 +90,8 @@ export class VaeEncoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeEncoder> {
     const started = performance.now();
-    const { graph } = buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir });
-    return new VaeEncoder(await session(graph, options), performance.now() - started);
+    const build = () => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    return new VaeEncoder(await session(modelDir, 'vae', 'vae_encoder', build, options), performance.now() - started);
   }
 
   /** Posterior mean [n, L, h, w] of images [n, 3, H, W] in [-1, 1]. */
@@ -104,8 +110,8 @@ export class VaeDecoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeDecoder> {
     const started = performance.now();
-    const { graph } = buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir });
-    return new VaeDecoder(await session(graph, options), performance.now() - started);
+    const build = () => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    return new VaeDecoder(await session(modelDir, 'vae', 'vae_decoder', build, options), performance.now() - started);
   }
 
   /** Images [n, 3, H, W] (about [-1, 1], not clamped) of latents [n, L, h, w] already divided by the scaling factor. */
@@ -125,8 +131,8 @@ export class PlainUNet implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<PlainUNet> {
     const started = performance.now();
-    const { graph } = buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir });
-    return new PlainUNet(await session(graph, options), performance.now() - started);
+    const build = () => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    return new PlainUNet(await session(modelDir, 'unet', 'unet', build, options), performance.now() - started);
   }
 
   /** eps = unet(x, t, text) for latents x [n, c, h, w], every sample conditioned on `text` [77 * D]. */

@@ -168,7 +168,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   started = performance.now();
   const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
     providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,
-    conversionCacheDir: runtime.conversionCacheDir, keyframeWindow: runtime.keyframeWindow,
+    conversionCacheDir: runtime.conversionCacheDir, graphCacheDir: runtime.graphCacheDir, keyframeWindow: runtime.keyframeWindow,
     debug: options.debugTensors !== undefined, log: runtime.log,
   });
   loadMs.editor = timings.editLoad = performance.now() - started;

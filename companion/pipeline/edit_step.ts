@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { DDIMScheduler } from '../models/ddim.ts';
 import { unetBlockSettings, type UNetConfig } from '../models/config.ts';
-import { createSession, ort, run, type LoadedSession, type SessionOptions } from '../runtime/session.ts';
+import { ort, run, type LoadedSession, type SessionOptions } from '../runtime/session.ts';
+import { loadGraphSession } from './graph_session.ts';
 import { blendWeights, firstBatchWeights } from './blend.ts';
 import type {
   BranchEmbeddings, DebugTensor, EditStepArgs, Editor, EditorLoadOptions, KeyframeStepArgs, UNetCallInfo,
@@ -62,16 +63,25 @@ export class TokenFlowEditor implements Editor {
     const window = options.keyframeWindow ?? DEFAULT_KEYFRAME_WINDOW;
     if (!Number.isInteger(window) || window < 1) throw new Error(`keyframeWindow must be a positive integer, got ${window}`);
     const scheduler = await DDIMScheduler.load(join(modelDir, 'scheduler'));
-    const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug: options.debug });
-    if (config.in_channels !== 4 || config.out_channels !== 4) {
-      throw new Error(`${modelDir}/unet: in_channels ${config.in_channels} / out_channels ${config.out_channels}; TokenFlow needs a 4-channel text-to-image UNet`);
-    }
+    const debug = options.debug ?? false;
     // Keyframe and propagate passes alternate input shapes: without memory patterns the arena
     // reuses one pool for both (mid-size model: peak RSS 1295 -> 1060 MB, no slower).
     const sessionOptions: SessionOptions = {
       providers: options.providers, memory: options.memory, threads: options.threads, log: options.log, memoryPattern: false,
     };
-    const unet = await createSession(graph, sessionOptions);
+    const { loaded: unet, meta } = await loadGraphSession({
+      modelDir, folder: 'unet', component: 'unet', mode: debug ? 'tokenflow-debug' : 'tokenflow',
+      conversionCacheDir: options.conversionCacheDir,
+      build: () => {
+        const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug });
+        return { graph, meta: { config, blocks, channels } };
+      },
+    }, { ...sessionOptions, graphCacheDir: options.graphCacheDir });
+    const { config, blocks, channels } = meta;
+    if (config.in_channels !== 4 || config.out_channels !== 4) {
+      await unet.session.release();
+      throw new Error(`${modelDir}/unet: in_channels ${config.in_channels} / out_channels ${config.out_channels}; TokenFlow needs a 4-channel text-to-image UNet`);
+    }
     // Keyframe passes do not evaluate the propagate branch; its inputs are fed empty.
     const idle: Feeds = { [MODE_INPUTS.blendWeights]: new ort.Tensor('float32', new Float32Array(0), [0]) };
     blocks.forEach((b, i) => {
@@ -79,7 +89,7 @@ export class TokenFlowEditor implements Editor {
       for (const name of [names.curP, names.prevP]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [0, channels[i]!]);
       for (const name of [names.curA, names.prevA]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [3, 0, channels[i]!]);
     });
-    return new TokenFlowEditor(unet, blocks, idle, config, scheduler, window, options.debug ?? false);
+    return new TokenFlowEditor(unet, blocks, idle, config, scheduler, window, debug);
   }
 
   get unetEvaluations(): number {

@@ -23,6 +23,8 @@ export interface EditorLoadOptions {
   keyframeWindow?: number;
   /** Where fp16/bf16 UNet weights are converted to float32 once (required for such weights). */
   conversionCacheDir?: string;
+  /** Where the built TokenFlow graph is cached between loads (none: built every time). */
+  graphCacheDir?: string;
   /**
    * Build the graphs with the per-block debug outputs (keyframe records, propagation queries,
    * nearest-neighbour indices, propagated attention) that `EditStepArgs.onDebugTensor`

@@ -16,7 +16,8 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Root of the pipeline's caches: TOKENFLOW_CACHE_DIR, else `<data folder>/cache`. Holds
- * `inversion/` (latent stores) and `weights-f32/` (fp16 weights converted once for the CPU).
+ * `inversion/` (latent stores), `weights-f32/` (fp16 weights converted once for the CPU) and
+ * `graphs/` (built ONNX graphs).
  */
 export function cacheRoot(env: Env = process.env): string {
   const dir = env.TOKENFLOW_CACHE_DIR?.trim();
@@ -86,7 +87,7 @@ class TokenFlowPipeline implements Pipeline {
       // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
       caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { conversionCacheDir: path.join(root, 'weights-f32'), log: (line) => hooks.onLog('debug', line) },
+      runtime: { conversionCacheDir: path.join(root, 'weights-f32'), graphCacheDir: path.join(root, 'graphs'), log: (line) => hooks.onLog('debug', line) },
       signal: hooks.signal,
       onProgress: hooks.onProgress,
       onPreview: hooks.onPreview,

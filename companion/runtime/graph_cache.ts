@@ -1,7 +1,8 @@
 // On-disk cache of built graphs (ModelProto bytes; weights stay external). The key covers
 // everything that changes the graph: component, its config, mode, dtype, the weights'
 // identity, the execution provider, and the graph-building code itself, so editing a model
-// file invalidates old entries without a version number to remember.
+// file invalidates old entries without a version number to remember. Building a graph takes
+// ~0.1 s; a hit also skips re-validating every weight against the config.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,20 +18,26 @@ export interface GraphKey {
   provider: string;
 }
 
-export interface CachedGraph {
+/** What a build leaves: the serialised graph, its weights folder, and facts the caller needs back. */
+export interface BuiltGraph {
   bytes: Uint8Array;
   weightsFolder: string | undefined;
+  /** JSON-serialisable facts about the graph (e.g. its hook points) returned on a cache hit too. */
+  meta?: unknown;
+}
+
+export interface CachedGraph extends BuiltGraph {
   hit: boolean;
 }
 
 let codeHash: string | undefined;
 
-/** Hash of the graph-building sources (companion/runtime and companion/models). */
+/** Hash of the graph-building sources (companion/runtime, companion/models, companion/pipeline). */
 function builderCodeHash(): string {
   if (codeHash) return codeHash;
   const h = createHash('sha256');
   const companion = dirname(dirname(fileURLToPath(import.meta.url)));
-  for (const sub of ['runtime', 'models']) {
+  for (const sub of ['runtime', 'models', 'pipeline']) {
     const dir = join(companion, sub);
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(readFileSync(join(dir, f)));
   }
@@ -45,16 +52,17 @@ export function graphKeyHash(key: GraphKey): string {
 export class GraphCache {
   constructor(readonly dir: string, readonly maxBytes = 256 * 1024 * 1024) {}
 
-  get(key: GraphKey, build: () => { bytes: Uint8Array; weightsFolder: string | undefined }): CachedGraph {
+  get(key: GraphKey, build: () => BuiltGraph): CachedGraph {
     const base = join(this.dir, `${key.component}-${key.mode}-${graphKeyHash(key)}`);
     if (existsSync(`${base}.onnx`) && existsSync(`${base}.json`)) {
-      const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as { weightsFolder?: string };
-      return { bytes: readFileSync(`${base}.onnx`), weightsFolder: meta.weightsFolder, hit: true };
+      const side = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as { weightsFolder?: string; meta?: unknown };
+      return { bytes: readFileSync(`${base}.onnx`), weightsFolder: side.weightsFolder, meta: side.meta, hit: true };
     }
     const built = build();
     mkdirSync(this.dir, { recursive: true });
     writeAtomic(`${base}.onnx`, built.bytes);
-    writeAtomic(`${base}.json`, Buffer.from(JSON.stringify({ key, weightsFolder: built.weightsFolder })));
+    // The sidecar is written last: an entry counts only once both files exist.
+    writeAtomic(`${base}.json`, Buffer.from(JSON.stringify({ key, weightsFolder: built.weightsFolder, meta: built.meta })));
     this.evict();
     return { ...built, hit: false };
   }
