@@ -2,6 +2,7 @@
 // its fp16 variant `<base>.fp16.safetensors`, or shards listed in `<base>.safetensors.index.json`.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SafetensorsFile } from '../runtime/safetensors.ts';
 import { WeightStore } from '../runtime/weights.ts';
 
 const BASES = ['diffusion_pytorch_model', 'model'];
@@ -23,6 +24,19 @@ export function componentWeightFiles(modelDir: string, component: string, varian
   throw new Error(`${dir}: no safetensors weights found (expected ${BASES.map((b) => `${b}.safetensors`).join(' or ')}; .bin checkpoints are not supported, convert them to safetensors)`);
 }
 
+/**
+ * A component's weights for a float32 graph, converted to float32 once into
+ * `conversionCacheDir` when they are fp16 or bf16. Without a cache folder such weights fail
+ * here, naming one: ORT would otherwise reject the initializers with a type error that names
+ * no file.
+ */
 export function openComponentWeights(modelDir: string, component: string, conversionCacheDir?: string): WeightStore {
-  return WeightStore.open(component, componentWeightFiles(modelDir, component), { conversionCacheDir });
+  const files = componentWeightFiles(modelDir, component);
+  if (!conversionCacheDir) {
+    for (const file of files) {
+      const other = [...SafetensorsFile.open(file).tensors.values()].find((t) => t.dtype !== 'F32');
+      if (other) throw new Error(`${file}: weight "${other.name}" is ${other.dtype}; pass conversionCacheDir to convert the ${component} weights to float32 once`);
+    }
+  }
+  return WeightStore.open(component, files, { conversionCacheDir });
 }

@@ -46,14 +46,13 @@ export function resnetBlock2D(g: Graph, w: Weights, input: Value, temb: Value | 
 
 /**
  * Downsample2D with a conv: 3x3 stride 2. padding 1 pads every side; padding 0 (the VAE's)
- * pads only the bottom and right by one, as diffusers does before an unpadded conv.
+ * is diffusers' F.pad(x, (0, 1, 0, 1)) before an unpadded conv, folded into the Conv's own
+ * asymmetric pads [top, left, bottom, right] rather than a Pad node (which would copy x).
  */
 export function downsample2D(g: Graph, w: Weights, x: Value, channels: number, opts: { padding: number }): Value {
-  let h = x;
-  if (opts.padding === 0) {
-    h = g.node('Pad', [x, g.ints([0, 0, 0, 0, 0, 0, 1, 1])], { mode: 'constant' }, { name: w.path }); // [B, C, H+1, W+1]
-  }
-  return conv2d(g, w.pp('conv'), h, channels, channels, { kernel: 3, stride: 2, padding: opts.padding });
+  const p = opts.padding;
+  const pads: [number, number, number, number] = p === 0 ? [0, 0, 1, 1] : [p, p, p, p];
+  return conv2d(g, w.pp('conv'), x, channels, channels, { kernel: 3, stride: 2, pads }); // [B, C, H/2, W/2]
 }
 
 /**

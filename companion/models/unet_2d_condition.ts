@@ -3,11 +3,10 @@
 // plain mode passes none.
 import { Graph, type Value } from '../runtime/graph.ts';
 import { conv2d, groupNorm, silu } from '../runtime/nn.ts';
-import { SafetensorsFile } from '../runtime/safetensors.ts';
-import { WeightStore, type Weights } from '../runtime/weights.ts';
+import type { Weights } from '../runtime/weights.ts';
 import { readConfig, unetBlockSettings, unetConfigSchema, type UNetConfig } from './config.ts';
 import { timestepEmbedding, timesteps } from './embeddings.ts';
-import { componentWeightFiles } from './folder.ts';
+import { openComponentWeights } from './folder.ts';
 import {
   crossAttnDownBlock2D, crossAttnUpBlock2D, downBlock2D, unetMidBlock2DCrossAttn, upBlock2D,
   type BlockContext, type ResnetSettings,
@@ -131,7 +130,7 @@ export interface BuildUNetOptions {
  */
 export function buildUNetGraph(modelDir: string, options: BuildUNetOptions = {}): { graph: Graph; config: UNetConfig } {
   const config = readConfig(modelDir, 'unet', unetConfigSchema);
-  const store = openUNetWeights(modelDir, options.conversionCacheDir);
+  const store = openComponentWeights(modelDir, 'unet', options.conversionCacheDir);
   const g = new Graph('unet');
   const crossDim = unetBlockSettings(config)[0]!.crossAttentionDim;
   const sample = g.input('sample', 'float32', ['batch', config.in_channels, 'height', 'width']);
@@ -153,20 +152,4 @@ export function buildUNetGraph(modelDir: string, options: BuildUNetOptions = {})
   g.output(out, UNET_OUTPUT, 'float32', ['batch', config.out_channels, 'height', 'width']);
   store.assertAllUsed();
   return { graph: g, config };
-}
-
-/**
- * The UNet's weights, converted to float32 once into `conversionCacheDir` when they are fp16
- * or bf16. Without a cache folder such weights fail here, naming one: ORT would otherwise
- * reject the float16 initializers with a type error that names no file.
- */
-function openUNetWeights(modelDir: string, conversionCacheDir: string | undefined): WeightStore {
-  const files = componentWeightFiles(modelDir, 'unet');
-  if (!conversionCacheDir) {
-    for (const file of files) {
-      const other = [...SafetensorsFile.open(file).tensors.values()].find((t) => t.dtype !== 'F32');
-      if (other) throw new Error(`${file}: weight "${other.name}" is ${other.dtype}; pass conversionCacheDir to convert the UNet weights to float32 once`);
-    }
-  }
-  return WeightStore.open('unet', files, { conversionCacheDir });
 }

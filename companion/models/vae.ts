@@ -4,14 +4,13 @@
 // by `scaling_factor`, back to images in about [-1, 1].
 // https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/autoencoders/vae.py
 //
-// The VAE's blocks are small and written here: ResnetBlock2D without time embedding or hooks,
-// Downsample2D with its asymmetric pad folded into the Conv (resnet.ts has the UNet's versions).
+// The resnets and resamplers are resnet.ts's (without time embedding; Downsample2D padding 0).
 import { Graph, type Value } from '../runtime/graph.ts';
 import { attention, conv2d, groupNorm, silu } from '../runtime/nn.ts';
-import { SafetensorsFile } from '../runtime/safetensors.ts';
-import { WeightStore, type Weights } from '../runtime/weights.ts';
+import type { Weights } from '../runtime/weights.ts';
 import { readConfig, vaeConfigSchema, type VaeConfig } from './config.ts';
-import { componentWeightFiles } from './folder.ts';
+import { openComponentWeights } from './folder.ts';
+import { downsample2D, resnetBlock2D, upsample2D } from './resnet.ts';
 
 export type { VaeConfig };
 
@@ -43,7 +42,7 @@ export function readVaeConfig(modelDir: string): VaeConfig {
  */
 export function buildVaeEncoderGraph(modelDir: string, options: VaeBuildOptions = {}): { graph: Graph; config: VaeConfig } {
   const config = readVaeConfig(modelDir);
-  const store = openVaeWeights(modelDir, options);
+  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir);
   const w = store.root();
   const L = config.latent_channels;
   const g = new Graph('vae_encoder');
@@ -64,7 +63,7 @@ export function buildVaeEncoderGraph(modelDir: string, options: VaeBuildOptions 
  */
 export function buildVaeDecoderGraph(modelDir: string, options: VaeBuildOptions = {}): { graph: Graph; config: VaeConfig } {
   const config = readVaeConfig(modelDir);
-  const store = openVaeWeights(modelDir, options);
+  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir);
   const w = store.root();
   const L = config.latent_channels;
   const g = new Graph('vae_decoder');
@@ -79,19 +78,6 @@ export function buildVaeDecoderGraph(modelDir: string, options: VaeBuildOptions 
 /** Which half of the checkpoint a weight belongs to; each graph must use all of its half. */
 function isEncoderWeight(name: string, config: VaeConfig): boolean {
   return name.startsWith('encoder.') || (config.use_quant_conv && name.startsWith('quant_conv.'));
-}
-
-function openVaeWeights(modelDir: string, options: VaeBuildOptions): WeightStore {
-  const files = componentWeightFiles(modelDir, 'vae');
-  if (!options.conversionCacheDir) {
-    // Graphs compute in float32 on CPU; fp16 initializers would fail in ORT with a type error
-    // that names no file, so say here what to do instead.
-    for (const file of files) {
-      const other = [...SafetensorsFile.open(file).tensors.values()].find((t) => t.dtype !== 'F32');
-      if (other) throw new Error(`${file}: weight "${other.name}" is ${other.dtype}; pass conversionCacheDir to convert the VAE weights to float32 once`);
-    }
-  }
-  return WeightStore.open('vae', files, { conversionCacheDir: options.conversionCacheDir });
 }
 
 /** diffusers Encoder: conv_in, DownEncoderBlock2Ds, UNetMidBlock2D, GroupNorm, SiLU, conv_out (2L channels). */
@@ -133,9 +119,9 @@ function downEncoderBlock2D(
 ): Value {
   let h = x;
   for (let i = 0; i < layers; i++) {
-    h = resnetBlock2D(g, w.pp('resnets').pp(i), h, i === 0 ? inChannels : outChannels, outChannels, norm);
+    h = vaeResnet(g, w.pp('resnets').pp(i), h, i === 0 ? inChannels : outChannels, outChannels, norm);
   }
-  return addDownsample ? downsample2D(g, w.pp('downsamplers').pp(0), h, outChannels) : h;
+  return addDownsample ? downsample2D(g, w.pp('downsamplers').pp(0), h, outChannels, { padding: 0 }) : h;
 }
 
 function upDecoderBlock2D(
@@ -143,45 +129,21 @@ function upDecoderBlock2D(
 ): Value {
   let h = x;
   for (let i = 0; i < layers; i++) {
-    h = resnetBlock2D(g, w.pp('resnets').pp(i), h, i === 0 ? inChannels : outChannels, outChannels, norm);
+    h = vaeResnet(g, w.pp('resnets').pp(i), h, i === 0 ? inChannels : outChannels, outChannels, norm);
   }
   return addUpsample ? upsample2D(g, w.pp('upsamplers').pp(0), h, outChannels) : h;
 }
 
 /** UNetMidBlock2D without time embedding: resnet, (attention, resnet). */
 function unetMidBlock2D(g: Graph, w: Weights, x: Value, channels: number, addAttention: boolean, norm: Norm): Value {
-  let h = resnetBlock2D(g, w.pp('resnets').pp(0), x, channels, channels, norm);
+  let h = vaeResnet(g, w.pp('resnets').pp(0), x, channels, channels, norm);
   if (addAttention) h = vaeAttention(g, w.pp('attentions').pp(0), h, channels, norm);
-  return resnetBlock2D(g, w.pp('resnets').pp(1), h, channels, channels, norm);
+  return vaeResnet(g, w.pp('resnets').pp(1), h, channels, channels, norm);
 }
 
 /** ResnetBlock2D with temb_channels None and output_scale_factor 1. */
-function resnetBlock2D(g: Graph, w: Weights, x: Value, inChannels: number, outChannels: number, norm: Norm): Value {
-  let h = silu(g, groupNorm(g, w.pp('norm1'), x, inChannels, norm.groups, norm.eps), w.path);
-  h = conv2d(g, w.pp('conv1'), h, inChannels, outChannels);
-  h = silu(g, groupNorm(g, w.pp('norm2'), h, outChannels, norm.groups, norm.eps), w.path);
-  h = conv2d(g, w.pp('conv2'), h, outChannels, outChannels); // [B, out, H, W]
-  const shortcut = inChannels === outChannels ? x : conv2d(g, w.pp('conv_shortcut'), x, inChannels, outChannels, { kernel: 1 });
-  return g.node('Add', [shortcut, h], {}, { name: w.path });
-}
-
-/**
- * Downsample2D(use_conv, padding=0): F.pad(x, (0, 1, 0, 1)) then a stride-2 3x3 conv. The pad
- * is folded into the Conv's own asymmetric pads [top, left, bottom, right], saving a copy.
- */
-function downsample2D(g: Graph, w: Weights, x: Value, channels: number): Value {
-  const conv = w.pp('conv');
-  const weight = g.weight(conv.get('weight', [channels, channels, 3, 3]));
-  const bias = g.weight(conv.get('bias', [channels]));
-  return g.node('Conv', [x, weight, bias], { kernel_shape: [3, 3], pads: [0, 0, 1, 1], strides: [2, 2] }, { name: conv.path }); // [B, C, H/2, W/2]
-}
-
-/** Upsample2D(use_conv): nearest 2x (torch "nearest" = asymmetric/floor), then a 3x3 conv. */
-function upsample2D(g: Graph, w: Weights, x: Value, channels: number): Value {
-  const up = g.node('Resize', [x, null, g.constant([1, 1, 2, 2])], {
-    mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor',
-  }, { name: w.path }); // [B, C, 2H, 2W]
-  return conv2d(g, w.pp('conv'), up, channels, channels);
+function vaeResnet(g: Graph, w: Weights, x: Value, inChannels: number, outChannels: number, norm: Norm): Value {
+  return resnetBlock2D(g, w, x, null, { inChannels, outChannels, tembChannels: null, groups: norm.groups, eps: norm.eps, outputScaleFactor: 1 });
 }
 
 /** Checkpoint names of the mid-block attention: current diffusers, or the pre-0.14 AttentionBlock. */

@@ -26,10 +26,14 @@ export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeature
   };
 }
 
-/** torch.nn.Conv2d. A [out, in] weight is accepted for 1x1 convolutions saved as linear. */
+/**
+ * torch.nn.Conv2d. A [out, in] weight is accepted for 1x1 convolutions saved as linear.
+ * `pads` ([top, left, bottom, right]) overrides the symmetric `padding`, for an asymmetric
+ * F.pad folded into the conv.
+ */
 export function conv2d(
   g: Graph, w: Weights, x: Value, inChannels: number, outChannels: number,
-  opts: { kernel?: number; stride?: number; padding?: number; bias?: boolean } = {},
+  opts: { kernel?: number; stride?: number; padding?: number; pads?: [number, number, number, number]; bias?: boolean } = {},
 ): Value {
   const k = opts.kernel ?? 3;
   const p = opts.padding ?? (k === 1 ? 0 : 1);
@@ -43,7 +47,7 @@ export function conv2d(
   }
   const bias = opts.bias === false ? null : g.weight(w.get('bias', [outChannels]));
   return g.node('Conv', bias ? [x, weight, bias] : [x, weight], {
-    kernel_shape: [k, k], pads: [p, p, p, p], strides: [s, s],
+    kernel_shape: [k, k], pads: opts.pads ?? [p, p, p, p], strides: [s, s],
   }, { name: w.path });
 }
 
