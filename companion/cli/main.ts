@@ -3,15 +3,21 @@
 import type { Command } from './command.ts';
 import { UsageError } from './command.ts';
 
-const commands: Record<string, () => Promise<{ command: Command }>> = {
-  debug: () => import('./debug.ts'),
-  models: () => import('./models.ts'),
-  serve: () => import('./serve.ts'),
-  token: () => import('./token.ts'),
-  jobs: () => import('./jobs.ts'),
-  probe: () => import('./probe.ts'),
-  edit: () => import('./edit.ts'),
-  demo: () => import('./demo.ts'),
+interface CommandEntry {
+  summary: string;
+  load(): Promise<{ command: Command }>;
+}
+
+/** In the order `tokenflow --help` lists them: the everyday commands first. */
+const commands: Record<string, CommandEntry> = {
+  demo: { summary: 'edit a generated clip with the bundled tiny model (checks the install)', load: () => import('./demo.ts') },
+  edit: { summary: 'edit one video headless: tokenflow edit <video> --prompt ... -o out.mov', load: () => import('./edit.ts') },
+  serve: { summary: 'run the daemon the Premiere panel talks to', load: () => import('./serve.ts') },
+  token: { summary: "print the daemon's pairing token", load: () => import('./token.ts') },
+  jobs: { summary: "list, show or cancel the running daemon's jobs", load: () => import('./jobs.ts') },
+  models: { summary: 'list, pull (from the Hugging Face hub) or verify models', load: () => import('./models.ts') },
+  probe: { summary: 'show what the companion reads from a media file', load: () => import('./probe.ts') },
+  debug: { summary: 'parity tools: tokenize, run one component, run TokenFlow on a reference file', load: () => import('./debug.ts') },
 };
 
 export const EXIT_OK = 0;
@@ -19,12 +25,12 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 function usage(): string {
-  const names = Object.keys(commands).sort();
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
   return [
     'Usage: tokenflow <command> [options]',
     '',
     'Commands:',
-    ...names.map((n) => `  ${n}`),
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `tokenflow <command> --help` for the options of one command.',
   ].join('\n');
@@ -36,12 +42,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name ? EXIT_OK : EXIT_USAGE;
   }
-  const load = commands[name];
-  if (!load) {
+  const entry = commands[name];
+  if (!entry) {
     console.error(`tokenflow: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
-  const { command } = await load();
+  const { command } = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.help);
     return EXIT_OK;
