@@ -1,7 +1,9 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
 import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
-import { JobService } from '../jobs/service.ts';
+import type { JobSettings } from '../../shared/jobs.ts';
+import { JobService, JobServiceError } from '../jobs/index.ts';
+import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
@@ -121,7 +123,10 @@ async function serve(opts: ServeOptions): Promise<number> {
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   if (models.defaultDir === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
 
-  const jobs = new JobService({ dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log });
+  const jobs = new JobService({
+    dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
+    checkSettings: refuseUnrunnableSettings,
+  });
   await jobs.start();
   let daemon;
   try {
@@ -177,6 +182,16 @@ async function serve(opts: ServeOptions): Promise<number> {
   await removeDaemonFile(opts.dataDir);
   log('info', 'stopped');
   return 0;
+}
+
+/** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
+async function refuseUnrunnableSettings(settings: JobSettings): Promise<void> {
+  try {
+    await checkJobSettings(settings);
+  } catch (err) {
+    if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
+    throw err;
+  }
 }
 
 function log(level: LogLevel, text: string): void {

@@ -1,7 +1,7 @@
 // The job service's public surface, for the HTTP/WS server and the CLI. Implemented by
 // JobService (service.ts).
 import type { EventOf, ServerEvent, ServerEventType } from '../../shared/events.ts';
-import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
+import type { JobRecord, JobRequestInput, JobSettings } from '../../shared/jobs.ts';
 import type { Preset, PresetBodyInput } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
 
@@ -23,6 +23,12 @@ export interface JobServiceOptions {
   pipelineModule?: URL;
   /** Probe the source when a job is submitted and refuse non-video (default true). */
   probeOnSubmit?: boolean;
+  /**
+   * Refuses, before the job is queued, settings the pipeline could never run (e.g. a model that
+   * is not installed, or an inversion schedule that misses edit timesteps): throws a
+   * JobServiceError naming the field. The daemon passes the pipeline's check.
+   */
+  checkSettings?: (settings: JobSettings) => Promise<void>;
   /** Minimum milliseconds between two previews of one job (default 500: at most 2/s). */
   previewIntervalMs?: number;
   /** Daemon log sink (job log lines are also emitted as `job.log` events). */

@@ -74,6 +74,7 @@ export class JobService implements JobServiceApi {
   private readonly maxAttempts: number;
   private readonly pipelines: PipelineHost;
   private readonly probeOnSubmit: boolean;
+  private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly previewIntervalMs: number;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
@@ -90,6 +91,7 @@ export class JobService implements JobServiceApi {
     this.maxAttempts = positiveInt(options.maxAttempts ?? 3, 'maxAttempts');
     this.pipelines = new PipelineHost(options.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { abortGraceMs: options.abortGraceMs });
     this.probeOnSubmit = options.probeOnSubmit ?? true;
+    this.checkSettings = options.checkSettings;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
@@ -202,6 +204,7 @@ export class JobService implements JobServiceApi {
       if (!preset) throw new JobServiceError('bad_request', `no preset named "${request.preset}"`, { field: 'preset' });
     }
     const settings = resolveJobSettings(request, preset);
+    await this.checkSettings?.(settings);
     if (this.probeOnSubmit) await this.checkSource(request.source_path, settings);
     this.assertStarted();
     // The key may have been used by a submission that finished while this one was probing.

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveFolders } from '../config.ts';
-import { resolveModel } from '../models/catalog.ts';
+import { jobModelDir } from './settings_check.ts';
+export { jobModelDir } from './settings_check.ts';
 import { editClip, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
 import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
@@ -36,18 +37,6 @@ export function sharedInversionCache(env: Env = process.env): InversionCache {
   return new InversionCache(path.join(cacheRoot(env), 'inversion'), bytes);
 }
 
-/** The model a job runs: its own, else the daemon's default. */
-export async function jobModelDir(model: string | null, env: Env = process.env): Promise<string> {
-  const id = model ?? env.TOKENFLOW_MODEL?.trim();
-  if (!id) {
-    throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
-  }
-  try {
-    return await resolveModel(id, { env });
-  } catch (err) {
-    throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
-  }
-}
 
 export function sourceIdentity(file: string): SourceIdentity | null {
   try {

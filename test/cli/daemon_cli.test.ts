@@ -196,6 +196,20 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   assert.equal(empty.code, 0, empty.stderr);
   assert.equal(empty.stdout.trim(), 'no jobs');
 
+  // Settings no run could succeed with are refused at submit, naming the field.
+  const impossible = await fetch(`${daemon.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: 'a snowy street',
+      parameters: { steps: 50, inversion_steps: 7 },
+    }),
+  });
+  assert.equal(impossible.status, 400);
+  const refusal = (await impossible.json()) as { error: { code: string; field: string; message: string } };
+  assert.equal(refusal.error.field, 'parameters.inversion_steps');
+  assert.match(refusal.error.message, /must be one of 50, 99-100/);
+
   // No model named: the daemon's default (the bundled tiny model here) runs the real pipeline.
   const submit = await fetch(`${daemon.url}/v1/jobs`, {
     method: 'POST',

@@ -1,0 +1,55 @@
+// The checks a job's settings must pass before the daemon queues it, kept free of the model
+// runtime so the daemon's main thread can run them: the model resolves to a valid folder, it
+// predicts epsilon, and the inversion schedule contains every edit timestep.
+import path from 'node:path';
+import type { JobSettings } from '../../shared/jobs.ts';
+import { resolveModel } from '../models/catalog.ts';
+import { DDIMScheduler } from '../models/ddim.ts';
+import { PipelineError } from './interface.ts';
+import { planSchedules } from './schedule.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** The model a job runs: its own, else the daemon's default. */
+export async function jobModelDir(model: string | null, env: Env = process.env): Promise<string> {
+  const id = model ?? env.TOKENFLOW_MODEL?.trim();
+  if (!id) {
+    throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
+  }
+  try {
+    return await resolveModel(id, { env });
+  } catch (err) {
+    throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Settings no run could succeed with, found before a job is queued; `field` is the request field. */
+export class SettingsError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+/**
+ * What the daemon checks at submit, so the editor gets a 400 naming the field instead of a job
+ * that fails minutes later: the model resolves to a valid folder, it predicts epsilon, and the
+ * inversion schedule contains every edit timestep.
+ */
+export async function checkJobSettings(settings: JobSettings, env: Env = process.env): Promise<void> {
+  let modelDir: string;
+  try {
+    modelDir = await jobModelDir(settings.model, env);
+  } catch (err) {
+    throw new SettingsError('model', err instanceof Error ? err.message : String(err));
+  }
+  const scheduler = await DDIMScheduler.load(path.join(modelDir, 'scheduler'));
+  if (scheduler.config.prediction_type !== 'epsilon') {
+    throw new SettingsError('model', `${modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
+  }
+  try {
+    planSchedules(scheduler.config, settings.parameters.steps, settings.parameters.inversion_steps);
+  } catch (err) {
+    throw new SettingsError('parameters.inversion_steps', err instanceof Error ? err.message : String(err));
+  }
+}

@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JobRequest } from '../../shared/jobs.ts';
+import { resolveJobSettings } from '../../shared/presets.ts';
+import { checkJobSettings, SettingsError } from '../../companion/pipeline/settings_check.ts';
+
+function settings(extra: Record<string, unknown>) {
+  return resolveJobSettings(JobRequest.parse({
+    source_path: '/clips/a.mov', range: { start_seconds: 0, end_seconds: 1 }, prompt: 'a red robot', ...extra,
+  }), undefined);
+}
+
+test('runnable settings pass: the model resolves and the schedules fit', async () => {
+  await checkJobSettings(settings({ model: 'tiny-sd15' }), {});
+  await checkJobSettings(settings({ parameters: { steps: 10, inversion_steps: 10 } }), { TOKENFLOW_MODEL: 'tiny-sd15' });
+});
+
+test('an inversion schedule that misses edit timesteps is refused, naming the field and the valid counts', async () => {
+  await assert.rejects(checkJobSettings(settings({ model: 'tiny-sd15', parameters: { steps: 50, inversion_steps: 7 } }), {}), (err: unknown) => {
+    assert.ok(err instanceof SettingsError);
+    assert.equal(err.field, 'parameters.inversion_steps');
+    assert.match(err.message, /inversion_steps 7 does not contain the 50 edit timesteps .* must be one of 50, 99-100, 197-200, 246-250, 491-500, 981-999/);
+    return true;
+  });
+});
+
+test('a model that is not installed, or no model at all, is refused naming the model field', async () => {
+  await assert.rejects(checkJobSettings(settings({ model: 'acme/not-here' }), { HF_HUB_CACHE: '/nonexistent-cache' }), (err: unknown) => {
+    assert.ok(err instanceof SettingsError);
+    assert.equal(err.field, 'model');
+    assert.match(err.message, /tokenflow models pull acme\/not-here/);
+    return true;
+  });
+  await assert.rejects(checkJobSettings(settings({}), {}), { field: 'model', message: /no default model/ });
+});
