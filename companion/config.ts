@@ -14,13 +14,14 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_PORT } from '../shared/api.ts';
 
 /**
- * Default TCP port. 43117 is outside the IANA well-known/registered ranges in common use
- * and clear of the ports local AI and dev tools take (3000, 5000, 7860, 8000, 8080,
- * 8188, 11434).
+ * Default TCP port (shared with the panel). 43117 is outside the IANA well-known/registered
+ * ranges in common use and clear of the ports local AI and dev tools take (3000, 5000, 7860,
+ * 8000, 8080, 8188, 11434).
  */
-export const DEFAULT_PORT = 43117;
+export { DEFAULT_PORT };
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_CONCURRENCY = 1;
 

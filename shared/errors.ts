@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'conflict', // e.g. deleting a job that is still active, overwriting a built-in preset
   'idempotency_conflict', // same idempotency key, different request body (HTTP 422)
   'payload_too_large',
+  'unsupported_media_type', // a request body that is not JSON (HTTP 415)
   'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
   'disk_full', // no space left on the output or work folder
   'model_not_found',

@@ -29,3 +29,15 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
 
 export const ModelListResponse = z.strictObject({ models: z.array(ModelInfo) });
 export type ModelListResponse = z.infer<typeof ModelListResponse>;
+
+/**
+ * What `GET /v1/health` answers without a token: enough for the panel to recognise a
+ * TokenFlow daemon of a compatible API before pairing, nothing about jobs, files or versions.
+ */
+export const PublicHealth = z.strictObject({
+  service: z.literal('tokenflow'),
+  api_version: z.literal(API_VERSION),
+  /** false: send the bearer token for the full health (and every other route). */
+  authenticated: z.literal(false),
+});
+export type PublicHealth = z.infer<typeof PublicHealth>;

@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { API_PATHS, API_VERSION } from '../../shared/api.ts';
-import { Health, type ModelInfo } from '../../shared/health.ts';
+import { Health, PublicHealth, type ModelInfo } from '../../shared/health.ts';
 import { JobDeleteQuery, JobId, JobRequest, PresetName } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
@@ -23,18 +23,6 @@ import {
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */
 export const BODY_LIMIT_BYTES = 64 * 1024;
-
-/**
- * What `GET /v1/health` answers without a token: enough for the panel to recognise a
- * TokenFlow daemon of a compatible API before pairing, nothing about jobs, files or versions.
- */
-export const PublicHealth = z.strictObject({
-  service: z.literal('tokenflow'),
-  api_version: z.literal(API_VERSION),
-  /** false: send the bearer token for the full health (and every other route). */
-  authenticated: z.literal(false),
-});
-export type PublicHealth = z.infer<typeof PublicHealth>;
 
 export interface AppDeps {
   jobs: JobServiceApi;

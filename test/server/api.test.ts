@@ -9,7 +9,7 @@ import { HelloEvent, JobPreviewEvent, JobProgressEvent, type ServerEvent } from 
 import { Health, ModelListResponse } from '../../shared/health.ts';
 import { JobListResponse, JobRecord, JobSubmitResponse } from '../../shared/jobs.ts';
 import { Preset, PresetListResponse } from '../../shared/presets.ts';
-import { PublicHealth } from '../../companion/server/app.ts';
+import { PublicHealth } from '../../shared/health.ts';
 import { ffmpeg } from '../media/clips.ts';
 import { api, connectEvents, jobRequest, rawRequest, startTestDaemon, waitFor } from './helpers.ts';
 

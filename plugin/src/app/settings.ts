@@ -1,15 +1,13 @@
 // The panel's persisted settings: the last prompt and everything on the form, kept in UXP
 // localStorage (non-secret) so they survive closing the panel or Premiere.
+import { DEFAULT_PORT } from '../../../shared/api.ts';
 import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
 import type { Preset } from '../../../shared/presets.ts';
 import { readJson, writeJson, type KeyValueStore } from '../host/storage.ts';
 import type { PlacementMode } from '../premiere/placement.ts';
 
-/**
- * The daemon's default port (companion/config.ts DEFAULT_PORT; a test keeps the two equal).
- * manifest.json allows network access to this port only.
- */
-export const DEFAULT_DAEMON_PORT = 43117;
+/** The daemon's default port; manifest.json allows network access to this port only. */
+export const DEFAULT_DAEMON_PORT = DEFAULT_PORT;
 
 export interface PanelSettings {
   port: number;
