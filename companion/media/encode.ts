@@ -61,7 +61,9 @@ export async function encodeVideo(options: EncodeOptions): Promise<EncodeResult>
     const { startSample, endSample, seek } = audioCut(source, audio, range.start, range.end);
     // Source timestamps kept (-copyts) so atrim's sample positions are absolute, like the range.
     args.push('-copyts', ...(seek > 0 ? ['-ss', seek.toFixed(6)] : []), ...fileInput(source.path));
-    graph.push(`[1:${audio.index}]atrim=start_pts=${startSample}:end_pts=${endSample},asetpts=PTS-STARTPTS[a]`);
+    // apad: a source whose audio ends before the range does still yields the range's length
+    // (silence at the end) instead of a render with a short or missing audio track.
+    graph.push(`[1:${audio.index}]atrim=start_pts=${startSample}:end_pts=${endSample},asetpts=PTS-STARTPTS,apad=whole_len=${endSample - startSample}[a]`);
     maps.push('-map', '[a]');
   }
   args.push(

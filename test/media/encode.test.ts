@@ -52,6 +52,9 @@ before(async () => {
       frames: 40,
       audio: { expr: 't/2', rate: 48000, codec: ['-c:a', 'pcm_s16le'] },
     }),
+    // 2 s of video with 0.5 s of audio (a camera that stopped recording sound early).
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=64x48:r=10:d=2', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=0.5',
+      ...H264, '-c:a', 'pcm_s16le', (clip.shortAudio = at('short_audio.mov'))]),
     makeClip((clip.odd = at('odd.mkv')), { width: 321, height: 241, rate: '25', frames: 4, codec: FFV1 }),
     ffmpeg(['-f', 'lavfi', '-i', "nullsrc=s=96x64:r=25,format=yuv420p,geq=lum='if(lt(X,W/2),16,235)':cb=128:cr=128", '-frames:v', '3', ...H264, (clip.rot90 = at('rot90.mp4'))]),
     ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=25', '-frames:v', '50', '-c:v', 'libx264', '-preset', 'ultrafast', (clip.busy = at('busy.mp4'))]),
@@ -163,6 +166,23 @@ test('audio with the range is sample-exact (PCM in .mov)', async () => {
   // One sample is 20.8 µs; the ramp's 16-bit steps are 61 µs, so allow 3 steps.
   assert.ok(Math.abs(timeOf(samples[0]) - 0.4) < 0.0002, `first sample is at ${timeOf(samples[0])} s`);
   assert.ok(Math.abs(timeOf(samples[samples.length - 1]) - (1.2 - 1 / 48000)) < 0.0002, `last sample at ${timeOf(samples.at(-1)!)} s`);
+});
+
+test('a range past the end of the source audio is padded with silence to the range length', async () => {
+  // [1.0 s, 2.0 s) of a clip whose audio stops at 0.5 s: 48000 samples, all silent.
+  const { frames, startTicks, endTicks, source } = await framesOf('shortAudio', 10, 20);
+  const result = await encodeVideo({ frames, source, startTicks, endTicks, output: join(out, 'short_audio.mov'), codec: 'prores', withAudio: true });
+  assert.equal(result.hasAudio, true);
+  const samples = await audioSamples(result.output);
+  assert.equal(samples.length, 48000);
+  assert.ok(samples.every((v) => v === 0), 'silence past the source audio');
+  // [0.4 s, 1.4 s): 0.1 s of the tone, then silence.
+  const partly = await framesOf('shortAudio', 4, 14);
+  const mixed = await encodeVideo({ ...partly, output: join(out, 'part_audio.mov'), codec: 'prores', withAudio: true });
+  const tone = await audioSamples(mixed.output);
+  assert.equal(tone.length, 48000);
+  assert.ok(tone.slice(0, 4800).some((v) => Math.abs(v) > 1000), 'the tone is kept where the source has it');
+  assert.ok(tone.slice(4900).every((v) => v === 0), 'silence after it');
 });
 
 test('asking for audio from a clip without audio gives a video-only file', async () => {
