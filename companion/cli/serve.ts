@@ -4,6 +4,7 @@ import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolde
 import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
+import { probeProvider } from '../runtime/provider_probe.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
@@ -122,6 +123,14 @@ async function serve(opts: ServeOptions): Promise<number> {
   const installed = await models.list();
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   if (models.defaultDir === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
+  let device: string | null = null;
+  try {
+    const probe = await probeProvider();
+    device = probe.provider;
+    log('info', `execution provider: ${probe.line}`);
+  } catch (err) {
+    log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
+  }
 
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
@@ -138,7 +147,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       exposed: opts.exposed,
       allowedOrigins: opts.allowedOrigins,
       version,
-      device: () => null,
+      device: () => device,
       listModels: () => models.list(),
       log,
     });
@@ -159,7 +168,6 @@ async function serve(opts: ServeOptions): Promise<number> {
     ].join('\n'));
   }
   log('info', `bearer token: print it with \`tokenflow token\` (stored in ${tokenPath(opts.configDir)})`);
-  log('info', 'execution provider: none loaded yet (chosen when the model runtime first runs)');
   log('info', `jobs run ${opts.concurrency} at a time; renders go to ${opts.outputDir}`);
   log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); press Ctrl-C to stop`);
 

@@ -185,7 +185,11 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
 
   const health = await fetch(`${daemon.url}/v1/health`, { headers: auth });
   assert.equal(health.status, 200);
-  assert.equal(Health.parse(await health.json()).api_version, 'v1');
+  const healthBody = Health.parse(await health.json());
+  assert.equal(healthBody.api_version, 'v1');
+  assert.equal(healthBody.device, 'cpu');
+  assert.equal(healthBody.status, 'ok');
+  assert.match(daemon.output(), /execution provider: running on cpu/);
   const discovery = JSON.parse(fs.readFileSync(path.join(home, 'data', 'daemon.json'), 'utf8'));
   assert.equal(discovery.url, daemon.url);
 
