@@ -72,16 +72,7 @@ export const command: Command = {
     const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
-    const configured = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
-    const defaultModel = configured ?? await chooseDefaultModel();
-    if (configured === undefined) {
-      log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
-      if (defaultModel === BUNDLED_MODEL_ID) {
-        log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
-      }
-    }
-    // The pipeline worker threads read the default model from their (inherited) environment.
-    process.env.TOKENFLOW_MODEL = defaultModel;
+    const configuredModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
     return serve({
       port,
       host,
@@ -90,7 +81,7 @@ export const command: Command = {
       configDir: folders.configDir,
       dataDir: folders.dataDir,
       outputDir,
-      defaultModel,
+      configuredModel,
       allowedOrigins: values['allow-origin'] ?? [],
     });
   },
@@ -104,7 +95,8 @@ interface ServeOptions {
   configDir: string;
   dataDir: string;
   outputDir: string;
-  defaultModel: string | undefined;
+  /** --model or TOKENFLOW_MODEL; undefined: chosen from the installed models. */
+  configuredModel: string | undefined;
   allowedOrigins: string[];
 }
 
@@ -118,11 +110,19 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ffmpeg is not usable, so no job can run: ${message(err)}`);
   }
 
+  const defaultModel = opts.configuredModel ?? await chooseDefaultModel();
+  if (opts.configuredModel === undefined) {
+    log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
+    if (defaultModel === BUNDLED_MODEL_ID) {
+      log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
+    }
+  }
+  // The pipeline worker threads read the default model from their (inherited) environment.
+  process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
-  const models = createModelLister({ defaultModel: opts.defaultModel, log });
+  const models = createModelLister({ defaultModel, log });
   const installed = await models.list();
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
-  if (models.defaultDir === undefined) log('warn', 'no default model set (--model or TOKENFLOW_MODEL): jobs must name one');
   let device: string | null = null;
   try {
     const probe = await probeProvider();
