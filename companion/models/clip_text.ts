@@ -1,7 +1,7 @@
 // transformers CLIPTextModel (modeling_clip.py): token + position embeddings, pre-LN
 // transformer layers with causal self-attention, final LayerNorm. Stable Diffusion calls it
 // with input_ids only (no padding mask), and uses `last_hidden_state`.
-import { Graph, type Value } from '../runtime/graph.ts';
+import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
 import { attention, gelu, layerNorm, linear, quickGelu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
@@ -60,12 +60,15 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
   return g.node('Add', [h, linear(g, mlp.pp('fc2'), act, config.intermediate_size, D)], {}, { name: w.path });
 }
 
-/** The text encoder as a graph: input `input_ids` [B, 77] int64, output `last_hidden_state`. */
+/**
+ * The text encoder as a graph: input `input_ids` [B, 77] int64, output `last_hidden_state`
+ * (float32 in either dtype; a float16 graph's activations follow its float16 embeddings).
+ */
 export function buildTextEncoderGraph(
-  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string } = {},
+  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string; dtype?: GraphDType } = {},
 ): { graph: Graph; config: ClipTextConfig } {
   const config = readConfig(modelDir, 'text_encoder', clipTextConfigSchema);
-  const store = openComponentWeights(modelDir, 'text_encoder', options.conversionCacheDir);
+  const store = openComponentWeights(modelDir, 'text_encoder', options.conversionCacheDir, options.dtype);
   const graph = new Graph('text_encoder');
   const inputIds = graph.input('input_ids', 'int64', ['batch', config.max_position_embeddings]);
   const { lastHiddenState, hiddenStates } = clipTextModel(graph, store.root(), inputIds, config);

@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../runtime/safetensors.ts';
-import { WeightStore } from '../runtime/weights.ts';
+import type { GraphDType } from '../runtime/graph.ts';
+import { WeightStore, WEIGHT_DTYPE, firstTensorNotIn } from '../runtime/weights.ts';
 
 const BASES = ['diffusion_pytorch_model', 'model'];
 
@@ -25,18 +26,18 @@ export function componentWeightFiles(modelDir: string, component: string, varian
 }
 
 /**
- * A component's weights for a float32 graph, converted to float32 once into
- * `conversionCacheDir` when they are fp16 or bf16. Without a cache folder such weights fail
- * here, naming one: ORT would otherwise reject the initializers with a type error that names
- * no file.
+ * A component's weights for a graph of `dtype`: float32 graphs read the plain checkpoint,
+ * float16 graphs its fp16 variant when there is one. Float weights of another type are
+ * converted once into `conversionCacheDir`; without a cache folder they fail here, naming
+ * one, since ORT would reject the initializers with a type error that names no file.
  */
-export function openComponentWeights(modelDir: string, component: string, conversionCacheDir?: string): WeightStore {
-  const files = componentWeightFiles(modelDir, component);
+export function openComponentWeights(modelDir: string, component: string, conversionCacheDir?: string, dtype: GraphDType = 'float32'): WeightStore {
+  const files = componentWeightFiles(modelDir, component, dtype === 'float16' ? 'fp16' : undefined);
   if (!conversionCacheDir) {
     for (const file of files) {
-      const other = [...SafetensorsFile.open(file).tensors.values()].find((t) => t.dtype !== 'F32');
-      if (other) throw new Error(`${file}: weight "${other.name}" is ${other.dtype}; pass conversionCacheDir to convert the ${component} weights to float32 once`);
+      const other = firstTensorNotIn(SafetensorsFile.open(file), WEIGHT_DTYPE[dtype]);
+      if (other) throw new Error(`${file}: weight "${other.name}" is ${other.dtype}; pass conversionCacheDir to convert the ${component} weights to ${dtype} once`);
     }
   }
-  return WeightStore.open(component, files, { conversionCacheDir });
+  return WeightStore.open(component, files, { conversionCacheDir, dtype });
 }

@@ -39,7 +39,7 @@ export function resnetBlock2D(g: Graph, w: Weights, input: Value, temb: Value | 
   const residual = hooks.resnet?.({ g, path: name, input, temb, conv2Output }) ?? conv2Output;
   const shortcut = cin === cout ? input : conv2d(g, w.pp('conv_shortcut'), input, cin, cout, { kernel: 1 });
   let out = g.node('Add', [shortcut, residual], {}, { name });
-  if (cfg.outputScaleFactor !== 1) out = g.node('Div', [out, g.scalar(cfg.outputScaleFactor)], {}, { name });
+  if (cfg.outputScaleFactor !== 1) out = g.node('Div', [out, g.scalar(cfg.outputScaleFactor, out.type)], {}, { name });
   hooks.tap?.(`${name}.output`, out, g);
   return out;
 }

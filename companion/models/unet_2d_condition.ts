@@ -1,7 +1,7 @@
 // diffusers models/unets/unet_2d_condition.py: UNet2DConditionModel (SD 1.x / 2.x subset),
 // built as one ONNX graph. Modes (TokenFlow's keyframes / propagate passes) are UNetHooks;
 // plain mode passes none.
-import { Graph, type Value } from '../runtime/graph.ts';
+import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
 import { conv2d, groupNorm, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, unetBlockSettings, unetConfigSchema, type UNetConfig } from './config.ts';
@@ -37,7 +37,8 @@ export function unet2DConditionModel(
   const t = g.node('Expand', [timestep, batch], {}, { name: 'time_proj' }); // [B]
   const tProj = timesteps(g, t, channels[0]!, { flipSinToCos: config.flip_sin_to_cos, downscaleFreqShift: config.freq_shift });
   const timeEmbedDim = config.time_embedding_dim ?? channels[0]! * 4;
-  const temb = timestepEmbedding(g, w.pp('time_embedding'), tProj, channels[0]!, timeEmbedDim); // [B, time_embed_dim]
+  // Computed in float32 (sin/cos of t * f need it at t ~ 1000), then in the sample's precision.
+  const temb = g.cast(timestepEmbedding(g, w.pp('time_embedding'), tProj, channels[0]!, timeEmbedDim), sample.type, 'time_embedding'); // [B, time_embed_dim]
   tap('time_embedding.output', temb);
 
   const ctx: BlockContext = { temb, encoderHiddenStates, hooks };
@@ -50,7 +51,7 @@ export function unet2DConditionModel(
   });
 
   let h = sample;
-  if (config.center_input_sample) h = g.node('Sub', [g.node('Mul', [h, g.scalar(2)], {}, { name: 'center_input_sample' }), g.scalar(1)], {}, { name: 'center_input_sample' });
+  if (config.center_input_sample) h = g.node('Sub', [g.node('Mul', [h, g.scalar(2, h.type)], {}, { name: 'center_input_sample' }), g.scalar(1, h.type)], {}, { name: 'center_input_sample' });
   h = conv2d(g, w.pp('conv_in'), h, config.in_channels, channels[0]!, { kernel: config.conv_in_kernel });
   tap('conv_in.output', h);
 
@@ -119,8 +120,13 @@ export interface BuildUNetOptions {
   /** Expose the golden unet_taps intermediates as extra graph outputs named like the taps. */
   taps?: boolean;
   hooks?: UNetHooks;
-  /** Where fp16/bf16 weights are converted to fp32 once (see WeightStore). */
+  /** Where weights of another float type than the graph's are converted once (see WeightStore). */
   conversionCacheDir?: string;
+  /**
+   * Activation and weight precision (default float32). Inputs and outputs (taps included)
+   * stay float32; norms, attention and the timestep embedding compute in float32.
+   */
+  dtype?: GraphDType;
 }
 
 /**
@@ -130,13 +136,14 @@ export interface BuildUNetOptions {
  */
 export function buildUNetGraph(modelDir: string, options: BuildUNetOptions = {}): { graph: Graph; config: UNetConfig } {
   const config = readConfig(modelDir, 'unet', unetConfigSchema);
-  const store = openComponentWeights(modelDir, 'unet', options.conversionCacheDir);
+  const dtype = options.dtype ?? 'float32';
+  const store = openComponentWeights(modelDir, 'unet', options.conversionCacheDir, dtype);
   const g = new Graph('unet');
   const crossDim = unetBlockSettings(config)[0]!.crossAttentionDim;
-  const sample = g.input('sample', 'float32', ['batch', config.in_channels, 'height', 'width']);
+  const sample = g.cast(g.input('sample', 'float32', ['batch', config.in_channels, 'height', 'width']), dtype, 'sample');
   // Its own symbolic size: a single timestep may be given for the whole batch.
   const timestep = g.input('timestep', 'int64', ['timesteps']);
-  const encoderHiddenStates = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', crossDim]);
+  const encoderHiddenStates = g.cast(g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', crossDim]), dtype, 'encoder_hidden_states');
 
   const user = options.hooks ?? {};
   const hooks: UNetHooks = options.taps

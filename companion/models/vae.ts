@@ -5,7 +5,7 @@
 // https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/autoencoders/vae.py
 //
 // The resnets and resamplers are resnet.ts's (without time embedding; Downsample2D padding 0).
-import { Graph, type Value } from '../runtime/graph.ts';
+import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
 import { attention, conv2d, groupNorm, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, vaeConfigSchema, type VaeConfig } from './config.ts';
@@ -15,8 +15,10 @@ import { downsample2D, resnetBlock2D, upsample2D } from './resnet.ts';
 export type { VaeConfig };
 
 export interface VaeBuildOptions {
-  /** Folder for the one-time float32 copy of fp16/bf16 weights (required for such weights). */
+  /** Folder for the one-time copy of weights in the graph's dtype (required for other weights). */
   conversionCacheDir?: string;
+  /** Activation and weight precision (default float32); inputs and outputs stay float32. */
+  dtype?: GraphDType;
 }
 
 /** Every GroupNorm of the diffusers VAE (resnets, mid attention, conv_norm_out) uses eps 1e-6. */
@@ -42,15 +44,16 @@ export function readVaeConfig(modelDir: string): VaeConfig {
  */
 export function buildVaeEncoderGraph(modelDir: string, options: VaeBuildOptions = {}): { graph: Graph; config: VaeConfig } {
   const config = readVaeConfig(modelDir);
-  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir);
+  const dtype = options.dtype ?? 'float32';
+  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir, dtype);
   const w = store.root();
   const L = config.latent_channels;
   const g = new Graph('vae_encoder');
-  const image = g.input('image', 'float32', ['batch', config.in_channels, 'height', 'width']);
+  const image = g.cast(g.input('image', 'float32', ['batch', config.in_channels, 'height', 'width']), dtype, 'image');
   let moments = encoder(g, w.pp('encoder'), image, config); // [B, 2L, h, w]
   if (config.use_quant_conv) moments = conv2d(g, w.pp('quant_conv'), moments, 2 * L, 2 * L, { kernel: 1 });
   const [mean, logvar] = g.op('Split', [moments, g.ints([L, L])], { axis: 1 }, { name: 'latent_dist', outputs: 2 }) as [Value, Value];
-  const clamped = g.node('Clip', [logvar, g.scalar(LOGVAR_MIN), g.scalar(LOGVAR_MAX)], {}, { name: 'latent_dist' });
+  const clamped = g.node('Clip', [logvar, g.scalar(LOGVAR_MIN, logvar.type), g.scalar(LOGVAR_MAX, logvar.type)], {}, { name: 'latent_dist' });
   g.output(mean, 'mean', 'float32', ['batch', L, 'latent_height', 'latent_width']);
   g.output(clamped, 'logvar', 'float32', ['batch', L, 'latent_height', 'latent_width']);
   store.assertAllUsed((name) => !isEncoderWeight(name, config));
@@ -63,11 +66,12 @@ export function buildVaeEncoderGraph(modelDir: string, options: VaeBuildOptions 
  */
 export function buildVaeDecoderGraph(modelDir: string, options: VaeBuildOptions = {}): { graph: Graph; config: VaeConfig } {
   const config = readVaeConfig(modelDir);
-  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir);
+  const dtype = options.dtype ?? 'float32';
+  const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir, dtype);
   const w = store.root();
   const L = config.latent_channels;
   const g = new Graph('vae_decoder');
-  let z = g.input('latents', 'float32', ['batch', L, 'latent_height', 'latent_width']);
+  let z = g.cast(g.input('latents', 'float32', ['batch', L, 'latent_height', 'latent_width']), dtype, 'latents');
   if (config.use_post_quant_conv) z = conv2d(g, w.pp('post_quant_conv'), z, L, L, { kernel: 1 });
   const image = decoder(g, w.pp('decoder'), z, config);
   g.output(image, 'image', 'float32', ['batch', config.out_channels, 'height', 'width']);

@@ -9,7 +9,7 @@ import { ClipTokenizer } from '../models/clip_tokenizer.ts';
 import { buildTextEncoderGraph } from '../models/clip_text.ts';
 import { buildUNetGraph } from '../models/unet_2d_condition.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph, readVaeConfig } from '../models/vae.ts';
-import type { Graph } from '../runtime/graph.ts';
+import type { Graph, GraphDType } from '../runtime/graph.ts';
 import { ort, run, type LoadedSession, type MemoryMode, type Provider } from '../runtime/session.ts';
 import { loadGraphSession } from './graph_session.ts';
 
@@ -17,7 +17,12 @@ export interface RuntimeOptions {
   providers?: Provider[];
   memory?: MemoryMode;
   threads?: number;
-  /** Where fp16/bf16 weights are converted to float32 once. */
+  /**
+   * Graph precision for every provider. Default: per provider, float16 (with float32 norms,
+   * attention and timestep embedding) on GPU providers, float32 on the CPU.
+   */
+  dtype?: GraphDType;
+  /** Where weights are converted once to the graph's float type (fp16/bf16 -> float32, fp32 -> float16). */
   conversionCacheDir?: string;
   /** Where built graphs are cached (none: built every time; building takes ~0.1 s). */
   graphCacheDir?: string;
@@ -48,10 +53,13 @@ export function readModelInfo(dir: string): ModelInfo {
   };
 }
 
-async function session(modelDir: string, folder: string, component: string, build: () => Graph, options: RuntimeOptions): Promise<LoadedSession> {
+async function session(modelDir: string, folder: string, component: string, build: (dtype: GraphDType) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
   const { loaded } = await loadGraphSession(
-    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: () => ({ graph: build() }) },
-    { providers: options.providers, memory: options.memory, threads: options.threads, log: options.log, graphCacheDir: options.graphCacheDir },
+    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: (dtype) => ({ graph: build(dtype) }) },
+    {
+      providers: options.providers, memory: options.memory, threads: options.threads, log: options.log,
+      dtype: options.dtype, graphCacheDir: options.graphCacheDir,
+    },
   );
   return loaded;
 }
@@ -71,7 +79,7 @@ export async function tokenize(modelDir: string, prompts: readonly string[]): Pr
 /** Runs the text encoder once on the given id rows; returns each row's `last_hidden_state` [77 * D]. */
 export async function encodeText(modelDir: string, ids: readonly number[][], options: RuntimeOptions): Promise<{ embeds: Float32Array[]; loadMs: number }> {
   const started = performance.now();
-  const loaded = await session(modelDir, 'text_encoder', 'text_encoder', () => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph, options);
+  const loaded = await session(modelDir, 'text_encoder', 'text_encoder', (dtype) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph, options);
   const loadMs = performance.now() - started;
   try {
     const seq = ids[0]!.length;
@@ -90,7 +98,7 @@ export class VaeEncoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeEncoder> {
     const started = performance.now();
-    const build = () => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    const build = (dtype: GraphDType) => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
     return new VaeEncoder(await session(modelDir, 'vae', 'vae_encoder', build, options), performance.now() - started);
   }
 
@@ -110,7 +118,7 @@ export class VaeDecoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeDecoder> {
     const started = performance.now();
-    const build = () => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    const build = (dtype: GraphDType) => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
     return new VaeDecoder(await session(modelDir, 'vae', 'vae_decoder', build, options), performance.now() - started);
   }
 
@@ -131,7 +139,7 @@ export class PlainUNet implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<PlainUNet> {
     const started = performance.now();
-    const build = () => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir }).graph;
+    const build = (dtype: GraphDType) => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
     return new PlainUNet(await session(modelDir, 'unet', 'unet', build, options), performance.now() - started);
   }
 

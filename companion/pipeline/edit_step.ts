@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { DDIMScheduler } from '../models/ddim.ts';
 import { unetBlockSettings, type UNetConfig } from '../models/config.ts';
-import { ort, run, type LoadedSession, type SessionOptions } from '../runtime/session.ts';
+import { ort, run, type LoadedSession, type PolicySessionOptions } from '../runtime/session.ts';
 import { loadGraphSession } from './graph_session.ts';
 import { blendWeights, firstBatchWeights } from './blend.ts';
 import type {
@@ -66,14 +66,14 @@ export class TokenFlowEditor implements Editor {
     const debug = options.debug ?? false;
     // Keyframe and propagate passes alternate input shapes: without memory patterns the arena
     // reuses one pool for both (mid-size model: peak RSS 1295 -> 1060 MB, no slower).
-    const sessionOptions: SessionOptions = {
-      providers: options.providers, memory: options.memory, threads: options.threads, log: options.log, memoryPattern: false,
+    const sessionOptions: PolicySessionOptions = {
+      providers: options.providers, memory: options.memory, threads: options.threads, log: options.log, memoryPattern: false, dtype: options.dtype,
     };
     const { loaded: unet, meta } = await loadGraphSession({
       modelDir, folder: 'unet', component: 'unet', mode: debug ? 'tokenflow-debug' : 'tokenflow',
       conversionCacheDir: options.conversionCacheDir,
-      build: () => {
-        const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug });
+      build: (dtype) => {
+        const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug, dtype });
         return { graph, meta: { config, blocks, channels } };
       },
     }, { ...sessionOptions, graphCacheDir: options.graphCacheDir });

@@ -6,6 +6,7 @@
 // Layouts: latents are NCHW float32, frames in clip order, `[n, 4, h, w]` with h, w the latent
 // sides (image sides / 8). Text embeddings are one prompt's `last_hidden_state`, `[77, D]`
 // (D = the UNet's cross_attention_dim). Nothing here is copied more than the UNet feeds need.
+import type { GraphDType } from '../runtime/graph.ts';
 import type { MemoryMode, Provider } from '../runtime/session.ts';
 
 export interface EditorLoadOptions {
@@ -21,8 +22,13 @@ export interface EditorLoadOptions {
    * attends to a window of neighbouring keyframes (see keyframe_chunks.ts).
    */
   keyframeWindow?: number;
-  /** Where fp16/bf16 UNet weights are converted to float32 once (required for such weights). */
+  /** Where UNet weights are converted once to the graph's float type (required when they differ). */
   conversionCacheDir?: string;
+  /**
+   * UNet graph precision for every provider. Default: per provider, float16 (float32 norms,
+   * attention, timestep embedding and nearest-neighbour search) on GPUs, float32 on the CPU.
+   */
+  dtype?: GraphDType;
   /** Where the built TokenFlow graph is cached between loads (none: built every time). */
   graphCacheDir?: string;
   /**

@@ -14,9 +14,12 @@
 // Both: the conv2 output of up_blocks.1.resnets.1 for unc/cnd := src's while `inject_conv` is
 //   set. Outputs per block: the src norm1 output P_src and the attn1 output A of the keyframes
 //   [record_range[0], record_range[1]) (an empty range in propagate calls).
+// In a float16 graph the records are output, and the keyframe inputs fed, as float32; the
+// nearest-neighbour search and the blend run in float32 (an argmax over cosines decided in
+// half precision would flip near-ties far more often), the blend is then cast to float16.
 import { buildUNetGraph, type UNetConfig } from '../models/unet_2d_condition.ts';
 import type { ResnetContext, SelfAttentionContext, UNetHooks } from '../models/unet_hooks.ts';
-import type { BranchOutput, Graph, Value } from '../runtime/graph.ts';
+import type { BranchOutput, Graph, GraphDType, Value } from '../runtime/graph.ts';
 
 /** The ResNet whose residual branch is injected (second ResNet of the first cross-attention up block). */
 export const CONV_INJECTION_MODULE = 'up_blocks.1.resnets.1';
@@ -76,11 +79,13 @@ export interface TokenFlowGraphOptions {
   /** Also output query / nn_cur / nn_prev / attn per block. */
   debug?: boolean;
   conversionCacheDir?: string;
+  /** The UNet's precision (buildUNetGraph); every mode input and output stays float32. */
+  dtype?: GraphDType;
 }
 
 export function buildTokenFlowGraph(modelDir: string, options: TokenFlowGraphOptions = {}): TokenFlowGraph {
   const modes = new ModeHooks(options.debug ?? false);
-  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir });
+  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir, dtype: options.dtype });
   if (!modes.convInjected) {
     throw new Error(`${modelDir}/unet: the UNet has no ${CONV_INJECTION_MODULE} (TokenFlow needs the Stable Diffusion block layout)`);
   }
@@ -142,7 +147,7 @@ class ModeHooks {
       : []);
     const outs = g.op('If', [propagate], {
       then_branch: g.subgraph(`${block}/propagate`, () => this.propagatedAttention(ctx, block, index, shapes)),
-      else_branch: g.subgraph(`${block}/keyframes`, () => [{ value: this.extendedAttention(ctx, block, shapes), type: 'float32' }, ...emptyDebug()]),
+      else_branch: g.subgraph(`${block}/keyframes`, () => [{ value: this.extendedAttention(ctx, block, shapes), type: ctx.hiddenStates.type }, ...emptyDebug()]),
     }, { name, outputs: this.debug ? 4 : 1 });
     const out = outs[0]!;
     this.records(ctx, out, block, index, shapes);
@@ -194,7 +199,7 @@ class ModeHooks {
 
     const byBranch = g.node('Reshape', [ctx.normHiddenStates, g.ints([3, -1, C])], {}, { name }); // [3, B*T, C]
     const srcSeq = g.node('Slice', [byBranch, g.ints([0]), g.ints([1]), g.ints([0])], {}, { name });
-    const query = g.node('Reshape', [srcSeq, g.ints([-1, C])], {}, { name }); // [B*T, C]
+    const query = g.cast(g.node('Reshape', [srcSeq, g.ints([-1, C])], {}, { name }), 'float32', name); // [B*T, C]
     // Rows over their L2 norm, no epsilon (the reference's x / x.norm(dim=-1)).
     const unit = (x: Value) => g.node('Div', [x, g.node('ReduceL2', [x], { axes: [1], keepdims: 1 }, { name })], {}, { name });
     const q = unit(query);
@@ -213,7 +218,8 @@ class ModeHooks {
       g.node('Mul', [w, gathered(curA, idxCur)], {}, { name }),
       g.node('Mul', [oneMinus, gathered(prevA, idxPrev)], {}, { name }),
     ], {}, { name }); // [3, B*T, C]
-    const out: BranchOutput[] = [{ value: g.node('Reshape', [blended, s.full], {}, { name }), type: 'float32' }]; // [3B, T, C]
+    const type = ctx.hiddenStates.type;
+    const out: BranchOutput[] = [{ value: g.cast(g.node('Reshape', [blended, s.full], {}, { name }), type, name), type }]; // [3B, T, C]
     if (this.debug) {
       const perFrameIdx = g.node('Concat', [g.ints([-1]), s.tokens], { axis: 0 }, { name });
       out.push(

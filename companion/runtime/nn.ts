@@ -1,5 +1,9 @@
 // Layer primitives over the graph builder. Each takes the accessor scoped to the layer
 // (so it only knows `weight` and `bias`) and uses the block's path to name its nodes.
+// Precision follows the input: float16 activations run the layer in float16, except the
+// normalisations and attention, which cast to float32 around themselves (their reductions
+// and softmax lose too much in half precision) and cast back. In float32 graphs every cast
+// is a no-op, so those graphs are unchanged.
 import type { Graph, Value } from './graph.ts';
 import { MS_DOMAIN } from './graph.ts';
 import type { Weights } from './weights.ts';
@@ -20,9 +24,10 @@ export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeature
   return (x) => {
     // x @ W^T straight from the stored [out, in] weight: a Transpose node would be folded by
     // ORT into an anonymous-memory copy of every weight (defeating the mmap in low-memory
-    // mode, and raising peak RSS in the default mode before prepacking).
-    const y = g.node('FusedMatMul', [x, g.weight(weightRef)], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
-    return biasRef ? g.node('Add', [y, g.weight(biasRef)], {}, { name: w.path }) : y;
+    // mode, and raising peak RSS in the default mode before prepacking). A float32 input in a
+    // float16 graph (the timestep embedding) gets its weights cast, which ORT folds once.
+    const y = g.node('FusedMatMul', [x, g.cast(g.weight(weightRef), x.type, w.path)], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
+    return biasRef ? g.node('Add', [y, g.cast(g.weight(biasRef), x.type, w.path)], {}, { name: w.path }) : y;
   };
 }
 
@@ -54,25 +59,30 @@ export function conv2d(
 /**
  * torch.nn.GroupNorm on NCHW input, as Reshape + InstanceNormalization + affine:
  * the fastest form on ORT's CPU provider (GroupNormalization has no CPU kernel).
+ * Computed in float32 (affine included), returned in the input's type.
  */
-export function groupNorm(g: Graph, w: Weights, x: Value, channels: number, groups: number, eps: number, opts: { affine?: boolean } = {}): Value {
+export function groupNorm(g: Graph, w: Weights, input: Value, channels: number, groups: number, eps: number, opts: { affine?: boolean } = {}): Value {
+  const x = g.cast(input, 'float32', w.path);
   const shape = g.node('Shape', [x], {}, { name: w.path });
   const grouped = g.node('Reshape', [x, g.ints([0, groups, -1])], {}, { name: w.path }); // [N, G, C/G*H*W]
   const ones = g.constant(new Array(groups).fill(1));
   const zeros = g.constant(new Array(groups).fill(0));
   const normed = g.node('InstanceNormalization', [grouped, ones, zeros], { epsilon: eps }, { name: w.path });
   const back = g.node('Reshape', [normed, shape], {}, { name: w.path });
-  if (opts.affine === false) return back;
-  const gamma = g.node('Unsqueeze', [g.weight(w.get('weight', [channels])), g.ints([1, 2])], {}, { name: w.path }); // [C,1,1]
-  const beta = g.node('Unsqueeze', [g.weight(w.get('bias', [channels])), g.ints([1, 2])], {}, { name: w.path });
-  return g.node('Add', [g.node('Mul', [back, gamma], {}, { name: w.path }), beta], {}, { name: w.path });
+  if (opts.affine === false) return g.cast(back, input.type, w.path);
+  const param = (name: string) => g.cast(g.weight(w.get(name, [channels])), 'float32', w.path);
+  const gamma = g.node('Unsqueeze', [param('weight'), g.ints([1, 2])], {}, { name: w.path }); // [C,1,1]
+  const beta = g.node('Unsqueeze', [param('bias'), g.ints([1, 2])], {}, { name: w.path });
+  return g.cast(g.node('Add', [g.node('Mul', [back, gamma], {}, { name: w.path }), beta], {}, { name: w.path }), input.type, w.path);
 }
 
-/** torch.nn.LayerNorm over the last axis. */
+/** torch.nn.LayerNorm over the last axis, computed in float32 and returned in the input's type. */
 export function layerNorm(g: Graph, w: Weights, x: Value, channels: number, eps: number): Value {
-  return g.node('LayerNormalization', [x, g.weight(w.get('weight', [channels])), g.weight(w.get('bias', [channels]))], {
+  const param = (name: string) => g.cast(g.weight(w.get(name, [channels])), 'float32', w.path);
+  const y = g.node('LayerNormalization', [g.cast(x, 'float32', w.path), param('weight'), param('bias')], {
     axis: -1, epsilon: eps,
   }, { name: w.path });
+  return g.cast(y, x.type, w.path);
 }
 
 export function silu(g: Graph, x: Value, name?: string): Value {
@@ -81,14 +91,14 @@ export function silu(g: Graph, x: Value, name?: string): Value {
 
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)); ORT fuses this pattern into its Gelu kernel. */
 export function gelu(g: Graph, x: Value, name?: string): Value {
-  const erf = g.node('Erf', [g.node('Div', [x, g.scalar(Math.SQRT2)], {}, { name })], {}, { name });
-  const onePlus = g.node('Add', [erf, g.scalar(1)], {}, { name });
-  return g.node('Mul', [g.node('Mul', [x, onePlus], {}, { name }), g.scalar(0.5)], {}, { name });
+  const erf = g.node('Erf', [g.node('Div', [x, g.scalar(Math.SQRT2, x.type)], {}, { name })], {}, { name });
+  const onePlus = g.node('Add', [erf, g.scalar(1, x.type)], {}, { name });
+  return g.node('Mul', [g.node('Mul', [x, onePlus], {}, { name }), g.scalar(0.5, x.type)], {}, { name });
 }
 
 /** CLIP's quick_gelu: x * sigmoid(1.702 x). */
 export function quickGelu(g: Graph, x: Value, name?: string): Value {
-  return g.node('Mul', [x, g.node('Sigmoid', [g.node('Mul', [x, g.scalar(1.702)], {}, { name })], {}, { name })], {}, { name });
+  return g.node('Mul', [x, g.node('Sigmoid', [g.node('Mul', [x, g.scalar(1.702, x.type)], {}, { name })], {}, { name })], {}, { name });
 }
 
 export interface AttentionOptions {
@@ -104,9 +114,17 @@ export interface AttentionOptions {
  * Scaled dot-product attention on [B, T, C] tensors with `heads` heads, softmax(q k^T / sqrt(d)) v.
  * Emitted as com.microsoft.MultiHeadAttention, which on CPU is about 1.6x faster than the plain
  * MatMul/Softmax form and does not materialise the full score tensor per head in RAM.
+ *
+ * Always computed in float32: MultiHeadAttention has one type for q/k/v, scores and output,
+ * so float32 inputs are the only way to get a float32 softmax from it on every provider.
+ * (ORT's CUDA float16 kernels -- flash and memory-efficient attention -- accumulate the
+ * softmax in float32, but its unfused fallback writes q k^T in float16 first, where SD 2.x
+ * scores overflow: diffusers' reason for upcast_attention.) Float16 callers pay a cast of
+ * q, k, v and of the result.
  */
 export function attention(g: Graph, q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
-  const inputs: (Value | null)[] = [q, k, v];
-  if (opts.bias) inputs.push(null, null, opts.bias);
-  return g.node('MultiHeadAttention', inputs, { num_heads: opts.heads }, { name: opts.name, domain: MS_DOMAIN });
+  const f32 = (x: Value) => g.cast(x, 'float32', opts.name);
+  const inputs: (Value | null)[] = [f32(q), f32(k), f32(v)];
+  if (opts.bias) inputs.push(null, null, f32(opts.bias));
+  return g.cast(g.node('MultiHeadAttention', inputs, { num_heads: opts.heads }, { name: opts.name, domain: MS_DOMAIN }), q.type, opts.name);
 }

@@ -203,6 +203,49 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+/**
+ * float32 -> IEEE half bit patterns, rounding to nearest even (as torch's `.half()`), with
+ * subnormal halves kept and values beyond the half range becoming +-Infinity.
+ */
+export function toFloat16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    const sign = (b >>> 16) & 0x8000;
+    const exp = (b >>> 23) & 0xff;
+    const mant = b & 0x7fffff;
+    const e = exp - 127 + 15; // the half's biased exponent
+    let h: number;
+    let rest: number;
+    let halfway: number;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); // Infinity, or a quiet NaN
+      continue;
+    } else if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+      continue;
+    } else if (e > 0) {
+      h = (e << 10) | (mant >>> 13);
+      rest = mant & 0x1fff;
+      halfway = 0x1000;
+    } else if (e >= -10) {
+      // A subnormal half: units of 2^-24, from the 24-bit significand with its implicit 1.
+      const shift = 14 - e;
+      const significand = mant | 0x800000;
+      h = significand >>> shift;
+      rest = significand & ((1 << shift) - 1);
+      halfway = 1 << (shift - 1);
+    } else {
+      out[i] = sign; // below half the smallest subnormal
+      continue;
+    }
+    if (rest > halfway || (rest === halfway && (h & 1))) h++; // a carry may round up to the next exponent or Infinity
+    out[i] = sign | h;
+  }
+  return out;
+}
+
 type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 export interface TensorToWrite {

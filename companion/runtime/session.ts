@@ -3,13 +3,21 @@
 // back when given a list: `['cuda', 'cpu']` fails outright if CUDA cannot load.
 // `InferenceSession.create` and `run` block the calling thread; the daemon therefore runs the
 // pipeline (and so every session) in a worker thread.
+// Precision follows the provider (createPolicySession): GPU providers get float16 graphs
+// (float32 norms, attention and timestep embedding), the CPU float32 ones, since on x64 CPUs
+// ORT computes float16 graphs in float32 anyway with casts around nearly every op.
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Graph } from './graph.ts';
+import type { Graph, GraphDType } from './graph.ts';
 
 export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
+
+/** The graph precision each provider gets: float16 on GPUs, float32 on the CPU. */
+export function providerDType(provider: Provider): GraphDType {
+  return provider === 'cpu' ? 'float32' : 'float16';
+}
 
 export type MemoryMode = 'fast' | 'low';
 
@@ -26,11 +34,26 @@ export interface SessionOptions {
    */
   memoryPattern?: boolean;
   log?: (line: string) => void;
+  /** Creates the ORT session (default `InferenceSession.create`); tests stand in for a GPU provider with it. */
+  create?: (bytes: Uint8Array, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+}
+
+export interface PolicySessionOptions extends SessionOptions {
+  /** Graph precision for every provider, overriding providerDType (e.g. float32 on a GPU to rule out float16). */
+  dtype?: GraphDType;
 }
 
 export interface LoadedSession {
   session: ort.InferenceSession;
   provider: Provider;
+  /** Precision of the graph the session runs, when it was chosen per provider. */
+  dtype?: GraphDType;
+}
+
+/** A serialised graph and the folder of its external weights. */
+export interface ModelBytes {
+  bytes: Uint8Array;
+  weightsFolder: string | undefined;
 }
 
 /** Platform order from ort-notes.md: GPU providers first, CPU always last. */
@@ -59,14 +82,45 @@ export async function createSession(graph: Graph, options: SessionOptions = {}):
 export async function createSessionFromBytes(
   name: string, bytes: Uint8Array, weightsFolder: string | undefined, options: SessionOptions = {},
 ): Promise<LoadedSession> {
+  return tryProviders(name, options, () => ({ bytes, weightsFolder }));
+}
+
+/**
+ * A session on the first provider that loads, each tried with a graph of its own precision
+ * (`options.dtype`, else providerDType): `graphFor` builds (or fetches) that graph. A GPU
+ * provider that fails to build or load is skipped; the log line names the provider that runs,
+ * its graph's dtype, and why the others were skipped.
+ */
+export async function createPolicySession(
+  name: string, graphFor: (dtype: GraphDType, provider: Provider) => ModelBytes | Promise<ModelBytes>, options: PolicySessionOptions = {},
+): Promise<LoadedSession> {
+  return tryProviders(name, options, async (provider) => {
+    const dtype = options.dtype ?? providerDType(provider);
+    return { ...(await graphFor(dtype, provider)), dtype };
+  });
+}
+
+async function tryProviders(
+  name: string, options: SessionOptions, prepare: (provider: Provider) => (ModelBytes & { dtype?: GraphDType }) | Promise<ModelBytes & { dtype?: GraphDType }>,
+): Promise<LoadedSession> {
   const log = options.log ?? (() => {});
   const providers = options.providers ?? defaultProviders();
+  const create = options.create ?? ((bytes, opts) => ort.InferenceSession.create(bytes, opts));
   const failures: string[] = [];
   for (const provider of providers) {
+    let model: ModelBytes & { dtype?: GraphDType };
     try {
-      const session = await ort.InferenceSession.create(bytes, sessionOptions(provider, weightsFolder, options));
-      log(`${name}: running on ${provider}${failures.length ? ` (skipped ${failures.join('; ')})` : ''}`);
-      return { session, provider };
+      model = await prepare(provider);
+    } catch (err) {
+      if (provider === 'cpu') throw err; // the graph's own error (a weight, a config field), as is
+      failures.push(`${provider}: ${errorText(err).split('\n')[0]}`);
+      continue;
+    }
+    try {
+      const session = await create(model.bytes, sessionOptions(provider, model.weightsFolder, options));
+      const precision = model.dtype ? ` with the ${model.dtype} graph` : '';
+      log(`${name}: running on ${provider}${precision}${failures.length ? ` (skipped ${failures.join('; ')})` : ''}`);
+      return model.dtype ? { session, provider, dtype: model.dtype } : { session, provider };
     } catch (err) {
       if (provider === 'cpu') throw new Error(`${name}: could not create the ONNX Runtime session: ${errorText(err)}`);
       failures.push(`${provider}: ${errorText(err).split('\n')[0]}`);

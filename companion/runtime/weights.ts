@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { SafetensorsFile, toFloat32, writeSafetensors, type DType, type TensorInfo, type TensorToWrite } from './safetensors.ts';
+import type { GraphDType } from './graph.ts';
+import { SafetensorsFile, toFloat16, toFloat32, writeSafetensors, type DType, type TensorInfo, type TensorToWrite } from './safetensors.ts';
 
 export interface WeightRef {
   /** Full diffusers name, e.g. `down_blocks.0.resnets.1.conv1.weight`. */
@@ -28,10 +29,22 @@ export class WeightError extends Error {
 
 export interface WeightStoreOptions {
   /**
-   * Weights in another dtype are converted once into a float32 safetensors file in this folder
-   * and served from there (ORT would otherwise keep an fp32 copy per session in RAM).
+   * Weights in another dtype than `dtype` are converted once into a safetensors file in this
+   * folder and served from there (ORT would otherwise keep a converted copy per session in RAM).
    */
   conversionCacheDir?: string;
+  /** The float type the graph wants its weights in (default float32). */
+  dtype?: GraphDType;
+}
+
+/** The safetensors dtype of a graph dtype's weights. */
+export const WEIGHT_DTYPE: Record<GraphDType, 'F32' | 'F16'> = { float32: 'F32', float16: 'F16' };
+
+const FLOAT_DTYPES: readonly DType[] = ['F64', 'F32', 'F16', 'BF16'];
+
+/** The first floating-point tensor of `file` not stored as `target`, if any. */
+export function firstTensorNotIn(file: SafetensorsFile, target: DType): TensorInfo | undefined {
+  return [...file.tensors.values()].find((t) => FLOAT_DTYPES.includes(t.dtype) && t.dtype !== target);
 }
 
 /** All tensors of one model component (one or more safetensors shards). */
@@ -47,9 +60,11 @@ export class WeightStore {
 
   static open(component: string, paths: string[], options: WeightStoreOptions = {}): WeightStore {
     const files = paths.map((p) => SafetensorsFile.open(p));
-    const needsConversion = files.some((f) => [...f.tensors.values()].some((t) => t.dtype !== 'F32'));
+    const target = WEIGHT_DTYPE[options.dtype ?? 'float32'];
+    const needsConversion = files.some((f) => firstTensorNotIn(f, target));
     if (needsConversion && options.conversionCacheDir) {
-      return new WeightStore(component, files.map((f) => convertToFloat32(f, options.conversionCacheDir!)));
+      // Every shard, converted or not, must end up in one folder: ORT reads external data from one.
+      return new WeightStore(component, files.map((f) => convertFile(f, options.conversionCacheDir!, target)));
     }
     return new WeightStore(component, files);
   }
@@ -160,21 +175,37 @@ function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Converts a non-fp32 file to fp32 once; later opens reuse the cached file. */
-function convertToFloat32(file: SafetensorsFile, cacheDir: string): SafetensorsFile {
+/**
+ * Converts a file's floating-point tensors to `dtype` (F32 or F16) once; later opens reuse
+ * the cached file.
+ */
+function convertFile(file: SafetensorsFile, cacheDir: string, dtype: 'F32' | 'F16'): SafetensorsFile {
   const st = statSync(file.path);
   const key = createHash('sha256').update(`${file.path}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
-  const target = join(cacheDir, `${basename(file.path, '.safetensors')}-${key}.f32.safetensors`);
+  const target = join(cacheDir, `${basename(file.path, '.safetensors')}-${key}.${dtype.toLowerCase()}.safetensors`);
   if (!existsSync(target)) {
     mkdirSync(cacheDir, { recursive: true });
     // Lazy data: one tensor converted and written at a time, so peak memory stays small.
     const entries: [string, TensorToWrite][] = [...file.tensors.values()].map((info) => {
-      const isFloat = info.dtype === 'F16' || info.dtype === 'BF16' || info.dtype === 'F64' || info.dtype === 'F32';
-      return [info.name, isFloat
-        ? { dtype: 'F32', shape: info.shape, data: () => toFloat32(file.readBytes(info.name), info.dtype, info.name) }
-        : { dtype: info.dtype, shape: info.shape, data: () => new Uint8Array(file.readBytes(info.name)) }];
+      const bytes = () => file.readBytes(info.name);
+      if (!FLOAT_DTYPES.includes(info.dtype)) return [info.name, { dtype: info.dtype, shape: info.shape, data: () => new Uint8Array(bytes()) }];
+      const data = dtype === 'F32'
+        ? () => toFloat32(bytes(), info.dtype, info.name)
+        : () => halfWeight(toFloat32(bytes(), info.dtype, info.name), info.name, file.path);
+      return [info.name, { dtype, shape: info.shape, data }];
     });
     writeSafetensors(target, entries, { converted_from: file.path });
   }
   return SafetensorsFile.open(target);
+}
+
+/** A weight in half precision; one with finite values beyond the half range is an error, not Infinity. */
+function halfWeight(values: Float32Array, name: string, file: string): Uint16Array {
+  const half = toFloat16(values);
+  for (let i = 0; i < half.length; i++) {
+    if ((half[i]! & 0x7fff) === 0x7c00 && Number.isFinite(values[i]!)) {
+      throw new WeightError(`${file}: weight "${name}" holds ${values[i]}, beyond the float16 range (|x| <= 65504); this checkpoint needs a float32 graph`);
+    }
+  }
+  return half;
 }
