@@ -2,12 +2,12 @@
 // builds one model component's graph from a diffusers folder, runs it once on the named
 // tensors of IN and writes every graph output to OUT, for comparison with the Python
 // reference. ONNX Runtime and the model builders are loaded only when the command runs.
-import os from 'node:os';
 import path from 'node:path';
 import type { Graph } from '../runtime/graph.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
+import { productRuntime } from '../pipeline/tokenflow.ts';
 
 type InputType = 'float32' | 'int64';
 
@@ -44,7 +44,8 @@ export const components: Record<string, ComponentRunner> = {
   },
 };
 
-const DEFAULT_CACHE = path.join(os.tmpdir(), 'tokenflow-weights-f32');
+/** The product's conversion cache, so a checkpoint converted once serves `edit`, the daemon and this. */
+const defaultCache = () => productRuntime().conversionCacheDir!;
 
 export const runHelp = [
   'tokenflow debug run <component> --model DIR --inputs IN.safetensors --out OUT.safetensors [--cache-dir DIR]',
@@ -52,7 +53,7 @@ export const runHelp = [
   '  Components (inputs -> outputs):',
   ...Object.entries(components).map(([name, c]) => `    ${name}: ${Object.keys(c.inputs).join(', ')} -> ${c.outputs.join(', ')}`),
   '  Extra tensors in IN are ignored; a scalar timestep is used for the whole batch.',
-  `  fp16/bf16 weights are converted to float32 once into --cache-dir (default ${DEFAULT_CACHE}).`,
+  '  fp16/bf16 weights are converted to float32 once into --cache-dir (default: the product\'s cache, <data>/cache/weights).',
 ].join('\n');
 
 export async function debugRun(args: string[]): Promise<number> {
@@ -95,7 +96,7 @@ export async function debugRun(args: string[]): Promise<number> {
   }
 
   const started = Date.now();
-  const graph = await component.build(values.model!, values['cache-dir'] ?? DEFAULT_CACHE);
+  const graph = await component.build(values.model!, values['cache-dir'] ?? defaultCache());
   const session = await createSession(graph, { providers: ['cpu'], log: (line) => console.error(line) });
   const built = Date.now();
   const outputs = await run(session, feeds);

@@ -10,6 +10,7 @@ import { REFERENCE_PARAMETERS } from '../../shared/jobs.ts';
 import type { SafetensorsFile, TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
+import { productRuntime } from '../pipeline/tokenflow.ts';
 
 const help = [
   'tokenflow debug tokenflow --model DIR --golden FILE.safetensors --out OUT.safetensors [--settings FILE.json] [--step0-out FILE.safetensors] [--cache-dir DIR]',
@@ -152,7 +153,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
       caches: [],
-      runtime: { providers: ['cpu'], conversionCacheDir: values['cache-dir'] ?? path.join(os.tmpdir(), 'tokenflow-weights-f32'), log: (l) => console.error(l) },
+      runtime: { providers: ['cpu'], conversionCacheDir: values['cache-dir'] ?? productRuntime().conversionCacheDir, log: (l) => console.error(l) },
       onProgress: (stage, done, total) => {
         if (done === total) console.error(`${stage}: ${done}/${total}`);
       },

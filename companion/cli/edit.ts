@@ -83,7 +83,7 @@ export interface ProgressSink {
 export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<HeadlessEditResult> {
   const media = await import('../media/index.ts');
   const { editClip } = await import('../pipeline/edit_clip.ts');
-  const { cacheRoot, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
+  const { productRuntime, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
   const { resolveModel } = await import('../models/catalog.ts');
   const sink = opts.progress ?? stderrProgress();
   const tracker = new ProgressTracker();
@@ -147,7 +147,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       workDir: work,
       caches: [sharedInversionCache()],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { threads: opts.threads, conversionCacheDir: path.join(cacheRoot(), 'weights-f32'), graphCacheDir: path.join(cacheRoot(), 'graphs') },
+      runtime: { ...productRuntime(), threads: opts.threads },
       signal: opts.signal,
       onProgress: (s, done, total) => {
         detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { resolveFolders } from '../config.ts';
 import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
+import type { GraphDType } from '../runtime/graph.ts';
+import type { RuntimeOptions } from './components.ts';
 import { editClip, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
 import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
@@ -17,12 +19,29 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Root of the pipeline's caches: TOKENFLOW_CACHE_DIR, else `<data folder>/cache`. Holds
- * `inversion/` (latent stores), `weights-f32/` (fp16 weights converted once for the CPU) and
- * `graphs/` (built ONNX graphs).
+ * `inversion/` (latent stores), `weights/` (checkpoints converted once to the precision a
+ * provider runs: fp32 for the CPU, fp16 for GPUs) and `graphs/` (built ONNX graphs).
  */
 export function cacheRoot(env: Env = process.env): string {
   const dir = env.TOKENFLOW_CACHE_DIR?.trim();
   return dir ? path.resolve(dir) : path.join(resolveFolders(env).dataDir, 'cache');
+}
+
+/**
+ * The runtime settings the product runs with: the caches above, and the graph precision,
+ * float16 on GPU providers and float32 on the CPU unless TOKENFLOW_PRECISION forces one.
+ */
+export function productRuntime(env: Env = process.env): RuntimeOptions {
+  const precision = env.TOKENFLOW_PRECISION?.trim();
+  if (precision && precision !== 'float32' && precision !== 'float16') {
+    throw new PipelineError('bad_request', `TOKENFLOW_PRECISION must be float32 or float16, got "${precision}"`);
+  }
+  const root = cacheRoot(env);
+  return {
+    conversionCacheDir: path.join(root, 'weights'),
+    graphCacheDir: path.join(root, 'graphs'),
+    ...(precision ? { dtype: precision as GraphDType } : {}),
+  };
 }
 
 /** The shared inversion cache; its bound is TOKENFLOW_INVERSION_CACHE_GB (default 5, 0 = off). */
@@ -61,7 +80,6 @@ class TokenFlowPipeline implements Pipeline {
     const p = settings.parameters;
     const modelDir = await jobModelDir(settings.model);
     const identity = sourceIdentity(frames.source);
-    const root = cacheRoot();
     const result = await editClip({
       modelDir,
       frames,
@@ -76,7 +94,7 @@ class TokenFlowPipeline implements Pipeline {
       // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
       caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { conversionCacheDir: path.join(root, 'weights-f32'), graphCacheDir: path.join(root, 'graphs'), log: (line) => hooks.onLog('debug', line) },
+      runtime: { ...productRuntime(), log: (line) => hooks.onLog('debug', line) },
       signal: hooks.signal,
       onProgress: hooks.onProgress,
       onPreview: hooks.onPreview,

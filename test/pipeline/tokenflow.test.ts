@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobService } from '../../companion/jobs/service.ts';
 import { probe } from '../../companion/media/index.ts';
-import { jobModelDir } from '../../companion/pipeline/tokenflow.ts';
+import { jobModelDir, productRuntime } from '../../companion/pipeline/tokenflow.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { makeClip } from '../media/clips.ts';
 import type { ChildRequest } from '../helpers/pipeline_child.ts';
@@ -122,4 +122,13 @@ test('daemon job end to end: the real pipeline with the tiny model renders the r
   for (const s of ['invert', 'edit', 'decode', 'encode']) assert.ok(stages.has(s), `progress of ${s} (${[...stages]})`);
   assert.ok(done!.timings.edit !== undefined && done!.timings.invert !== undefined);
   assert.ok(previews > 0, 'keyframe previews were streamed');
+});
+
+test('product runtime: caches under TOKENFLOW_CACHE_DIR; TOKENFLOW_PRECISION forces one graph precision', () => {
+  const root = path.resolve('/tmp/tf-cache-root');
+  assert.deepEqual(productRuntime({ TOKENFLOW_CACHE_DIR: root }), {
+    conversionCacheDir: path.join(root, 'weights'), graphCacheDir: path.join(root, 'graphs'),
+  });
+  assert.equal(productRuntime({ TOKENFLOW_CACHE_DIR: root, TOKENFLOW_PRECISION: 'float32' }).dtype, 'float32');
+  assert.throws(() => productRuntime({ TOKENFLOW_PRECISION: 'fp8' }), /TOKENFLOW_PRECISION must be float32 or float16, got "fp8"/);
 });
