@@ -5,6 +5,7 @@ import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
 import { probeProvider } from '../runtime/provider_probe.ts';
+import { providerDType } from '../runtime/session.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
@@ -127,7 +128,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   try {
     const probe = await probeProvider();
     device = probe.provider;
-    log('info', `execution provider: ${probe.line}`);
+    log('info', `execution provider: ${probe.line}; models run as ${providerDType(probe.provider)} graphs${process.env.TOKENFLOW_PRECISION ? ` unless TOKENFLOW_PRECISION (${process.env.TOKENFLOW_PRECISION}) says otherwise` : ''}`);
   } catch (err) {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
   }
