@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { JobRecord, Stage } from '../../shared/jobs.ts';
 import { JsonLinesLog } from './jsonl_log.ts';
+import { processAlive } from '../util/process.ts';
 
 /** Bookkeeping kept with a job but not part of the public record. */
 export const JobMeta = z.strictObject({
@@ -171,14 +172,5 @@ class StoreLock {
   release(): void {
     if (!heldLocks.delete(this.file)) return;
     fs.rmSync(this.file, { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -15,6 +15,7 @@ import {
 } from './hub_client.ts';
 import { planPipelineFiles, shardPaths, type Precision } from './pipeline_files.ts';
 import { pipelineClassProblem } from './validate.ts';
+import { processAlive } from '../util/process.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -337,14 +338,5 @@ function readFileSyncSafe(file: string): string {
     return readFileSync(file, 'utf8').trim();
   } catch {
     return '';
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LatentStore } from './latent_store.ts';
+import { processAlive } from '../util/process.ts';
 
 export interface SourceIdentity {
   path: string;
@@ -187,15 +188,6 @@ export class InversionCache {
         // Removed by someone else meanwhile.
       }
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { processAlive } from '../util/process.ts';
 
 export const DAEMON_FILE = 'daemon.json';
 
@@ -56,14 +57,4 @@ export async function removeDaemonFile(dataDir: string, pid: number = process.pi
     // unreadable or already gone: remove whatever is there
   }
   await fs.rm(file, { force: true });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
