@@ -3,6 +3,7 @@
 // last line (the write that was cut off) and compaction rewrites the file atomically.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncDir, writeAll } from '../util/atomic_file.ts';
 
 export interface ReplayResult<T> {
   entries: T[];
@@ -90,36 +91,4 @@ export class JsonLinesLog<T> {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }
-}
-
-/** Makes a rename in `dir` durable. Windows cannot open folders; NTFS journals renames. */
-export function fsyncDir(dir: string): void {
-  if (process.platform === 'win32') return;
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Writes a whole file atomically: temp file beside it, fsync, rename, fsync the folder. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    writeAll(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
-}
-
-/** fs.writeSync may write less than asked; loop until every byte is out. */
-function writeAll(fd: number, data: string | Uint8Array): void {
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let offset = 0;
-  while (offset < buf.length) offset += fs.writeSync(fd, buf, offset, buf.length - offset);
 }

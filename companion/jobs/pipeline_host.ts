@@ -59,7 +59,7 @@ export class PipelineHost {
         if (settled || message.runId !== runId) return;
         switch (message.type) {
           case 'progress':
-            hooks.onProgress(message.stage, message.done, message.total);
+            hooks.onProgress(message.stage, message.done, message.total, message.doneBefore);
             break;
           case 'preview':
             hooks.onPreview(message.preview);

@@ -7,7 +7,7 @@ import { BUILTIN_PRESETS, Preset, PresetBody, type PresetBodyInput } from '../..
 import { PresetName } from '../../shared/jobs.ts';
 import type { PresetsApi } from './api.ts';
 import { JobServiceError } from './errors.ts';
-import { writeFileAtomic } from './jsonl_log.ts';
+import { writeFileAtomic } from '../util/atomic_file.ts';
 
 const PresetsFile = z.strictObject({ version: z.literal(1), presets: z.array(Preset) });
 

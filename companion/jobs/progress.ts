@@ -1,7 +1,8 @@
 // Stage-weighted job progress and ETA. Overall progress is the finished stages' weights plus
 // the current stage's fraction of its weight, held below 1 until the job has succeeded (the
 // render exists). ETA: the current stage's remaining units at its measured rate, plus the
-// stages not started yet at the seconds-per-weight measured so far in this attempt.
+// stages not started yet at the seconds-per-weight measured so far in this attempt. Units an
+// earlier attempt did (a resumed edit) count towards progress but not towards the rates.
 import { STAGES, type JobProgress, type Stage } from '../../shared/jobs.ts';
 
 /** Share of a typical job's time per stage (CPU/GPU edit dominates). */
@@ -19,7 +20,7 @@ export const MAX_UNFINISHED = 0.999;
 
 export class ProgressTracker {
   private readonly completed = new Set<Stage>();
-  private current: { stage: Stage; started: number; done: number; total: number } | null = null;
+  private current: { stage: Stage; started: number; done: number; total: number; doneBefore: number } | null = null;
   /** Seconds and weight measured in this attempt (resumed stages were not timed here). */
   private measuredSeconds = 0;
   private measuredWeight = 0;
@@ -32,15 +33,17 @@ export class ProgressTracker {
   }
 
   start(stage: Stage): JobProgress {
-    this.current = { stage, started: this.now(), done: 0, total: 0 };
+    this.current = { stage, started: this.now(), done: 0, total: 0, doneBefore: 0 };
     return this.snapshot();
   }
 
-  update(stage: Stage, done: number, total: number): JobProgress {
+  /** `doneBefore`: how many of `done` an earlier attempt did (not timed here). */
+  update(stage: Stage, done: number, total: number, doneBefore = 0): JobProgress {
     if (this.current?.stage !== stage) this.start(stage);
     const cur = this.current!;
     cur.total = Math.max(0, total);
     cur.done = Math.min(Math.max(0, done), cur.total);
+    cur.doneBefore = Math.min(Math.max(0, doneBefore), cur.done);
     return this.snapshot();
   }
 
@@ -78,12 +81,13 @@ export class ProgressTracker {
 
   private eta(): number | null {
     const cur = this.current;
-    if (!cur || cur.done <= 0 || cur.total <= 0) return null;
+    const doneHere = cur ? cur.done - cur.doneBefore : 0;
+    if (!cur || doneHere <= 0 || cur.total <= 0) return null;
     const elapsed = (this.now() - cur.started) / 1000;
     if (elapsed <= 0) return null;
-    const rate = cur.done / elapsed; // units per second in this stage
+    const rate = doneHere / elapsed; // units per second in this stage, this attempt
     const currentLeft = (cur.total - cur.done) / rate;
-    const weightSoFar = this.measuredWeight + STAGE_WEIGHTS[cur.stage] * (cur.done / cur.total);
+    const weightSoFar = this.measuredWeight + STAGE_WEIGHTS[cur.stage] * (doneHere / cur.total);
     const secondsPerWeight = (this.measuredSeconds + elapsed) / weightSoFar;
     let futureWeight = 0;
     for (const s of STAGES) {

@@ -8,14 +8,15 @@ import type { JobRecord, JobResult, Stage } from '../../shared/jobs.ts';
 import type { FrameSet, MediaInfo, RawFrames, Rational } from '../media/types.ts';
 import type { PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
 import { encodePngRgb } from '../util/png.ts';
-import { writeFileAtomic } from './jsonl_log.ts';
+import { writeFileAtomic } from '../util/atomic_file.ts';
 import type { MediaApi } from './media_api.ts';
 import { outputBaseName, videoExtension } from './output_files.ts';
 import type { PipelineHost } from './pipeline_host.ts';
 
 export interface RunnerEvents {
   stageStart(stage: Stage): void;
-  progress(stage: Stage, done: number, total: number): void;
+  /** `doneBefore`: the part of `done` an earlier attempt did (see PipelineHooks.onProgress). */
+  progress(stage: Stage, done: number, total: number, doneBefore?: number): void;
   stageEnd(stage: Stage): void;
   /** The stage's work was done by an earlier attempt (resume). */
   stageSkipped(stage: Stage): void;
@@ -134,10 +135,10 @@ async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<Pipe
     },
     {
       signal,
-      onProgress: (stage, done, total) => {
+      onProgress: (stage, done, total, doneBefore) => {
         if (PIPELINE_STAGES.indexOf(stage) < PIPELINE_STAGES.indexOf(current ?? 'invert')) return;
         enter(stage);
-        events.progress(stage, done, total);
+        events.progress(stage, done, total, doneBefore);
       },
       onPreview: (p) => events.preview(p),
       onLog: (level, message) => events.log(level, message),

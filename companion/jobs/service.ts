@@ -344,8 +344,8 @@ export class JobService implements JobServiceApi {
           this.update(id, { stage, progress }, { persist: true });
           this.emitProgress(id, active, true);
         },
-        progress: (stage, done, total) => {
-          this.update(id, { progress: active.tracker.update(stage, done, total) }, { persist: false });
+        progress: (stage, done, total, doneBefore) => {
+          this.update(id, { progress: active.tracker.update(stage, done, total, doneBefore) }, { persist: false });
           this.emitProgress(id, active, done >= total);
         },
         stageEnd: (stage) => {

@@ -3,7 +3,9 @@
 // (TokenFlowEditor) -> VAE decode. Used by the daemon's pipeline (tokenflow.ts), `tokenflow
 // edit`, `tokenflow debug tokenflow` and the parity tests. Components are loaded stage by stage
 // and released when their stage ends; the latents of the clip live in the on-disk store and
-// in RAM only as the current edit latents x (one [N, 4, h, w] array).
+// in RAM only as the current edit latents x (one [N, 4, h, w] array). With a checkpoint folder,
+// x is saved after every step and a later run of the same edit continues from there.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DDIMScheduler } from '../models/ddim.ts';
@@ -11,7 +13,8 @@ import type { RawFrames } from '../media/types.ts';
 import { FrameWriter } from '../media/frame-writer.ts';
 import { encodePngRgb } from '../util/png.ts';
 import { encodeText, readModelInfo, tokenize, VaeDecoder, type ModelInfo, type RuntimeOptions } from './components.ts';
-import { TokenFlowEditor } from './edit_step.ts';
+import { EditCheckpoint, type CheckpointKey } from './edit_checkpoint.ts';
+import { callsPerStep, TokenFlowEditor } from './edit_step.ts';
 import type { BranchEmbeddings, Editor, UNetCallInfo } from './edit_types.ts';
 import type { PipelinePreview, PipelineStage } from './interface.ts';
 import { PipelineError } from './interface.ts';
@@ -62,6 +65,12 @@ export interface EditClipOptions {
   outputPath: string;
   /** Scratch folder (latent store when no cache takes it). */
   workDir: string;
+  /**
+   * A folder that survives restarts, for the edit's checkpoint (the latents after each step):
+   * a run with the same settings continues after the last completed step. Removed when the edit
+   * has been decoded. Full edits only: a preview-only edit is short and is not checkpointed.
+   */
+  checkpointDir?: string;
   /** Inversion caches, searched in order; a new entry goes to the first that fits it. */
   caches?: InversionCache[];
   /** The media file the frames came from, for the cache key. */
@@ -72,7 +81,8 @@ export interface EditClipOptions {
   /** Long side of preview images (default 320). */
   previewSide?: number;
   signal?: AbortSignal;
-  onProgress?: (stage: PipelineStage, done: number, total: number) => void;
+  /** `doneBefore`: how much of `done` a checkpointed earlier run did (not this run's work, for the ETA). */
+  onProgress?: (stage: PipelineStage, done: number, total: number, doneBefore?: number) => void;
   onPreview?: (preview: PipelinePreview) => void;
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
   capture?: EditCapture;
@@ -150,19 +160,13 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   // Preprocessing, or a cached store. A preview-only job inverts just its keyframes unless the
   // whole clip is already cached.
   started = performance.now();
-  const found = await findOrInvert({ options, model, scheduler, schedules, embeds, keyframes, previewOnly });
+  const inputs = inputIdentity(options);
+  const found = await findOrInvert({ options, model, scheduler, schedules, embeds, keyframes, previewOnly, inputs });
   timings.invert = performance.now() - started;
   loadMs.preprocess = found.loadMs;
   const { store, rows } = found;
   options.capture?.store?.(store);
   log('info', found.hit ? `inversion: reusing the cached latents (${found.storeDir})` : `inversion: ${found.evaluations} UNet evaluations in ${(timings.invert / 1000).toFixed(1)} s`);
-
-  // Start latent as the reference computes it (run_tokenflow_pnp.py:186-193, :257).
-  const z0 = readRows(store, 'z0', rows);
-  const epsHat = noiseEstimate(store, rows, schedules.noisiest, z0, scheduler);
-  let x = scheduler.addNoise(z0, epsHat, schedules.edit[0]!);
-  options.capture?.start?.(epsHat, x);
-  checkAborted(signal);
 
   // Edit.
   started = performance.now();
@@ -176,16 +180,31 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   const previews = new PreviewMaker(options, model, scheduler, store.layout.channels, shape);
   started = performance.now();
   const keyframeRows = Array.from({ length: rows.length }, (_, i) => i);
-  let stepCalls = 0;
-  let doneCalls = 0;
+  let x: Float32Array;
+  let checkpoint: EditCheckpoint | null = null;
   try {
-    for (let s = 0; s < params.steps; s++) {
+    checkAborted(signal);
+    checkpoint = previewOnly ? null : checkpointFor(options, { inputs, pivots, editor, shape, channels: store.layout.channels });
+    const resumed = checkpoint ? resumeFrom(checkpoint, log) : null;
+    // The checkpoint's latents, or the start latent as the reference computes it.
+    x = resumed?.x ?? startLatent(store, rows, schedules.noisiest, schedules.edit[0]!, scheduler, options.capture);
+    const firstStep = resumed?.stepsDone ?? 0;
+    let stepCalls = previewOnly ? 0 : callsPerStep(rows.length, params.batchSize, editor.keyframeWindow);
+    // Resumed steps count as done, but not as this run's work (the ETA is measured on the rest).
+    const doneBefore = firstStep * stepCalls;
+    let doneCalls = doneBefore;
+    const report = (done: number, total: number) => options.onProgress?.('edit', done, total, doneBefore);
+    if (resumed) {
+      log('info', resumeMessage(firstStep, params.steps));
+      report(doneBefore, params.steps * stepCalls);
+    }
+    for (let s = firstStep; s < params.steps; s++) {
       checkAborted(signal);
       const t = schedules.edit[s]!;
       const srcLatents = readRows(store, t, rows);
       const onUnetCall = (info: UNetCallInfo) => {
         stepCalls = info.total;
-        options.onProgress?.('edit', doneCalls + info.done, params.steps * info.total);
+        report(doneCalls + info.done, params.steps * info.total);
       };
       const common = {
         x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, embeds, guidance: params.guidanceScale,
@@ -197,8 +216,9 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
           ...common, pivots: pivots[s]!, batchSize: params.batchSize,
           onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
+      if (checkpoint) saveCheckpoint(checkpoint, s + 1, next, params.steps, log);
       doneCalls += stepCalls;
-      options.onProgress?.('edit', doneCalls, params.steps * stepCalls);
+      report(doneCalls, params.steps * stepCalls);
       options.capture?.step?.(s, next);
       if (previews.due(s, params.steps)) {
         // x rows of the keyframes: all rows in a preview-only edit, this step's pivots otherwise.
@@ -235,7 +255,88 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
     await previews.release();
   }
   timings.decode = performance.now() - started;
+  // The edited frames exist: the job resumes from them (runner) and no longer needs the steps.
+  checkpoint?.remove();
   return { frames: out, frameIndices, pivots, cacheHit: found.hit, storeDir: found.storeDir, stats };
+}
+
+/** The frames' SHA-256 and the model's fingerprint, each computed once and only if a cache or checkpoint asks. */
+function inputIdentity(options: EditClipOptions): InputIdentity {
+  let framesHash: string | undefined;
+  let model: string | undefined;
+  return {
+    framesHash: () => (framesHash ??= fileSha256(options.frames.path)),
+    model: () => (model ??= modelFingerprint(options.modelDir)),
+  };
+}
+
+interface InputIdentity {
+  framesHash(): string;
+  model(): string;
+}
+
+/** The edit's checkpoint in options.checkpointDir (none without one). */
+function checkpointFor(options: EditClipOptions, ctx: CheckpointContext): EditCheckpoint | null {
+  if (!options.checkpointDir) return null;
+  const values = ctx.shape.n * ctx.channels * ctx.shape.h * ctx.shape.w;
+  return new EditCheckpoint(options.checkpointDir, checkpointKey(options, ctx), values, options.params.steps);
+}
+
+interface CheckpointContext {
+  inputs: InputIdentity;
+  pivots: number[][];
+  editor: Editor;
+  shape: { n: number; h: number; w: number };
+  channels: number;
+}
+
+/**
+ * Everything the edit's trajectory depends on. A checkpoint made under another key is not
+ * resumed. Threads, memory mode and the execution provider are left out: they change at most
+ * the float rounding, and a restart should not throw away hours of steps over them.
+ */
+function checkpointKey(options: EditClipOptions, ctx: CheckpointContext): CheckpointKey {
+  const { frames } = options;
+  return {
+    model: ctx.inputs.model(),
+    frames: { sha256: ctx.inputs.framesHash(), width: frames.width, height: frames.height, count: frames.count },
+    source: options.source ?? null,
+    prompts: options.prompts,
+    params: options.params,
+    // The keyframes of every step (drawn up front from the seed, or given): a resumed run uses the same rows.
+    pivots: { from: options.pivots ? 'explicit' : 'seed', sha256: createHash('sha256').update(JSON.stringify(ctx.pivots)).digest('hex') },
+    keyframeWindow: ctx.editor.keyframeWindow,
+    dtype: ctx.editor.dtype,
+    latents: [ctx.shape.n, ctx.channels, ctx.shape.h, ctx.shape.w],
+  };
+}
+
+/** The checkpoint to continue from when it is usable; says why when one is ignored. */
+function resumeFrom(checkpoint: EditCheckpoint, log: NonNullable<EditClipOptions['onLog']>): { stepsDone: number; x: Float32Array } | null {
+  const found = checkpoint.load();
+  if (found.found === 'ignored') log('warn', `edit checkpoint ignored: ${found.reason}; the edit starts at step 1`);
+  return found.found === 'usable' ? found : null;
+}
+
+function resumeMessage(stepsDone: number, steps: number): string {
+  return stepsDone < steps
+    ? `resuming the edit at step ${stepsDone + 1}/${steps} from a checkpoint (${stepsDone} step${stepsDone === 1 ? '' : 's'} done earlier)`
+    : `all ${steps} edit steps were done earlier: decoding from the checkpoint`;
+}
+
+function saveCheckpoint(checkpoint: EditCheckpoint, stepsDone: number, x: Float32Array, steps: number, log: NonNullable<EditClipOptions['onLog']>): void {
+  const started = performance.now();
+  checkpoint.save(stepsDone, x);
+  log('debug', `edit checkpoint: step ${stepsDone}/${steps} saved (${(x.byteLength / 1024 ** 2).toFixed(2)} MB in ${(performance.now() - started).toFixed(0)} ms)`);
+}
+
+/** eps_hat from the store, then x at the first edit timestep (run_tokenflow_pnp.py:186-193, :257). */
+function startLatent(store: LatentStore, rows: readonly number[], noisiest: number, t0: number, scheduler: DDIMScheduler, capture: EditCapture | undefined): Float32Array {
+  const z0 = readRows(store, 'z0', rows);
+  const epsHat = noiseEstimate(store, rows, noisiest, z0, scheduler);
+  const x = scheduler.addNoise(z0, epsHat, t0);
+  capture?.start?.(epsHat, x);
+  return x;
 }
 
 interface Found {
@@ -251,6 +352,7 @@ interface Found {
 
 async function findOrInvert(ctx: {
   options: EditClipOptions; model: ModelInfo; scheduler: DDIMScheduler; schedules: Schedules; embeds: BranchEmbeddings; keyframes: number[]; previewOnly: boolean;
+  inputs: InputIdentity;
 }): Promise<Found> {
   const { options, model, schedules, keyframes, previewOnly } = ctx;
   const { frames, params } = options;
@@ -267,8 +369,8 @@ async function findOrInvert(ctx: {
     savedTimesteps: schedules.saved,
     inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source,
   });
-  const framesHash = caches.length ? fileSha256(frames.path) : '';
-  const fingerprint = caches.length ? modelFingerprint(options.modelDir) : '';
+  const framesHash = caches.length ? ctx.inputs.framesHash() : '';
+  const fingerprint = caches.length ? ctx.inputs.model() : '';
   const all = Array.from({ length: frames.count }, (_, i) => i);
   const lookup = (key: InversionKey) => {
     for (const cache of caches) {

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { DDIMScheduler } from '../models/ddim.ts';
 import { unetBlockSettings, type UNetConfig } from '../models/config.ts';
+import type { GraphDType } from '../runtime/graph.ts';
 import { ort, run, type LoadedSession, type PolicySessionOptions } from '../runtime/session.ts';
 import { loadGraphSession } from './graph_session.ts';
 import { blendWeights, firstBatchWeights } from './blend.ts';
@@ -37,6 +38,12 @@ export function classifierFreeGuidance(unc: Float32Array, cnd: Float32Array, gui
 export function evaluationsPerStep(frames: number, batchSize: number, keyframeWindow = DEFAULT_KEYFRAME_WINDOW): number {
   const keyframes = batchRanges(frames, batchSize).length;
   return 3 * (frames + planKeyframeChunks(keyframes, keyframeWindow).reduce((s, c) => s + c.count, 0));
+}
+
+/** UNet calls of one step: the keyframe pass chunks, then one propagate call per batch. */
+export function callsPerStep(frames: number, batchSize: number, keyframeWindow = DEFAULT_KEYFRAME_WINDOW): number {
+  const batches = batchRanges(frames, batchSize).length;
+  return planKeyframeChunks(batches, keyframeWindow).length + batches;
 }
 
 export class TokenFlowEditor implements Editor {
@@ -98,6 +105,14 @@ export class TokenFlowEditor implements Editor {
 
   get unetCalls(): number {
     return this.calls;
+  }
+
+  get dtype(): GraphDType {
+    return this.unet.dtype!; // always set: the session was chosen by the precision policy
+  }
+
+  get keyframeWindow(): number {
+    return this.window;
   }
 
   /** Most keyframe records held at once during the last step(), and their bytes (bounded by the window, not the clip). */

@@ -116,6 +116,10 @@ export interface Editor {
   /** UNet sample-evaluations (3 per frame per call) since load; the spec's count is S*3*(N+K). */
   readonly unetEvaluations: number;
   readonly unetCalls: number;
+  /** Precision of the UNet graph the session runs (it changes the trajectory: part of an edit checkpoint's key). */
+  readonly dtype: GraphDType;
+  /** Most keyframes one keyframe pass attends across (EditorLoadOptions.keyframeWindow or the default). */
+  readonly keyframeWindow: number;
   /** Frees the ORT sessions. */
   release(): Promise<void>;
 }

@@ -41,7 +41,11 @@ export interface PipelinePreview {
 
 export interface PipelineHooks {
   signal: AbortSignal;
-  onProgress(stage: PipelineStage, done: number, total: number): void;
+  /**
+   * `doneBefore`: how much of `done` an earlier attempt did (a resumed edit starts at its
+   * checkpoint), so the ETA is measured on this attempt's work only. Default 0.
+   */
+  onProgress(stage: PipelineStage, done: number, total: number, doneBefore?: number): void;
   onPreview(preview: PipelinePreview): void;
   onLog(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
 }

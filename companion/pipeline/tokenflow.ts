@@ -3,7 +3,8 @@
 // the daemon's default (TOKENFLOW_MODEL; `tokenflow serve --model` sets it). Inversions are
 // cached across jobs in the daemon's data folder (bounded, least recently used evicted first)
 // and, when an entry does not fit there, in the job's own cache folder, so a job resumed after
-// a restart skips preprocessing either way.
+// a restart skips preprocessing either way; the edit checkpoints its latents after every step
+// in the job's cache folder, so a resumed job also continues the edit where it stopped.
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveFolders } from '../config.ts';
@@ -91,6 +92,8 @@ class TokenFlowPipeline implements Pipeline {
       previewOnly: input.previewOnly,
       outputPath: path.join(input.workDir, 'edited.rgb'),
       workDir: input.workDir,
+      // Survives a restart of the job (kept until the job ends): a resumed edit continues after its last step.
+      checkpointDir: path.join(input.cacheDir, 'edit-checkpoint'),
       // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
       caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,

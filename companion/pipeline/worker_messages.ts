@@ -13,7 +13,7 @@ export interface SerializedError {
 }
 
 export type FromWorker = { runId: number } & (
-  | { type: 'progress'; stage: PipelineStage; done: number; total: number }
+  | { type: 'progress'; stage: PipelineStage; done: number; total: number; doneBefore?: number }
   | { type: 'preview'; preview: PipelinePreview }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   | { type: 'done'; output: PipelineOutput }

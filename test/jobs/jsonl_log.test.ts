@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { JsonLinesLog, writeFileAtomic } from '../../companion/jobs/jsonl_log.ts';
+import { JsonLinesLog } from '../../companion/jobs/jsonl_log.ts';
+import { writeFileAtomic } from '../../companion/util/atomic_file.ts';
 import { tempDir } from './helpers.ts';
 
 const asEntry = (v: unknown) => {

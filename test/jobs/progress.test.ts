@@ -56,3 +56,17 @@ test('stages done by an earlier attempt count as complete', () => {
   const p = t.start('edit');
   assert.ok(Math.abs(p.overall - (0.01 + 0.04 + 0.3)) < 1e-9);
 });
+
+test('ETA of a resumed stage: units an earlier attempt did count as progress but not towards the rates', () => {
+  const c = clock();
+  const t = new ProgressTracker(['probe', 'extract', 'invert'], c.now);
+  t.start('edit');
+  let p = t.update('edit', 30, 40, 30); // resumed from a checkpoint at 30 of 40
+  assert.ok(Math.abs(p.overall - (0.35 + 0.48 * 0.75)) < 1e-9);
+  assert.equal(p.eta_s, null, 'nothing measured in this attempt yet');
+  c.advance(10);
+  p = t.update('edit', 31, 40, 30); // 1 unit in 10 s: 9 left = 90 s
+  const secondsPerWeight = 10 / (0.48 * (1 / 40));
+  assert.ok(p.eta_s !== null);
+  assert.ok(Math.abs(p.eta_s - (90 + (0.05 + 0.12) * secondsPerWeight)) < 1e-6, String(p.eta_s));
+});
