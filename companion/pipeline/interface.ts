@@ -17,7 +17,7 @@ export interface PipelineInput {
   /** An empty directory owned by this job attempt, for the output and scratch files. */
   workDir: string;
   /**
-   * Directory that survives restarts of this job (e.g. for the inversion latents), so a
+   * Directory that survives restarts of this job (the inversion latents, the edit checkpoint), so a
    * resumed job can skip work already done. The pipeline may ignore it.
    */
   cacheDir: string;
