@@ -25,7 +25,8 @@ Options:
   --start T, --end T       the range to edit: seconds (e.g. 1.5) or Premiere ticks with a
                            "t" suffix (e.g. 381024000000t); default the whole video
   --model DIR|ID           diffusers folder, \`tiny-sd15\` or a hub id in the HF cache
-                           (default TOKENFLOW_MODEL; see \`tokenflow models list\`)
+                           (default TOKENFLOW_MODEL, else SD 2.1-base / SD 1.5 or another
+                           installed model; see \`tokenflow models list\`)
   --source-prompt TEXT     describes the source clip, used for the inversion (default "")
   --negative-prompt TEXT   default "${DEFAULT_NEGATIVE_PROMPT}"
   --steps N                edit (denoising) steps (default 50)
@@ -278,6 +279,21 @@ export function printTimings(result: HeadlessEditResult, log: (line: string) => 
   log(`UNet evaluations: inversion ${s.invertUnetEvaluations}, edit ${s.editUnetEvaluations} (${s.editUnetCalls} calls)`);
 }
 
+/**
+ * Without --model or TOKENFLOW_MODEL: the model the daemon would pick (SD 2.1-base or SD 1.5 if
+ * installed, else another installed one). Only the bundled test model is never picked silently
+ * here: an hour-long edit with random weights helps nobody.
+ */
+async function installedDefaultModel(): Promise<string> {
+  const { BUNDLED_MODEL_ID, chooseDefaultModel } = await import('../models/catalog.ts');
+  const chosen = await chooseDefaultModel();
+  if (chosen === BUNDLED_MODEL_ID) {
+    throw new Error(`no Stable Diffusion model is installed: run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\`, pass --model DIR, or --model ${BUNDLED_MODEL_ID} to try the bundled test model (random weights)`);
+  }
+  console.error(`model: ${chosen} (the installed default; --model to choose another)`);
+  return chosen;
+}
+
 export const command: Command = {
   help,
   async run(args) {
@@ -315,8 +331,7 @@ export const command: Command = {
     if (ext !== '.mov' && !(codec.data === 'h264' && ext === '.mp4')) {
       throw new UsageError(`-o ${values.output}: ${codec.data === 'prores' ? 'ProRes needs a .mov file' : 'H.264 needs a .mov or .mp4 file'}`);
     }
-    const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim();
-    if (!model) throw new UsageError('--model is required (or set TOKENFLOW_MODEL); `tokenflow models list` shows what is installed');
+    const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim() ?? await installedDefaultModel();
     let threads: number | undefined;
     if (values.threads !== undefined) {
       threads = Number(values.threads);

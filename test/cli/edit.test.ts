@@ -65,4 +65,14 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   const noOut = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env);
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /-o OUT\.mov is required/);
+  // No model named and only the bundled test model installed: refused, saying what to do.
+  const { TOKENFLOW_MODEL: _unset, ...inherited } = process.env;
+  const noModel = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'edit', clip, '--prompt', 'x', '-o', path.join(dir, 'f.mov')],
+      { env: { ...inherited, ...env, HF_HUB_CACHE: path.join(dir, 'empty-hf') }, timeout: 60_000 },
+      (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+  });
+  assert.equal(noModel.code, 1);
+  assert.match(noModel.stderr, /no Stable Diffusion model is installed: run `tokenflow models pull stabilityai\/stable-diffusion-2-1-base`, pass --model DIR, or --model tiny-sd15/);
+  assert.equal(fs.existsSync(path.join(dir, 'f.mov')), false);
 });
