@@ -83,7 +83,7 @@ export interface ProgressSink {
 /** probe -> extract -> edit -> encode, with the frames in a temporary folder removed at the end. */
 export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<HeadlessEditResult> {
   const media = await import('../media/index.ts');
-  const { editClip } = await import('../pipeline/edit_clip.ts');
+  const { editClip, editParams } = await import('../pipeline/edit_clip.ts');
   const { productRuntime, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
   const { resolveModel } = await import('../models/catalog.ts');
   const sink = opts.progress ?? stderrProgress();
@@ -140,10 +140,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       modelDir,
       frames,
       prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
-      params: {
-        steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
-        batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
-      },
+      params: editParams(p),
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
       caches: [sharedInversionCache()],

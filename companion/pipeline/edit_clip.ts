@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { JobParameters } from '../../shared/jobs.ts';
 import { DDIMScheduler } from '../models/ddim.ts';
 import type { RawFrames } from '../media/types.ts';
 import { FrameWriter } from '../media/frame-writer.ts';
@@ -35,6 +36,14 @@ export interface EditParams {
   batchSize: number;
   seed: number;
   inversionSteps: number;
+}
+
+/** The edit parameters of a job's (or the CLI's) protocol-shaped parameters. */
+export function editParams(p: JobParameters): EditParams {
+  return {
+    steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
+    batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
+  };
 }
 
 /** The three prompts as text, or as CLIP token ids (rows: source, negative, target). */

@@ -12,7 +12,7 @@ import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import type { RuntimeOptions } from './components.ts';
-import { editClip, type EditClipResult } from './edit_clip.ts';
+import { editClip, editParams, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
 import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
 
@@ -78,17 +78,13 @@ export function describeResult(r: EditClipResult): string {
 class TokenFlowPipeline implements Pipeline {
   async run(input: PipelineInput, hooks: PipelineHooks): Promise<PipelineOutput> {
     const { settings, frames } = input;
-    const p = settings.parameters;
     const modelDir = await jobModelDir(settings.model);
     const identity = sourceIdentity(frames.source);
     const result = await editClip({
       modelDir,
       frames,
       prompts: { source: settings.source_prompt, negative: settings.negative_prompt, target: settings.prompt },
-      params: {
-        steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
-        batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
-      },
+      params: editParams(settings.parameters),
       previewOnly: input.previewOnly,
       outputPath: path.join(input.workDir, 'edited.rgb'),
       workDir: input.workDir,
