@@ -5,8 +5,8 @@
 // https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/autoencoders/vae.py
 //
 // The resnets and resamplers are resnet.ts's (without time embedding; Downsample2D padding 0).
-import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
-import { attention, conv2d, groupNorm, silu } from '../runtime/nn.ts';
+import { Graph, MS_DOMAIN, type GraphDType, type Value } from '../runtime/graph.ts';
+import { attention, conv2d, groupNorm, linear, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, vaeConfigSchema, type VaeConfig } from './config.ts';
 import { openComponentWeights } from './folder.ts';
@@ -179,10 +179,9 @@ function vaeAttention(g: Graph, w: Weights, x: Value, channels: number, norm: No
 
 /** A C->C linear whose weight is stored [C, C] or, in converted LDM checkpoints, [C, C, 1, 1]. */
 function attentionProjection(g: Graph, w: Weights, x: Value, channels: number): Value {
-  const weight = w.shapeOf('weight')?.length === 4
-    ? g.node('Reshape', [g.weight(w.get('weight', [channels, channels, 1, 1])), g.ints([channels, channels])], {}, { name: w.path })
-    : g.weight(w.get('weight', [channels, channels]));
-  const transposed = g.node('Transpose', [weight], { perm: [1, 0] }, { name: w.path }); // [in, out], folded by ORT
-  const y = g.node('MatMul', [x, transposed], {}, { name: w.path });
+  if (w.shapeOf('weight')?.length !== 4) return linear(g, w, x, channels, channels);
+  // x @ W^T on the reshaped weight (transB: no transposed copy of the weight is kept).
+  const weight = g.node('Reshape', [g.weight(w.get('weight', [channels, channels, 1, 1])), g.ints([channels, channels])], {}, { name: w.path });
+  const y = g.node('FusedMatMul', [x, weight], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
   return g.node('Add', [y, g.weight(w.get('bias', [channels]))], {}, { name: w.path });
 }
