@@ -3,31 +3,13 @@
 // plainly that the tiny model is random.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { probe } from '../../companion/media/index.ts';
-
-const BIN = fileURLToPath(new URL('../../bin/tokenflow.mjs', import.meta.url));
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-cli-demo-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function tokenflow(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { tempDir, tokenflow } from '../helpers/cli.ts';
 
 test('tokenflow demo: a generated clip edited end to end with the tiny model; video and contact sheet; says the model is random', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'tokenflow-cli-demo-');
   const out = path.join(dir, 'demo');
   const started = performance.now();
   const r = await tokenflow(['demo', '--out', out, '--frames', '8', '--steps', '2'], { TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') });

@@ -3,32 +3,14 @@
 // second prompt reuses the inversion; bad settings fail without output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { probe } from '../../companion/media/index.ts';
+import { tempDir, tokenflow } from '../helpers/cli.ts';
 import { makeClip } from '../media/clips.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/tokenflow.mjs', import.meta.url));
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-cli-edit-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function tokenflow(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
 test('tokenflow edit: a range of a clip, output beside the source, same size, rate and range frame count; timings printed', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
   const env = { TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') };
   const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 80, height: 48, rate: '10', frames: 12 });
   const out = path.join(dir, 'edited.mp4');
@@ -66,12 +48,8 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /-o OUT\.mov is required/);
   // No model named and only the bundled test model installed: refused, saying what to do.
-  const { TOKENFLOW_MODEL: _unset, ...inherited } = process.env;
-  const noModel = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, 'edit', clip, '--prompt', 'x', '-o', path.join(dir, 'f.mov')],
-      { env: { ...inherited, ...env, HF_HUB_CACHE: path.join(dir, 'empty-hf') }, timeout: 60_000 },
-      (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-  });
+  const noModel = await tokenflow(['edit', clip, '--prompt', 'x', '-o', path.join(dir, 'f.mov')],
+    { ...env, TOKENFLOW_MODEL: undefined, HF_HUB_CACHE: path.join(dir, 'empty-hf') });
   assert.equal(noModel.code, 1);
   assert.match(noModel.stderr, /no Stable Diffusion model is installed: run `tokenflow models pull stabilityai\/stable-diffusion-2-1-base`, pass --model DIR, or --model tiny-sd15/);
   assert.equal(fs.existsSync(path.join(dir, 'f.mov')), false);
