@@ -10,7 +10,7 @@ import { resolveFolders } from '../companion/config.ts';
 import { JobService } from '../companion/jobs/service.ts';
 import { startDaemon } from '../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../companion/server/token.ts';
-import { startTsWorker } from '../companion/util/worker.ts';
+import { startModuleWorker } from '../companion/util/worker.ts';
 import { makeClip } from '../test/media/clips.ts';
 import type { LoadConfig, LoadResult } from './daemon_load.ts';
 
@@ -55,7 +55,7 @@ export async function benchDaemon(): Promise<object> {
 }
 
 async function load(config: LoadConfig): Promise<LoadResult> {
-  const worker = startTsWorker(new URL('./daemon_load.ts', import.meta.url), { workerData: config });
+  const worker = startModuleWorker(new URL('./daemon_load.ts', import.meta.url), { workerData: config });
   try {
     return await new Promise<LoadResult>((resolve, reject) => {
       worker.once('message', resolve);

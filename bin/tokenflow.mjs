@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `tokenflow` command. The companion is TypeScript run through tsx's
-// loader, registered here so that `npm install` needs no build step for the daemon.
+// loader, registered here so that `npm install` needs no build step for the daemon (the
+// packaged companion is bundled to JavaScript instead: companion/build/package.ts).
 import { register } from 'tsx/esm/api';
 register();
-const { main } = await import('../companion/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('../companion/cli/entry.ts');

@@ -5,12 +5,13 @@
 import type { Worker } from 'node:worker_threads';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
 import type { FromWorker, PipelineWorkerData, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
-import { startTsWorker } from '../util/worker.ts';
+import { moduleUrl } from '../layout.ts';
+import { startModuleWorker } from '../util/worker.ts';
 
-const WORKER_ENTRY = new URL('../pipeline/worker_entry.ts', import.meta.url);
+const WORKER_ENTRY = moduleUrl('pipeline_worker');
 
 /** The product's pipeline module: the TokenFlow edit. */
-export const DEFAULT_PIPELINE_MODULE = new URL('../pipeline/tokenflow.ts', import.meta.url);
+export const DEFAULT_PIPELINE_MODULE = moduleUrl('tokenflow_pipeline');
 
 export interface PipelineHostOptions {
   /** How long an aborted worker may take to stop by itself before it is terminated (default 2000 ms). */
@@ -105,7 +106,7 @@ export class PipelineHost {
 
   private spawn(): Worker {
     const workerData: PipelineWorkerData = { pipelineModule: this.pipelineModule.href };
-    const worker = startTsWorker(WORKER_ENTRY, { workerData });
+    const worker = startModuleWorker(WORKER_ENTRY, { workerData });
     // An idle worker's own errors/exit are handled here; a busy one's by its run.
     worker.on('error', () => this.discard(worker));
     worker.on('exit', () => this.discard(worker));

@@ -1,12 +1,12 @@
 // The models the daemon can use, and turning a `--model` value into a folder:
-//   - the bundled tiny model (test/fixtures/tiny-sd15), id `tiny-sd15`: the demo default;
+//   - the bundled tiny model (test/fixtures/tiny-sd15; packaged: models/tiny-sd15), id `tiny-sd15`: the demo default;
 //   - Stable Diffusion pipelines in the Hugging Face cache, id `org/name` (refs/main) or
 //     `org/name@<ref or commit>`;
 //   - folders listed in TOKENFLOW_MODELS (path-list separated like PATH): each entry is a
 //     model folder or a folder of model folders; the id is the folder's path.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { bundledModelDir } from '../layout.ts';
 import { CachedRepo, cachedRepos, hubCacheDir, isCommitHash, isRepoId } from './hf_cache.ts';
 import { inspectModel, validateModel, type WeightPrecision } from './validate.ts';
 
@@ -14,14 +14,6 @@ type Env = Record<string, string | undefined>;
 
 export const BUNDLED_MODEL_ID = 'tiny-sd15';
 
-/** The package root (where package.json is), found from this module's location. */
-export function packageRoot(): string {
-  return fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]+$/, '');
-}
-
-export function bundledModelDir(): string {
-  return path.join(packageRoot(), 'test', 'fixtures', 'tiny-sd15');
-}
 
 export interface ModelEntry {
   /** What to pass as `--model`. */

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packaged } from '../layout.ts';
 
 export interface GraphKey {
   component: string;
@@ -32,14 +33,18 @@ export interface CachedGraph extends BuiltGraph {
 
 let codeHash: string | undefined;
 
-/** Hash of the graph-building sources (companion/runtime, companion/models, companion/pipeline). */
+/**
+ * Hash of the graph-building code: the sources in companion/runtime, companion/models and
+ * companion/pipeline, or, packaged, the bundle they were compiled into (lib/*.mjs).
+ */
 function builderCodeHash(): string {
   if (codeHash) return codeHash;
   const h = createHash('sha256');
-  const companion = dirname(dirname(fileURLToPath(import.meta.url)));
-  for (const sub of ['runtime', 'models', 'pipeline']) {
-    const dir = join(companion, sub);
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dirs = packaged ? [here] : ['runtime', 'models', 'pipeline'].map((sub) => join(dirname(here), sub));
+  const ext = packaged ? '.mjs' : '.ts';
+  for (const dir of dirs) {
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(ext)).sort()) h.update(f).update(readFileSync(join(dir, f)));
   }
   codeHash = h.digest('hex').slice(0, 16);
   return codeHash;

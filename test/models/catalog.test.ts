@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundledModelDir, chooseDefaultModel, listModels, resolveModel } from '../../companion/models/catalog.ts';
+import { chooseDefaultModel, listModels, resolveModel } from '../../companion/models/catalog.ts';
+import { bundledModelDir } from '../../companion/layout.ts';
 import { CachedRepo, hubCacheDir } from '../../companion/models/hf_cache.ts';
 import { ModelValidationError } from '../../companion/models/validate.ts';
 
