@@ -17,6 +17,11 @@ export interface Component {
 
 const LICENSE_FILE = /^(licen[cs]e|copying|notice|third[-_]?party[-_]?notices)(\.|-|$)/i;
 
+/** Whether a top-level file of a package is one of its licence files. */
+export function isLicenseFile(file: string): boolean {
+  return !file.includes('/') && LICENSE_FILE.test(file);
+}
+
 /** The component's own licence files (top level of its folder), in name order. */
 export function licenseFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

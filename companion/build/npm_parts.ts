@@ -65,10 +65,20 @@ export async function fetchTarball(pkg: PinnedPackage, cacheDir: string): Promis
   return file;
 }
 
-/** Unpacks an npm tarball (its files under package/) into dest; returns dest. */
-export async function unpackTarball(tarball: string, dest: string): Promise<string> {
+/**
+ * Unpacks an npm tarball (its files under package/) into dest; returns dest. With `keep`,
+ * only the entries whose path inside the package passes it (big packages carry every
+ * platform's binaries, or headers, that the companion does not ship).
+ */
+export async function unpackTarball(tarball: string, dest: string, keep?: (file: string) => boolean): Promise<string> {
   fs.mkdirSync(dest, { recursive: true });
-  await run('tar', ['-xzf', tarball, '-C', dest, '--strip-components=1']);
+  let members: string[] = [];
+  if (keep) {
+    const { stdout } = await run('tar', ['-tzf', tarball], { maxBuffer: 256 * 1024 * 1024 });
+    members = stdout.split(/\r?\n/).filter((entry) => entry.startsWith('package/') && !entry.endsWith('/') && keep(entry.slice('package/'.length)));
+    if (members.length === 0) return dest;
+  }
+  await run('tar', ['-xzf', tarball, '-C', dest, '--strip-components=1', ...members], { maxBuffer: 64 * 1024 * 1024 });
   return dest;
 }
 

