@@ -35,6 +35,11 @@ export function packageRoot(): string {
   return fileURLToPath(new URL('../', import.meta.url)).replace(/[\\/]+$/, '');
 }
 
+/** The script that runs the `tokenflow` command with this Node (what a login service starts). */
+export function cliScript(): string {
+  return packaged ? fileURLToPath(moduleUrl('tokenflow')) : path.join(packageRoot(), 'bin', 'tokenflow.mjs');
+}
+
 /** Where the packager puts the bundled tiny model, relative to the root. */
 export const PACKAGED_MODEL_DIR = 'models';
 /** Where the packager puts ffmpeg and ffprobe, relative to the root. */

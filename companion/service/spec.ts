@@ -1,0 +1,44 @@
+// What a login service runs: this Node with the `tokenflow` script, `serve`, the settings of
+// the shell that installed it, and where its output goes. The per-platform files
+// (systemd.ts, launchd.ts, windows.ts) are generated from this.
+import os from 'node:os';
+import path from 'node:path';
+import type { Folders } from '../config.ts';
+import { cliScript } from '../layout.ts';
+
+/** Settings passed on from the installing shell. HF_TOKEN is not: service files are not secret stores. */
+export const SERVICE_ENV = [
+  'TOKENFLOW_HOME', 'TOKENFLOW_PORT', 'TOKENFLOW_OUTPUT_DIR', 'TOKENFLOW_MODEL', 'TOKENFLOW_MODELS', 'TOKENFLOW_PRECISION',
+  'TOKENFLOW_FFMPEG', 'TOKENFLOW_FFPROBE', 'TOKENFLOW_CACHE_DIR', 'TOKENFLOW_INVERSION_CACHE_GB',
+  'HF_HOME', 'HF_HUB_CACHE', 'HF_ENDPOINT',
+] as const;
+
+export const SERVICE_NAME = 'tokenflow';
+export const SERVICE_LABEL = 'org.tokenflow.companion';
+export const LOG_FILE = 'service.log';
+
+export interface ServiceSpec {
+  /** Program and arguments, each a separate word. */
+  command: string[];
+  /** Appended stdout and stderr of the daemon. */
+  logFile: string;
+  environment: Record<string, string>;
+  /** The daemon's working folder (the data folder: nothing is written relative to it). */
+  workingDir: string;
+  home: string;
+}
+
+export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = process.env, execPath = process.execPath, script = cliScript()): ServiceSpec {
+  const environment: Record<string, string> = {};
+  for (const name of SERVICE_ENV) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') environment[name] = value;
+  }
+  return {
+    command: [execPath, script, 'serve'],
+    logFile: path.join(folders.dataDir, LOG_FILE),
+    environment,
+    workingDir: folders.dataDir,
+    home: os.homedir(),
+  };
+}

@@ -1,0 +1,96 @@
+// `tokenflow service` against a recording runner: the files land where each platform's
+// service manager looks, the manager is asked in the right order, and status says what is
+// there. (This container has no systemd user session, so nothing is registered for real;
+// test/service/systemd.test.ts has systemd itself check the unit.)
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runService } from '../../companion/cli/service.ts';
+import type { Runner } from '../../companion/service/manager.ts';
+import { tempDir } from '../helpers/cli.ts';
+
+function recorder(fail?: string): { run: Runner; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    run: async (command) => {
+      calls.push(command.join(' '));
+      return command.includes(fail ?? '\0') ? { code: 1, output: 'Failed to connect to bus' } : { code: 0, output: '' };
+    },
+  };
+}
+
+async function quietly<T>(fn: () => Promise<T>): Promise<{ result: T; out: string }> {
+  const log = console.log;
+  const error = console.error;
+  let out = '';
+  console.log = (...a: unknown[]) => void (out += `${a.join(' ')}\n`);
+  console.error = console.log;
+  try {
+    return { result: await fn(), out };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test('Linux: install writes the user unit and enables it; uninstall disables and removes it', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg'), TOKENFLOW_PORT: '43999', HF_TOKEN: 'hf_secret' };
+  const unit = path.join(home, 'cfg', 'systemd', 'user', 'tokenflow.service');
+  const r = recorder();
+  const installed = await quietly(() => runService('install', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(installed.result, 0);
+  assert.deepEqual(r.calls, ['systemctl --user daemon-reload', 'systemctl --user enable --now tokenflow.service']);
+  const text = fs.readFileSync(unit, 'utf8');
+  assert.match(text, new RegExp(`^ExecStart="${process.execPath}" ".*/bin/tokenflow\\.mjs" "serve"$`, 'm'));
+  assert.match(text, /^Environment="TOKENFLOW_PORT=43999"$/m);
+  assert.doesNotMatch(text, /hf_secret/);
+  assert.match(text, new RegExp(`^StandardOutput=append:${path.join(home, 'tf', 'data', 'service.log')}$`, 'm'));
+  assert.match(installed.out, new RegExp(`installed \\(systemd user unit\\): ${unit}`));
+
+  const status = await quietly(() => runService('status', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(status.result, 1, 'no daemon is running');
+  assert.match(status.out, /service: {2}installed \(systemd user unit\)/);
+  assert.match(status.out, /manager: {2}registered/);
+  assert.match(status.out, /daemon: {3}not running/);
+
+  r.calls.length = 0;
+  const removed = await quietly(() => runService('uninstall', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(removed.result, 0);
+  assert.deepEqual(r.calls, ['systemctl --user disable --now tokenflow.service', 'systemctl --user daemon-reload']);
+  assert.equal(fs.existsSync(unit), false);
+  assert.match(removed.out, /removed the service/);
+});
+
+test('a service manager that refuses is reported with its own words', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg') };
+  const r = recorder('daemon-reload');
+  await assert.rejects(
+    quietly(() => runService('install', { run: r.run, env, platform: 'linux', home })),
+    /systemctl --user daemon-reload failed \(exit 1\): Failed to connect to bus; .*tokenflow\.service is written, but the service is not registered/,
+  );
+});
+
+test('macOS: the LaunchAgent goes to ~/Library/LaunchAgents and is bootstrapped into the GUI session', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf') };
+  const r = recorder();
+  await quietly(() => runService('install', { run: r.run, env, platform: 'darwin', home }));
+  const plist = path.join(home, 'Library', 'LaunchAgents', 'org.tokenflow.companion.plist');
+  assert.match(fs.readFileSync(plist, 'utf8'), /<key>RunAtLoad<\/key><true\/>/);
+  assert.deepEqual(r.calls, [`launchctl bootstrap gui/${process.getuid!()} ${plist}`]);
+});
+
+test('Windows: the launch script goes to the data folder and the Run value points at it', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf') };
+  const r = recorder();
+  await quietly(() => runService('install', { run: r.run, env, platform: 'win32', home }));
+  const script = path.win32.join(path.join(home, 'tf', 'data'), 'tokenflow-service.vbs');
+  assert.match(fs.readFileSync(script, 'utf8'), /shell\.Run "cmd \/c /);
+  assert.equal(r.calls[0], `reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v TokenFlow /t REG_SZ /d wscript.exe //B //Nologo "${script}" /f`);
+  assert.equal(r.calls[1], `wscript.exe //B //Nologo ${script}`);
+});
