@@ -12,6 +12,7 @@ const benches: Array<{ name: string; run: () => Promise<object> }> = [
   { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
   { name: 'tokenflow-step', run: async () => (await import('./tokenflow_step.ts')).benchTokenFlowStep() },
   { name: 'pipeline', run: async () => (await import('./pipeline.ts')).benchPipeline() },
+  { name: 'package', run: async () => (await import('./package.ts')).benchPackage() },
 ];
 
 const wanted = process.argv.slice(2);

@@ -114,6 +114,9 @@ const Constants = {
   OperationCompleteEvent: { IMPORT_MEDIA_COMPLETE: 'OperationCompleteEvent.IMPORT_MEDIA_COMPLETE' },
 };
 
+/** ppro.OperationCompleteEvent's states (numbers in the d.ts). */
+const OPERATION_STATE = { SUCCESS: 0, CANCELLED: 1, FAILED: 2 };
+
 // ---------------------------------------------------------------------------------------------
 // Model
 
@@ -165,10 +168,12 @@ export class FakeClipProjectItem extends FakeProjectItem {
     name: string,
     readonly media: MediaFile | undefined,
     readonly nestedSequence: FakeSequence | undefined = undefined,
+    private readonly host: Host | undefined = undefined,
   ) {
     super(name, ITEM_TYPES.CLIP);
   }
   async getMediaFilePath(): Promise<string> {
+    this.host?.count('ClipProjectItem.getMediaFilePath');
     return this.media?.path ?? '';
   }
   async isSequence(): Promise<boolean> {
@@ -241,7 +246,13 @@ export class FakeTrackItem {
     return this.projectItem.name;
   }
   async getIsSelected(): Promise<boolean> {
+    this.host.count('TrackItem.getIsSelected');
     return this.selected;
+  }
+  /** An opaque Guid (a new object each call, like the host's): compare with toString(). */
+  async getMediaType(): Promise<FakeGuid> {
+    this.host.count('TrackItem.getMediaType');
+    return new FakeGuid(this.kind === 'video' ? MEDIA_TYPE_GUIDS.video : MEDIA_TYPE_GUIDS.audio);
   }
   async getSpeed(): Promise<number> {
     return this.speed;
@@ -271,6 +282,7 @@ export class FakeTrackItem {
     return new FakeTickTime(this.end - this.start);
   }
   async getTrackIndex(): Promise<number> {
+    this.host.count('TrackItem.getTrackIndex');
     return this.track.index;
   }
   async getProjectItem(): Promise<FakeProjectItem> {
@@ -305,6 +317,9 @@ export class FakeTrack {
     return this.index;
   }
 }
+
+/** Premiere's media-type Guids are undocumented; these stand in for them. */
+const MEDIA_TYPE_GUIDS = { video: '228cda18-3625-4d2d-951e-348879e4ed93', audio: '80b8e3d5-6dca-4195-aefb-cb5f407ab009' };
 
 class FakeGuid {
   constructor(private readonly value: string) {}
@@ -527,11 +542,17 @@ interface UndoEntry {
 }
 
 class Host {
+  /** Host round trips by method name, for tests that bound how many calls a read makes. */
+  readonly calls = new Map<string, number>();
   lockDepth = 0;
   transaction: FakeCompound | undefined;
   /** Lock scope generation: actions are valid only in the scope that made them. */
   scope = 0;
   readonly undoStack: UndoEntry[] = [];
+
+  count(method: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+  }
 
   requireLock(what: string): void {
     if (this.lockDepth === 0 && !this.transaction) {
@@ -591,7 +612,8 @@ export class FakeProject {
     const files = paths.map((p) => this.world.media(p));
     if (files.some((f) => f === undefined)) return false;
     const add = () => {
-      for (const file of files as MediaFile[]) bin.add(new FakeClipProjectItem(basename(file.path), file));
+      for (const file of files as MediaFile[]) bin.add(new FakeClipProjectItem(basename(file.path), file, undefined, this.world.host));
+      if (this.world.importEvents) this.world.emit(Constants.OperationCompleteEvent.IMPORT_MEDIA_COMPLETE, { state: OPERATION_STATE.SUCCESS });
     };
     if (this.world.importLatencyMs > 0) setTimeout(add, this.world.importLatencyMs);
     else add();
@@ -668,6 +690,8 @@ export class FakePremiere {
   activeProject: FakeProject | undefined;
   /** Items appear in the bin this long after importFiles resolves (0 = before it resolves). */
   importLatencyMs = 0;
+  /** Whether an import that lands emits OperationCompleteEvent.IMPORT_MEDIA_COMPLETE (its payload: { state }). */
+  importEvents = true;
   /** Media for paths not registered with addMedia (e.g. renders the daemon wrote). */
   resolveMedia: ((path: string) => MediaSpec | undefined) | undefined;
   private readonly files = new Map<string, MediaFile>();
@@ -680,6 +704,12 @@ export class FakePremiere {
     const world = this;
     this.ppro = {
       Constants,
+      OperationCompleteEvent: {
+        OPERATION_STATE_SUCCESS: OPERATION_STATE.SUCCESS,
+        OPERATION_STATE_CANCELLED: OPERATION_STATE.CANCELLED,
+        OPERATION_STATE_FAILED: OPERATION_STATE.FAILED,
+        EVENT_IMPORT_MEDIA_COMPLETE: Constants.OperationCompleteEvent.IMPORT_MEDIA_COMPLETE,
+      },
       TickTime: TickTimeStatic,
       FrameRate: { createWithValue: (v: number) => new FakeFrameRate(Math.round(Number(TPS) / v)) },
       Project: { getActiveProject: async () => world.activeProject },
@@ -714,12 +744,17 @@ export class FakePremiere {
     return Constants;
   }
 
+  /** How often the panel called a host method (see Host.count). */
+  callCount(method: string): number {
+    return this.host.calls.get(method) ?? 0;
+  }
+
   listenerCount(event: string): number {
     return this.listeners.get(event)?.size ?? 0;
   }
 
-  emit(event: string): void {
-    for (const handler of this.listeners.get(event) ?? []) handler({ type: event });
+  emit(event: string, payload: object = {}): void {
+    for (const handler of [...(this.listeners.get(event) ?? [])]) handler({ type: event, ...payload });
   }
 
   addMedia(spec: MediaSpec): MediaFile {
@@ -739,13 +774,13 @@ export class FakePremiere {
   addClip(path: string): FakeClipProjectItem {
     const file = this.media(path);
     if (!file) throw new Error(`fake: no media registered at ${path}`);
-    const clip = new FakeClipProjectItem(basename(path), file);
+    const clip = new FakeClipProjectItem(basename(path), file, undefined, this.host);
     this.project.root.add(clip);
     return clip;
   }
 
   addNestedSequenceClip(sequence: FakeSequence): FakeClipProjectItem {
-    const clip = new FakeClipProjectItem(sequence.name, undefined, sequence);
+    const clip = new FakeClipProjectItem(sequence.name, undefined, sequence, this.host);
     this.project.root.add(clip);
     return clip;
   }

@@ -4,6 +4,7 @@ import type { premierepro } from '@adobe/premierepro';
 
 export type Ppro = premierepro;
 export type {
+  AudioClipTrackItem,
   ClipProjectItem,
   FolderItem,
   Project,

@@ -1,8 +1,9 @@
 // Reads the timeline selection: the one selected video clip the panel will edit, or the plain
 // reason it cannot. Only documented async getters (premiere-uxp.md §2); nothing is changed.
+// Only the selected items are asked about (never every clip of the sequence).
 import { ticksToSeconds } from '../../../shared/ticks.ts';
 import { extensionOf, refuse, STILL_IMAGE_EXTENSIONS, type SelectionResult } from './clip.ts';
-import type { Ppro, Sequence, VideoClipTrackItem } from './ppro.ts';
+import type { AudioClipTrackItem, Ppro, Sequence, VideoClipTrackItem } from './ppro.ts';
 import { frameTicks, framesIn, rateFromFps, rateFromTimebase, rateToFps } from './time.ts';
 
 interface PickedItem {
@@ -10,29 +11,37 @@ interface PickedItem {
   track: number;
 }
 
+type SelectedItem = VideoClipTrackItem | AudioClipTrackItem;
+
 /**
- * Selected clips per kind. The selection object mixes video and audio items with no
- * documented type test, so each track's clips are asked whether they are selected.
+ * The media-type Guid of video track items, read from a clip on one of the given video
+ * tracks. The selection mixes video and audio items and the type Guid has no documented
+ * constant, so a clip known to be video (it is on a video track) names it.
  */
-async function selectedClips(ppro: Ppro, sequence: Sequence): Promise<{ video: PickedItem[]; audio: number }> {
-  const CLIP = ppro.Constants.TrackItemType.CLIP;
-  const video: PickedItem[] = [];
-  const videoTracks = await sequence.getVideoTrackCount();
-  for (let t = 0; t < videoTracks; t++) {
-    const track = await sequence.getVideoTrack(t);
-    for (const item of track.getTrackItems(CLIP, false)) {
-      if (await item.getIsSelected()) video.push({ item, track: t });
-    }
+async function videoMediaType(ppro: Ppro, sequence: Sequence, trackIndexes: Iterable<number>): Promise<string | undefined> {
+  const count = await sequence.getVideoTrackCount();
+  for (const t of trackIndexes) {
+    if (t < 0 || t >= count) continue;
+    const [first] = (await sequence.getVideoTrack(t)).getTrackItems(ppro.Constants.TrackItemType.CLIP, false);
+    if (first) return (await first.getMediaType()).toString();
   }
-  let audio = 0;
-  const audioTracks = await sequence.getAudioTrackCount();
-  for (let t = 0; t < audioTracks; t++) {
-    const track = await sequence.getAudioTrack(t);
-    for (const item of track.getTrackItems(CLIP, false)) {
-      if (await item.getIsSelected()) audio++;
-    }
-  }
-  return { video, audio };
+  return undefined;
+}
+
+/**
+ * The selected clips per kind, from the selection's own items: host calls grow with the
+ * number of selected items, not with the clips in the sequence. (A video item sits on video
+ * track i, so the video tracks at the selected items' indexes hold a video clip whenever
+ * any selected item is video.)
+ */
+async function selectedClips(ppro: Ppro, sequence: Sequence, items: SelectedItem[]): Promise<{ video: PickedItem[]; audio: number }> {
+  const facts = await Promise.all(items.map(async (item) => {
+    const [type, track] = await Promise.all([item.getMediaType(), item.getTrackIndex()]);
+    return { item, type: type.toString(), track };
+  }));
+  const videoType = await videoMediaType(ppro, sequence, new Set(facts.map((f) => f.track)));
+  const video = facts.filter((f) => f.type === videoType).map((f) => ({ item: f.item as VideoClipTrackItem, track: f.track }));
+  return { video, audio: facts.length - video.length };
 }
 
 export async function readSelectedClip(ppro: Ppro): Promise<SelectionResult> {
@@ -40,10 +49,10 @@ export async function readSelectedClip(ppro: Ppro): Promise<SelectionResult> {
   if (!project) return refuse('no_project');
   const sequence = await project.getActiveSequence();
   if (!sequence) return refuse('no_sequence');
-  const selection = await sequence.getSelection();
-  if ((await selection.getTrackItems()).length === 0) return refuse('nothing_selected');
+  const selected = await (await sequence.getSelection()).getTrackItems();
+  if (selected.length === 0) return refuse('nothing_selected');
 
-  const { video, audio } = await selectedClips(ppro, sequence);
+  const { video, audio } = await selectedClips(ppro, sequence, selected);
   if (video.length === 0) return refuse(audio > 0 ? 'audio_only' : 'nothing_selected');
   if (video.length > 1) return refuse('several_clips', video.length);
   const { item, track } = video[0];

@@ -44,7 +44,7 @@ async function setup(t: { after(fn: () => unknown): void }, d: PanelDaemon, opti
     backoffMs: options.backoffMs ?? [20, 40],
   });
   const store = new MemoryKeyValueStore();
-  const model = new PanelModel({ premiere: new PremiereAdapter(fake.ppro as unknown as Ppro, { pollMs: 5 }), connection, store, selectionDebounceMs: 1 });
+  const model = new PanelModel({ premiere: new PremiereAdapter(fake.ppro as unknown as Ppro, { recheckMs: 5 }), connection, store, selectionDebounceMs: 1 });
   t.after(() => model.stop());
   model.start();
   await until('connected', () => model.connection.kind === 'connected' && model.presets.length > 0);

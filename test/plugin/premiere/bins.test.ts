@@ -32,14 +32,34 @@ test('imports into the bin and returns the item; a second import of the same fil
   assert.equal(fake.project.imports.length, 1, 'imported once');
 });
 
-test('waits for an item that appears after importFiles resolves', async () => {
+test('an item that appears after importFiles resolves is found when IMPORT_MEDIA_COMPLETE arrives, not by polling', async () => {
   const { fake, ppro, project } = world();
   fake.importLatencyMs = 60;
   const bin = await findOrCreateBin(ppro, project);
-  const started = Date.now();
-  const clip = await importIntoBin(ppro, project, bin, '/renders/job-1.mov', { pollMs: 10 });
-  assert.ok(Date.now() - started >= 50);
+  // A backstop far beyond the test's length: only the event can wake the wait.
+  const clip = await importIntoBin(ppro, project, bin, '/renders/job-1.mov', { recheckMs: 60_000 });
   assert.equal(await clip.getMediaFilePath(), '/renders/job-1.mov');
+  // Looked up before the import, right after it, and once on the event (plus the check above).
+  assert.equal(fake.callCount('ClipProjectItem.getMediaFilePath'), 2);
+  assert.equal(fake.listenerCount(fake.constants.OperationCompleteEvent.IMPORT_MEDIA_COMPLETE), 0, 'listener removed');
+});
+
+test('without the event, the backstop lookup finds the item', async () => {
+  const { fake, ppro, project } = world();
+  fake.importLatencyMs = 60;
+  fake.importEvents = false;
+  const bin = await findOrCreateBin(ppro, project);
+  const clip = await importIntoBin(ppro, project, bin, '/renders/job-1.mov', { recheckMs: 20 });
+  assert.equal(await clip.getMediaFilePath(), '/renders/job-1.mov');
+});
+
+test('a failed import event ends the wait with the reason', async () => {
+  const { fake, ppro, project } = world();
+  fake.importLatencyMs = 10_000;
+  const bin = await findOrCreateBin(ppro, project);
+  const waiting = importIntoBin(ppro, project, bin, '/renders/job-1.mov', { recheckMs: 60_000 });
+  setTimeout(() => fake.emit(fake.constants.OperationCompleteEvent.IMPORT_MEDIA_COMPLETE, { state: (fake.ppro as unknown as Ppro).OperationCompleteEvent.OPERATION_STATE_FAILED }), 20);
+  await assert.rejects(waiting, (e: unknown) => e instanceof ImportError && e.message === "Premiere's import of /renders/job-1.mov failed");
 });
 
 test('a refused import and an item that never appears are clear errors', async () => {
@@ -47,5 +67,5 @@ test('a refused import and an item that never appears are clear errors', async (
   const bin = await findOrCreateBin(ppro, project);
   await assert.rejects(importIntoBin(ppro, project, bin, '/renders/missing.mov'), (e: unknown) => e instanceof ImportError && /did not import \/renders\/missing\.mov/.test(e.message));
   fake.importLatencyMs = 10_000;
-  await assert.rejects(importIntoBin(ppro, project, bin, '/renders/job-1.mov', { timeoutMs: 50, pollMs: 10 }), /did not appear in the bin "TokenFlow renders" within 0.05 s/);
+  await assert.rejects(importIntoBin(ppro, project, bin, '/renders/job-1.mov', { timeoutMs: 50, recheckMs: 10 }), /did not appear in the bin "TokenFlow renders" within 0.05 s/);
 });

@@ -16,7 +16,7 @@ async function world(options: { tracks?: number } = {}) {
   fake.addMedia({ path: RENDER, fps: 24, frames: 48 });
   const seq = fake.addSequence('Main', TPF, options.tracks ?? 3, 2);
   const source = fake.addTrackItem(seq, { track: 0, item: fake.addClip('/media/run.mov'), startFrame: 100, inFrame: 24, frames: 48, audioTrack: 0 });
-  const adapter = new PremiereAdapter(fake.ppro as unknown as Ppro, { pollMs: 5 });
+  const adapter = new PremiereAdapter(fake.ppro as unknown as Ppro, { recheckMs: 5 });
   fake.select(seq, source);
   const selected = await adapter.readSelection();
   assert.ok(selected.ok);

@@ -126,3 +126,35 @@ test('a timeline span that disagrees with the source range is refused (time rema
   item.end += TPF23976 * 5n;
   assert.equal(await refusal(ppro), 'time_remapped');
 });
+
+test('reading the selection asks about the selected items only, not every clip in the sequence', async () => {
+  const fake = createFakePremiere();
+  fake.addMedia({ path: '/media/a.mov', fps: 24, frames: 10_000, hasAudio: true });
+  const seq = fake.addSequence('Long', TPF24, 3, 2);
+  const clip = fake.addClip('/media/a.mov');
+  let picked;
+  for (let i = 0; i < 200; i++) {
+    const item = fake.addTrackItem(seq, { track: i % 3, item: clip, startFrame: (i % 100) * 50 + (i % 3) * 5000, inFrame: i, frames: 10, audioTrack: i % 2 });
+    if (i === 101) picked = item;
+  }
+  fake.selectLinked(seq, picked!);
+  const result = await readSelectedClip(fake.ppro as unknown as Ppro);
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.equal(result.clip.trackIndex, 101 % 3);
+  assert.equal(fake.callCount('TrackItem.getIsSelected'), 0);
+  // One video and one linked audio item selected: their two types and one reference clip's.
+  assert.equal(fake.callCount('TrackItem.getMediaType'), 3);
+});
+
+test('audio items alone (no video track at their index holds a clip) are refused as audio only', async () => {
+  const fake = createFakePremiere();
+  fake.addMedia({ path: '/media/voice.wav', kind: 'audio' });
+  fake.addMedia({ path: '/media/v.mov', fps: 24, frames: 100, hasAudio: true });
+  const seq = fake.addSequence('Audio', TPF24, 2, 2);
+  const video = fake.addTrackItem(seq, { track: 0, item: fake.addClip('/media/v.mov'), startFrame: 0, frames: 10, audioTrack: 1 });
+  const audio = seq.audioTracks[1]!.items[0]!;
+  fake.select(seq, audio);
+  assert.equal(await refusal(fake.ppro as unknown as Ppro), 'audio_only');
+  fake.select(seq, video, audio);
+  assert.ok((await readSelectedClip(fake.ppro as unknown as Ppro)).ok);
+});
