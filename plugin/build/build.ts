@@ -1,6 +1,7 @@
 // `npm run build:plugin`: bundles the panel with esbuild into plugin/dist/ (a folder the UXP
-// Developer Tool loads: manifest.json, index.html, main.js, styles.css, icons/) and zips that
-// folder into out/tokenflow-premiere-<version>.ccx (the installable package).
+// Developer Tool loads: manifest.json, index.html, main.js (minified) with its source map,
+// styles.css, icons/) and zips that folder into out/tokenflow-premiere-<version>.ccx (the
+// installable package), without the source map: editors need neither it nor its size.
 // `premierepro` and `uxp` are runtime modules of the host, never bundled.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -37,6 +38,7 @@ export async function bundlePanel(outfile: string): Promise<void> {
     platform: 'browser',
     target: 'es2020',
     external: ['premierepro', 'uxp'],
+    minify: true,
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
@@ -57,10 +59,17 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
   for (const [name, png] of pluginIcons()) await fs.writeFile(path.join(outDir, name), png);
 
   const files = (await listFiles(outDir)).sort();
-  const entries = await Promise.all(files.map(async (name) => ({ name, data: await fs.readFile(path.join(outDir, name)) })));
+  const packaged = files.filter((name) => !name.endsWith('.map'));
+  const entries = await Promise.all(packaged.map(async (name) => ({ name, data: withoutMapLink(name, await fs.readFile(path.join(outDir, name))) })));
   await fs.mkdir(path.dirname(ccxPath), { recursive: true });
   await fs.writeFile(ccxPath, createZip(entries));
   return { outDir, ccxPath, files };
+}
+
+/** The bundle without its `//# sourceMappingURL=` line (the map stays out of the package). */
+function withoutMapLink(name: string, data: Buffer): Buffer {
+  if (!name.endsWith('.js')) return data;
+  return Buffer.from(data.toString('utf8').replace(/\n\/\/# sourceMappingURL=[^\n]*\n?$/, '\n'));
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {

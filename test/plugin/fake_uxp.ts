@@ -62,16 +62,51 @@ export class FakeEntrypoints {
   }
 }
 
-export function createFakeUxp(secureBacking?: KeyValueStore) {
+export interface FakeUxpOptions {
+  /** What the plugin's manifest lets it reach (default: none listed). */
+  networkDomains?: string[];
+}
+
+export function createFakeUxp(secureBacking?: KeyValueStore, options: FakeUxpOptions = {}) {
   const entrypoints = new FakeEntrypoints();
   const secureStorage = new FakeSecureStorage(secureBacking);
   const shownPanels: string[] = [];
+  /** When set, showPanel rejects with this message (the host disallowed it). */
+  const control = { refuseShowPanel: undefined as string | undefined };
   return {
     entrypoints,
     storage: { secureStorage },
     pluginManager: {
-      plugins: [{ id: 'com.tokenflow.premiere', showPanel: (id: string) => shownPanels.push(id) }],
+      plugins: new Set([
+        {
+          id: 'com.tokenflow.premiere',
+          manifest: { requiredPermissions: { network: { domains: options.networkDomains ?? [] }, ipc: { enablePluginCommunication: true } } },
+          // Like UXP's: a Promise, rejected when the host disallows showing the panel.
+          showPanel: async (id: string) => {
+            if (control.refuseShowPanel) throw new Error(control.refuseShowPanel);
+            shownPanels.push(id);
+          },
+        },
+      ]),
     },
     shownPanels,
+    control,
+  };
+}
+
+/** UXP's document.theme as Premiere provides it, with a setter for tests. */
+export function createFakeTheme(initial = 'dark') {
+  let current = initial;
+  const listeners = new Set<(theme: string) => void>();
+  return {
+    getCurrent: () => current,
+    onUpdated: {
+      addListener: (listener: (theme: string) => void) => void listeners.add(listener),
+      removeListener: (listener: (theme: string) => void) => void listeners.delete(listener),
+    },
+    set(theme: string): void {
+      current = theme;
+      for (const listener of listeners) listener(theme);
+    },
   };
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { DEFAULT_PORT } from '../../companion/config.ts';
 import { pluginIcons } from '../../plugin/build/icons.ts';
+import { allowedDaemonPorts } from '../../plugin/src/app/network.ts';
 import { DEFAULT_DAEMON_PORT } from '../../plugin/src/app/settings.ts';
 import { COMMAND_ID, PANEL_ID, PLUGIN_ID } from '../../plugin/src/entrypoints.ts';
 import { registerEntrypoints } from '../../plugin/src/main.ts';
@@ -49,8 +50,21 @@ test('entry points are exactly those registered by main.ts', () => {
 
 test('network permission: the daemon’s loopback http and ws origins only, nothing else', () => {
   assert.equal(DEFAULT_DAEMON_PORT, DEFAULT_PORT, 'panel and daemon agree on the default port');
-  assert.deepEqual(Object.keys(manifest.requiredPermissions), ['network']);
+  assert.deepEqual(Object.keys(manifest.requiredPermissions), ['network', 'ipc']);
   assert.deepEqual(manifest.requiredPermissions.network.domains, [`http://127.0.0.1:${DEFAULT_PORT}`, `ws://127.0.0.1:${DEFAULT_PORT}`]);
+  assert.deepEqual(allowedDaemonPorts(manifest), [DEFAULT_PORT], 'the port the panel offers');
+});
+
+test('ipc permission: the command may show the panel through pluginManager', () => {
+  assert.deepEqual(manifest.requiredPermissions.ipc, { enablePluginCommunication: true });
+});
+
+test('allowed daemon ports: both http and ws on 127.0.0.1 must be listed', () => {
+  const with_ = (domains: string[] | string) => ({ requiredPermissions: { network: { domains } } });
+  assert.deepEqual(allowedDaemonPorts(with_(['http://127.0.0.1:5000', 'ws://127.0.0.1:5000', 'http://127.0.0.1:43117', 'ws://127.0.0.1:43117'])), [5000, 43117]);
+  assert.deepEqual(allowedDaemonPorts(with_(['http://127.0.0.1:5000'])), [], 'no ws: the events socket would be refused');
+  assert.deepEqual(allowedDaemonPorts(with_(['http://localhost:5000', 'ws://localhost:5000'])), []);
+  assert.deepEqual(allowedDaemonPorts(undefined), [DEFAULT_PORT]);
 });
 
 test('every icon the manifest names is generated, at its size and @2x', () => {

@@ -1,6 +1,7 @@
 // The parts of the `uxp` runtime module the panel uses, typed here: the published
 // @adobe/cc-ext-uxp-types redeclare the DOM globals (they cannot be combined with lib "DOM")
 // and type entrypoints.setup() with every hook required, which UXP does not require.
+import type { ManifestPermissions } from '../app/network.ts';
 import type { UxpSecureStorage } from './storage.ts';
 
 export interface UxpPanelHooks {
@@ -22,7 +23,10 @@ export interface UxpEntrypointsSetup {
 
 export interface UxpPlugin {
   id: string;
-  showPanel?(panelId: string): void;
+  /** The plugin's manifest.json as loaded (read-only). */
+  manifest?: ManifestPermissions;
+  /** Resolves when shown; rejects, or answers a message, when the host disallows it. */
+  showPanel?(panelId: string): Promise<void | string> | void | string;
 }
 
 export interface UxpModule {

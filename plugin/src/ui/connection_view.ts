@@ -1,5 +1,6 @@
 // The daemon connection: a one-line status when connected, otherwise a card saying what is
 // wrong and what to do (start the daemon, paste the token, update a component...).
+import { DEFAULT_DAEMON_PORT } from '../app/settings.ts';
 import type { ConnectionStatus } from '../daemon/connection.ts';
 import { h, replaceChildren } from './dom.ts';
 
@@ -21,7 +22,11 @@ export class ConnectionView {
   private tokenDraft = '';
   private tokenError = '';
 
-  constructor(private readonly actions: ConnectionActions) {}
+  constructor(
+    private readonly allowedPorts: readonly number[],
+    private readonly platform: string | undefined,
+    private readonly actions: ConnectionActions,
+  ) {}
 
   update(status: ConnectionStatus, port: number, version?: string): void {
     this.el.setAttribute('data-state', status.kind);
@@ -56,7 +61,8 @@ export class ConnectionView {
       case 'not_running':
         return [
           title('TokenFlow daemon not running', 'off'),
-          h('p', {}, 'Start it in a terminal with ', code('tokenflow serve'), `. The panel connects by itself (next try in ${seconds(status.retryInMs)}).`),
+          h('p', {}, 'Start the TokenFlow companion: ', code('tokenflow serve'), ' (or ', code('tokenflow service install'), ' once, to start it at every login). ', `The panel connects by itself (next try in ${seconds(status.retryInMs)}).`),
+          this.platform === 'darwin' && this.macLoopbackHint(port),
           this.portRow(port),
         ];
       case 'reconnecting':
@@ -68,7 +74,9 @@ export class ConnectionView {
       case 'not_tokenflow':
         return [
           title(`Another program answers on port ${port}`, 'off'),
-          h('p', {}, 'Stop it, or start the daemon on another port (', code('tokenflow serve --port N'), ') and enter that port here.'),
+          this.allowedPorts.length > 1
+            ? h('p', {}, 'Stop it, or start the daemon on another port this panel may use (', code('tokenflow serve --port N'), ') and pick that port here.')
+            : h('p', {}, `Stop it: the panel may connect to port ${port} only, so the daemon has to listen there.`),
           this.portRow(port),
         ];
       case 'version_mismatch':
@@ -112,20 +120,46 @@ export class ConnectionView {
     return h('div', {}, h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void submit(), 'data-testid': 'token-submit' }, 'Pair')), errorLine);
   }
 
+  /**
+   * macOS: Adobe's network notes warn that macOS restricts http://, while Apple's App
+   * Transport Security leaves connections to IP addresses alone, which is why the panel
+   * talks to 127.0.0.1 and never to a host name (premiere-uxp.md §5; README, "Install for
+   * editors"). If the daemon answers a terminal but not the panel, this says what to check.
+   */
+  private macLoopbackHint(port: number): HTMLElement {
+    return h(
+      'p',
+      { class: 'hint', 'data-testid': 'mac-hint' },
+      'On macOS, if ',
+      code(`curl http://127.0.0.1:${port}/v1/health`),
+      ' in Terminal answers but this panel still cannot connect, Premiere blocked the connection: start the daemon with its defaults (',
+      code(`--host 127.0.0.1 --port ${port}`),
+      '; not localhost, no proxy), then quit and reopen Premiere Pro. If it stays blocked, report it with your macOS and Premiere versions.',
+    );
+  }
+
+  /** The ports the manifest allows: a fixed note for one, a choice for several. */
   private portRow(port: number): HTMLElement {
-    const input = h('input', { type: 'number', class: 'port', min: '1', max: '65535', value: String(port), 'data-testid': 'port-input' });
+    const note = h('p', { class: 'hint', 'data-testid': 'port-note' },
+      this.allowedPorts.length === 1
+        ? `The panel may connect to port ${port} only (its network permission)${port === DEFAULT_DAEMON_PORT ? ", the companion's default" : `: start the companion with --port ${port}`}.`
+        : `Premiere lets the panel connect only to the ports its network permission lists: ${this.allowedPorts.join(', ')}.`);
+    if (this.allowedPorts.length <= 1) {
+      return h('div', {}, h('div', { class: 'row' }, h('span', { class: 'label grow' }, `Port ${port}`), h('button', { onclick: () => this.actions.retry() }, 'Retry now')), note);
+    }
+    const select = h('select', { class: 'port', 'data-testid': 'port-select' },
+      ...this.allowedPorts.map((p) => h('option', { value: String(p), selected: p === port }, String(p))));
     return h(
       'div',
-      { class: 'row' },
-      h('span', { class: 'label' }, 'Port'),
-      input,
-      h('button', {
+      {},
+      h('div', { class: 'row' }, h('span', { class: 'label' }, 'Port'), select, h('button', {
         onclick: () => {
-          const value = Number(input.value);
-          if (Number.isInteger(value) && value > 0 && value < 65536 && value !== port) this.actions.setPort(value);
+          const value = Number(select.value);
+          if (value !== port) this.actions.setPort(value);
           else this.actions.retry();
         },
-      }, 'Retry now'),
+      }, 'Retry now')),
+      note,
     );
   }
 }

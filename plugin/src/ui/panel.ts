@@ -23,6 +23,10 @@ export interface PanelHost {
   localStorage: KeyValueStore;
   fetch: FetchLike;
   openSocket: WebSocketFactory;
+  /** The daemon ports the manifest lets the panel reach (app/network.ts). */
+  allowedPorts: readonly number[];
+  /** The OS (UXP os.platform()); some connection advice is macOS-specific. */
+  platform?: string;
 }
 
 export interface Panel {
@@ -36,17 +40,25 @@ export function daemonUrl(port: number): string {
   return `http://127.0.0.1:${port}`;
 }
 
+/** The stored port if the manifest allows it, else the first allowed one. */
+function allowedPort(saved: number, allowed: readonly number[]): number {
+  return allowed.includes(saved) || allowed.length === 0 ? saved : allowed[0]!;
+}
+
 export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
   const store = host.localStorage;
+  const saved = loadSettings(store).port;
+  const port = allowedPort(saved, host.allowedPorts);
   const connection = new DaemonConnection({
-    baseUrl: daemonUrl(loadSettings(store).port),
+    baseUrl: daemonUrl(port),
     fetch: host.fetch,
     openSocket: host.openSocket,
     secrets: new SecureTokenStore(host.secureStorage),
   });
   const model = new PanelModel({ premiere: new PremiereAdapter(host.ppro), connection, store });
+  if (port !== saved) model.updateSettings({ port });
 
-  const connectionView = new ConnectionView({
+  const connectionView = new ConnectionView(host.allowedPorts, host.platform, {
     submitToken: async (token) => {
       try {
         await connection.submitToken(token);

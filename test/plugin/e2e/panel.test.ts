@@ -100,7 +100,7 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await buildPage(pageDir);
   const origin = await serveStatic(t, pageDir);
   const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 150, steps: 6, clipName: 'beach_walk.mp4' });
-  const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES };
+  const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES, ports: [daemon.port], platform: 'linux' };
 
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
   t.after(() => fs.rm(userDataDir, { recursive: true, force: true }));
@@ -198,6 +198,26 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await page.evaluate((id) => (window as any).tokenflowTest.runCommand(id), COMMAND_ID);
   await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
   assert.deepEqual(await page.evaluate(() => (window as any).tokenflowTest.shownPanels()), [PANEL_ID]);
+  // When the host disallows showing the panel, the command says so in a dialog.
+  await page.evaluate(() => (window as any).tokenflowTest.refuseShowPanel('showPanel is not allowed here'));
+  await page.evaluate((id) => void (window as any).tokenflowTest.runCommand(id), COMMAND_ID);
+  const dialog = page.locator(byTest('message-dialog'));
+  await dialog.waitFor();
+  assert.match((await dialog.textContent()) ?? '', /TokenFlow could not open its panel \(showPanel is not allowed here\)\. Open it with Window › UXP Plugins › TokenFlow › TokenFlow/);
+  await shot(page, '06b-command-panel-refused');
+  await dialog.locator('button:has-text("OK")').click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.evaluate(() => (window as any).tokenflowTest.refuseShowPanel(undefined));
+
+  // Premiere's theme: light and back to dark, following document.theme's updates.
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(await background(), 'rgb(35, 35, 35)');
+  await page.evaluate(() => (window as any).tokenflowTest.setTheme('light'));
+  assert.equal(await page.evaluate(() => document.documentElement.getAttribute('data-theme')), 'light');
+  assert.equal(await background(), 'rgb(240, 240, 240)');
+  await shot(page, '06c-light-theme');
+  await page.evaluate(() => (window as any).tokenflowTest.setTheme('dark'));
+  assert.equal(await background(), 'rgb(35, 35, 35)');
 
   // 7. Connection lost and regained; settings and the last prompt survive a reload.
   await daemon.stop();
@@ -216,11 +236,13 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const deadPort = (probe.address() as AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+  // Its manifest allows only that port, and it runs on macOS: the loopback advice is shown.
   const other = await context.newPage();
-  await other.addInitScript((config) => ((globalThis as any).__TOKENFLOW_E2E__ = config), config);
+  await other.addInitScript((config) => ((globalThis as any).__TOKENFLOW_E2E__ = config), { ...config, ports: [deadPort], platform: 'darwin' });
   await other.goto(`${origin}/index.html`);
-  await other.evaluate(({ key, port }) => localStorage.setItem(key, JSON.stringify({ ...JSON.parse(localStorage.getItem(key) ?? '{}'), port })), { key: SETTINGS_KEY, port: deadPort });
-  await other.reload();
   await other.waitForSelector(`${byTest('connection')}[data-state="not_running"]`);
+  assert.equal(await other.textContent(byTest('port-note')), `The panel may connect to port ${deadPort} only (its network permission): start the companion with --port ${deadPort}.`);
+  assert.match((await other.textContent(byTest('mac-hint'))) ?? '', new RegExp(`^On macOS, if curl http://127\\.0\\.0\\.1:${deadPort}/v1/health in Terminal answers`));
+  assert.equal(await other.locator(byTest('port-input')).count(), 0, 'no free port field');
   await shot(other, '08-daemon-not-running');
 });
