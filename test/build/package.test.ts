@@ -88,6 +88,29 @@ test(`the packaged companion for ${host} runs the demo and serves with its own N
   const health = Health.parse(await response.json());
   assert.equal(health.version, result.version);
   assert.ok(health.models.includes('tiny-sd15'), `models: ${health.models.join(', ')}`);
+
+  // A job runs the bundled pipeline in the daemon's worker thread (lib/pipeline_worker.mjs).
+  const auth = { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' };
+  const submit = await fetch(`${url}/v1/jobs`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({
+      source_path: path.join(demoOut, fs.readdirSync(demoOut).find((f) => f.startsWith('source.'))!),
+      range: { start_seconds: 0, end_seconds: 0.25 },
+      prompt: 'a snowy street',
+      parameters: { steps: 1, inversion_steps: 1, short_side: 64, batch_size: 4 },
+    }),
+  });
+  assert.equal(submit.status, 202, await submit.clone().text());
+  const { job } = (await submit.json()) as { job: { id: string } };
+  let record: { state: string; result?: { output_path: string | null; frame_count: number } | null } = { state: 'queued' };
+  for (let i = 0; i < 3000 && !['succeeded', 'failed', 'canceled', 'interrupted'].includes(record.state); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    record = (await (await fetch(`${url}/v1/jobs/${job.id}`, { headers: auth })).json()) as typeof record;
+  }
+  assert.equal(record.state, 'succeeded', `${JSON.stringify(record)}\n${output}`);
+  assert.equal(record.result?.frame_count, 3);
+  assert.ok(fs.statSync(record.result!.output_path!).size > 0);
 });
 
 test('a target with a missing part is refused, naming the part', () => {
