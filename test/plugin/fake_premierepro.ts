@@ -252,7 +252,7 @@ export class FakeTrackItem {
   /** An opaque Guid (a new object each call, like the host's): compare with toString(). */
   async getMediaType(): Promise<FakeGuid> {
     this.host.count('TrackItem.getMediaType');
-    return new FakeGuid(this.kind === 'video' ? MEDIA_TYPE_GUIDS.video : MEDIA_TYPE_GUIDS.audio);
+    return new FakeGuid(this.host.mediaTypeGuids[this.kind]);
   }
   async getSpeed(): Promise<number> {
     return this.speed;
@@ -542,6 +542,8 @@ interface UndoEntry {
 }
 
 class Host {
+  /** The Guids track items report by kind (tests may make them equal). */
+  mediaTypeGuids = { ...MEDIA_TYPE_GUIDS };
   /** Host round trips by method name, for tests that bound how many calls a read makes. */
   readonly calls = new Map<string, number>();
   lockDepth = 0;

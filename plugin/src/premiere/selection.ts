@@ -13,16 +13,13 @@ interface PickedItem {
 
 type SelectedItem = VideoClipTrackItem | AudioClipTrackItem;
 
-/**
- * The media-type Guid of video track items, read from a clip on one of the given video
- * tracks. The selection mixes video and audio items and the type Guid has no documented
- * constant, so a clip known to be video (it is on a video track) names it.
- */
-async function videoMediaType(ppro: Ppro, sequence: Sequence, trackIndexes: Iterable<number>): Promise<string | undefined> {
-  const count = await sequence.getVideoTrackCount();
+/** The media-type Guid of the first clip on one of these tracks of a kind, if any has one. */
+async function firstClipType(ppro: Ppro, sequence: Sequence, kind: 'video' | 'audio', trackIndexes: Iterable<number>): Promise<string | undefined> {
+  const count = await (kind === 'video' ? sequence.getVideoTrackCount() : sequence.getAudioTrackCount());
   for (const t of trackIndexes) {
     if (t < 0 || t >= count) continue;
-    const [first] = (await sequence.getVideoTrack(t)).getTrackItems(ppro.Constants.TrackItemType.CLIP, false);
+    const track = await (kind === 'video' ? sequence.getVideoTrack(t) : sequence.getAudioTrack(t));
+    const [first] = track.getTrackItems(ppro.Constants.TrackItemType.CLIP, false);
     if (first) return (await first.getMediaType()).toString();
   }
   return undefined;
@@ -30,18 +27,42 @@ async function videoMediaType(ppro: Ppro, sequence: Sequence, trackIndexes: Iter
 
 /**
  * The selected clips per kind, from the selection's own items: host calls grow with the
- * number of selected items, not with the clips in the sequence. (A video item sits on video
- * track i, so the video tracks at the selected items' indexes hold a video clip whenever
- * any selected item is video.)
+ * number of selected items, not with the clips in the sequence. The selection mixes video
+ * and audio items, and their media-type Guid has no documented constant, so a clip known to
+ * be video (it is on a video track) names the video type: the video tracks at the selected
+ * items' indexes hold a video clip whenever any selected item is video. Should a clip on an
+ * audio track report the same Guid, the Guid tells nothing and every clip is asked instead.
  */
 async function selectedClips(ppro: Ppro, sequence: Sequence, items: SelectedItem[]): Promise<{ video: PickedItem[]; audio: number }> {
   const facts = await Promise.all(items.map(async (item) => {
     const [type, track] = await Promise.all([item.getMediaType(), item.getTrackIndex()]);
     return { item, type: type.toString(), track };
   }));
-  const videoType = await videoMediaType(ppro, sequence, new Set(facts.map((f) => f.track)));
+  const tracks = new Set(facts.map((f) => f.track));
+  const [videoType, audioType] = await Promise.all([firstClipType(ppro, sequence, 'video', tracks), firstClipType(ppro, sequence, 'audio', tracks)]);
+  if (videoType !== undefined && videoType === audioType) return scanSelectedClips(ppro, sequence);
   const video = facts.filter((f) => f.type === videoType).map((f) => ({ item: f.item as VideoClipTrackItem, track: f.track }));
   return { video, audio: facts.length - video.length };
+}
+
+/** Every clip of the sequence asked whether it is selected: one round trip per clip. */
+async function scanSelectedClips(ppro: Ppro, sequence: Sequence): Promise<{ video: PickedItem[]; audio: number }> {
+  const CLIP = ppro.Constants.TrackItemType.CLIP;
+  const video: PickedItem[] = [];
+  const videoTracks = await sequence.getVideoTrackCount();
+  for (let t = 0; t < videoTracks; t++) {
+    for (const item of (await sequence.getVideoTrack(t)).getTrackItems(CLIP, false)) {
+      if (await item.getIsSelected()) video.push({ item, track: t });
+    }
+  }
+  let audio = 0;
+  const audioTracks = await sequence.getAudioTrackCount();
+  for (let t = 0; t < audioTracks; t++) {
+    for (const item of (await sequence.getAudioTrack(t)).getTrackItems(CLIP, false)) {
+      if (await item.getIsSelected()) audio++;
+    }
+  }
+  return { video, audio };
 }
 
 export async function readSelectedClip(ppro: Ppro): Promise<SelectionResult> {

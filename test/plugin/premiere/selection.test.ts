@@ -142,8 +142,20 @@ test('reading the selection asks about the selected items only, not every clip i
   assert.ok(result.ok, JSON.stringify(result));
   assert.equal(result.clip.trackIndex, 101 % 3);
   assert.equal(fake.callCount('TrackItem.getIsSelected'), 0);
-  // One video and one linked audio item selected: their two types and one reference clip's.
-  assert.equal(fake.callCount('TrackItem.getMediaType'), 3);
+  // One video and one linked audio item selected: their two types and one reference clip per kind.
+  assert.equal(fake.callCount('TrackItem.getMediaType'), 4);
+});
+
+test('if video and audio clips reported the same media type, every clip is asked instead', async () => {
+  const { fake, seq, item, ppro } = world();
+  fake.host.mediaTypeGuids = { video: 'same', audio: 'same' };
+  fake.selectLinked(seq, item);
+  const result = await readSelectedClip(ppro);
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.equal(result.clip.trackIndex, 1);
+  assert.ok(fake.callCount('TrackItem.getIsSelected') > 0);
+  fake.select(seq, ...seq.audioTracks[0]!.items);
+  assert.equal(await refusal(ppro), 'audio_only');
 });
 
 test('audio items alone (no video track at their index holds a clip) are refused as audio only', async () => {
