@@ -42,6 +42,8 @@ export function plist(spec: ServiceSpec): string {
 export function launchctl(uid: number, file: string) {
   const domain = `gui/${uid}`;
   return {
+    // bootstrap refuses a label that is loaded already: unload an earlier install first.
+    prepare: [['launchctl', 'bootout', `${domain}/${SERVICE_LABEL}`]],
     install: [['launchctl', 'bootstrap', domain, file]],
     uninstall: [['launchctl', 'bootout', `${domain}/${SERVICE_LABEL}`]],
     afterUninstall: [] as string[][],

@@ -13,6 +13,8 @@ export interface ServicePlan {
   /** What starts the daemon at login, in words. */
   kind: string;
   file: { path: string; content: string; mode: number };
+  /** Run before install, failures ignored: unloads an earlier install so a re-install takes effect. */
+  prepare: string[][];
   install: string[][];
   uninstall: string[][];
   afterUninstall: string[][];
@@ -65,6 +67,7 @@ export async function install(plan: ServicePlan, spec: ServiceSpec, run: Runner)
   fs.mkdirSync(path.dirname(plan.file.path), { recursive: true });
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o700 });
   fs.writeFileSync(plan.file.path, plan.file.content, { mode: plan.file.mode });
+  for (const command of plan.prepare) await run(command);
   for (const command of plan.install) {
     const result = await run(command);
     if (result.code !== 0) {

@@ -40,7 +40,9 @@ export function unitFile(spec: ServiceSpec): string {
 }
 
 export const systemctl = {
-  install: [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', '--now', `${SERVICE_NAME}.service`]],
+  prepare: [] as string[][],
+  // restart, not start: a re-install (a moved package, new settings) replaces a running daemon.
+  install: [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', `${SERVICE_NAME}.service`], ['systemctl', '--user', 'restart', `${SERVICE_NAME}.service`]],
   uninstall: [['systemctl', '--user', 'disable', '--now', `${SERVICE_NAME}.service`]],
   afterUninstall: [['systemctl', '--user', 'daemon-reload']],
   status: ['systemctl', '--user', 'is-active', `${SERVICE_NAME}.service`],

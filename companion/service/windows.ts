@@ -43,6 +43,7 @@ export function runCommand(script: string): string[] {
 export function reg(script: string) {
   const value = runCommand(script).map((w) => (w.includes(' ') || w === script ? `"${w}"` : w)).join(' ');
   return {
+    prepare: [] as string[][],
     install: [['reg', 'add', RUN_KEY, '/v', RUN_VALUE, '/t', 'REG_SZ', '/d', value, '/f'], runCommand(script)],
     uninstall: [['reg', 'delete', RUN_KEY, '/v', RUN_VALUE, '/f']],
     afterUninstall: [] as string[][],

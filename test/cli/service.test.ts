@@ -42,7 +42,7 @@ test('Linux: install writes the user unit and enables it; uninstall disables and
   const r = recorder();
   const installed = await quietly(() => runService('install', { run: r.run, env, platform: 'linux', home }));
   assert.equal(installed.result, 0);
-  assert.deepEqual(r.calls, ['systemctl --user daemon-reload', 'systemctl --user enable --now tokenflow.service']);
+  assert.deepEqual(r.calls, ['systemctl --user daemon-reload', 'systemctl --user enable tokenflow.service', 'systemctl --user restart tokenflow.service']);
   const text = fs.readFileSync(unit, 'utf8');
   assert.match(text, new RegExp(`^ExecStart="${process.execPath}" ".*/bin/tokenflow\\.mjs" "serve"$`, 'm'));
   assert.match(text, /^Environment="TOKENFLOW_PORT=43999"$/m);
@@ -64,6 +64,13 @@ test('Linux: install writes the user unit and enables it; uninstall disables and
   assert.match(removed.out, /removed the service/);
 });
 
+test('macOS: a re-install unloads the earlier agent first; its refusal when none is loaded is ignored', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const r = recorder('bootout');
+  assert.equal((await quietly(() => runService('install', { run: r.run, env: { TOKENFLOW_HOME: path.join(home, 'tf') }, platform: 'darwin', home }))).result, 0);
+  assert.equal(r.calls.length, 2);
+});
+
 test('a service manager that refuses is reported with its own words', async (t) => {
   const home = tempDir(t, 'tf-svc-');
   const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg') };
@@ -81,7 +88,7 @@ test('macOS: the LaunchAgent goes to ~/Library/LaunchAgents and is bootstrapped 
   await quietly(() => runService('install', { run: r.run, env, platform: 'darwin', home }));
   const plist = path.join(home, 'Library', 'LaunchAgents', 'org.tokenflow.companion.plist');
   assert.match(fs.readFileSync(plist, 'utf8'), /<key>RunAtLoad<\/key><true\/>/);
-  assert.deepEqual(r.calls, [`launchctl bootstrap gui/${process.getuid!()} ${plist}`]);
+  assert.deepEqual(r.calls, [`launchctl bootout gui/${process.getuid!()}/org.tokenflow.companion`, `launchctl bootstrap gui/${process.getuid!()} ${plist}`]);
 });
 
 test('Windows: the launch script goes to the data folder and the Run value points at it', async (t) => {

@@ -20,6 +20,7 @@ test('the LaunchAgent runs serve at load, keeps it alive after a crash and logs 
 
 test('launchctl loads it into the GUI session of the user', () => {
   const c = launchctl(501, '/Users/ed/Library/LaunchAgents/org.tokenflow.companion.plist');
+  assert.deepEqual(c.prepare, [['launchctl', 'bootout', 'gui/501/org.tokenflow.companion']]);
   assert.deepEqual(c.install, [['launchctl', 'bootstrap', 'gui/501', '/Users/ed/Library/LaunchAgents/org.tokenflow.companion.plist']]);
   assert.deepEqual(c.uninstall, [['launchctl', 'bootout', 'gui/501/org.tokenflow.companion']]);
   assert.deepEqual(c.status, ['launchctl', 'print', 'gui/501/org.tokenflow.companion']);
