@@ -24,7 +24,7 @@ import { checkRedistributable } from './ffmpeg_license.ts';
 import { posixLauncher, windowsLauncher } from './launcher.ts';
 import { isLicenseFile, writeLicenses, type Component } from './licenses.ts';
 import { fetchTarball, pinPart, readLockfile, unpackTarball, type PinnedPackage } from './npm_parts.ts';
-import { hostTargetId, supportedTarget, type Target, type TargetParts } from './targets.ts';
+import { hostTargetId, supportedTarget, TARGETS, type Target, type TargetParts } from './targets.ts';
 
 const run = promisify(execFile);
 
@@ -254,8 +254,23 @@ function folderBytes(dir: string): number {
   return listFiles(dir).reduce((sum, rel) => sum + fs.statSync(path.join(dir, rel)).size, 0);
 }
 
+const USAGE = `Usage: npm run package:companion [-- --target <id>] [--out DIR]
+
+Writes out/companion/${PACKAGE_FOLDER}-<version>-<target>.tar.gz (.zip for Windows).
+Targets: ${TARGETS.map((t) => `${t.id}${t.parts ? '' : ' (refused)'}`).join(', ')}; default: this machine's (${hostTargetId()}).`;
+
 async function cli(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { target: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  let values: { target?: string; out?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { target: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    console.error(`package:companion: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   try {
     const result = await packageCompanion({

@@ -47,6 +47,7 @@ test(`the packaged companion for ${host} runs the demo and serves with its own N
   assert.deepEqual(fs.readdirSync(path.join(root, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6')), [process.platform]);
   assert.deepEqual(fs.readdirSync(path.join(root, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform)), [process.arch]);
   assert.ok(fs.readdirSync(path.join(root, 'lib')).every((f) => f.endsWith('.mjs')));
+  assert.deepEqual(fs.readdirSync(path.join(root, 'node_modules')).sort(), ['onnxruntime-common', 'onnxruntime-node'], 'everything else is bundled; no tsx');
   assert.equal(fs.existsSync(path.join(root, 'models', 'tiny-sd15', 'golden')), false);
   const licenses = fs.readdirSync(path.join(root, 'licenses'));
   for (const expected of ['Node.js.txt', 'onnxruntime-node.txt', 'ffmpeg.txt', 'ffprobe.txt', 'express.txt', 'zod.txt', 'tiny-sd15.txt', 'README.txt']) {
