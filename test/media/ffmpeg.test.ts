@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { checkMedia, describeCapabilities } from '../../companion/media/capabilities.ts';
-import { classifyStderr, runFfmpeg, stderrLines } from '../../companion/media/ffmpeg.ts';
+import { classifyStderr, runFfmpeg, spawnFailureAdvice, stderrLines } from '../../companion/media/ffmpeg.ts';
 import { MediaError, probe } from '../../companion/media/index.ts';
 import { makeClip, tempDir } from './clips.ts';
 
@@ -184,4 +184,12 @@ test('protocol whitelist: a playlist pointing at the network is not followed', a
 test('the clip helper encodes frame indices that probe sees as frames', async () => {
   const path = await makeClip(join(dir, 'helper.mp4'), { width: 64, height: 48, rate: '25', frames: 12 });
   assert.equal((await probe(path)).video.frameCount, 12);
+});
+
+test('a binary macOS cannot start for its CPU gets the Rosetta advice; other start failures the path advice', () => {
+  const badArch = Object.assign(new Error('spawn Unknown system error -86'), { errno: -86 });
+  assert.match(spawnFailureAdvice(badArch, 'darwin'), /^it is an Intel \(x86-64\) build: install Rosetta 2 with `softwareupdate --install-rosetta --agree-to-license`/);
+  assert.equal(spawnFailureAdvice(badArch, 'linux'), 'check the path, or set TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE');
+  const missing = Object.assign(new Error('spawn /nope ENOENT'), { errno: -2, code: 'ENOENT' });
+  assert.equal(spawnFailureAdvice(missing, 'darwin'), 'check the path, or set TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE');
 });
