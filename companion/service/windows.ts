@@ -8,7 +8,7 @@ export const RUN_KEY = 'HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run'
 export const RUN_VALUE = 'TokenFlow';
 
 export function scriptPath(dataDir: string): string {
-  return path.win32.join(dataDir, `${SERVICE_NAME}-service.vbs`);
+  return path.join(dataDir, `${SERVICE_NAME}-service.vbs`);
 }
 
 /** A VBScript string literal. */

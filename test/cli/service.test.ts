@@ -96,7 +96,7 @@ test('Windows: the launch script goes to the data folder and the Run value point
   const env = { TOKENFLOW_HOME: path.join(home, 'tf') };
   const r = recorder();
   await quietly(() => runService('install', { run: r.run, env, platform: 'win32', home }));
-  const script = path.win32.join(path.join(home, 'tf', 'data'), 'tokenflow-service.vbs');
+  const script = path.join(home, 'tf', 'data', 'tokenflow-service.vbs');
   assert.match(fs.readFileSync(script, 'utf8'), /shell\.Run "cmd \/c /);
   assert.equal(r.calls[0], `reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v TokenFlow /t REG_SZ /d wscript.exe //B //Nologo "${script}" /f`);
   assert.equal(r.calls[1], `wscript.exe //B //Nologo ${script}`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { test } from 'node:test';
 import { launchScript, reg, RUN_KEY, scriptPath } from '../../companion/service/windows.ts';
 import type { ServiceSpec } from '../../companion/service/spec.ts';
@@ -23,8 +24,9 @@ test('the script runs serve hidden with its output appended to the log', () => {
 });
 
 test('the Run value starts the script with wscript, without administrator rights', () => {
-  const file = scriptPath('C:\\Users\\Ed\\AppData\\Local\\TokenFlow');
-  assert.equal(file, 'C:\\Users\\Ed\\AppData\\Local\\TokenFlow\\tokenflow-service.vbs');
+  const dataDir = 'C:\\Users\\Ed\\AppData\\Local\\TokenFlow';
+  const file = scriptPath(dataDir);
+  assert.equal(file, path.join(dataDir, 'tokenflow-service.vbs'), 'in the data folder');
   const c = reg(file);
   assert.equal(RUN_KEY, 'HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run');
   assert.deepEqual(c.install, [
