@@ -123,7 +123,7 @@ test('previews are throttled per job', async (t) => {
 test('200 submissions at once: all persisted, run in FIFO order, none lost', async (t) => {
   const { service, events, source, dataDir } = await setup(t, { pipeline: 'delay=0&steps=1', media: { frames: 2 } });
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit(sampleRequest(source, { prompt: `fox ${i}` }))));
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit(sampleRequest(source, { prompt: `fox ${i}`, range: { start_seconds: 0, end_seconds: 0.2 } }))));
   const submitMs = performance.now() - t0;
   assert.equal(new Set(results.map((r) => r.job.id)).size, 200);
   const persisted = fs.readFileSync(path.join(dataDir, 'jobs', 'jobs.jsonl'), 'utf8');
@@ -278,6 +278,14 @@ test('submit validation: schema errors, unknown preset, missing source, range pa
   await assert.rejects(service.submit(sampleRequest(source, { preset: 'nope' })), { code: 'bad_request', field: 'preset' });
   await assert.rejects(service.submit(sampleRequest(`${source}.missing`)), { code: 'media_invalid', field: 'source_path', status: 422 });
   await assert.rejects(service.submit(sampleRequest(source, { range: { start_seconds: 0.6, end_seconds: 1 } })), { code: 'media_invalid', field: 'range' });
+  // Starts inside the clip but ends past it: refused at submit, not minutes later in extract.
+  await assert.rejects(service.submit(sampleRequest(source, { range: { start_seconds: 0, end_seconds: 5 } })), (e: unknown) => {
+    assert.ok(e instanceof JobServiceError);
+    assert.equal(e.code, 'media_invalid');
+    assert.equal(e.field, 'range');
+    assert.match(e.message, /beyond the end of the clip/);
+    return true;
+  });
   assert.equal(service.list().length, 0);
   const withPreset = await service.submit(sampleRequest(source, { preset: 'winter' }));
   assert.match(withPreset.job.settings.prompt, /^a red fox, in winter/);
