@@ -344,13 +344,11 @@ export class JobService implements JobServiceApi {
       }
       return this.get(id)!;
     }
-    const unrecorded = this.unrecorded.get(id);
-    if (unrecorded) {
-      // It has stopped already; only its outcome is not recorded yet.
-      await unrecorded().catch((err: unknown) => {
+    if (this.unrecorded.has(id)) {
+      // It has stopped already; only its outcome is not recorded yet: try now.
+      await this.recordOutcome(id).catch((err: unknown) => {
         throw this.storageError(err, `job ${id} has stopped, but its outcome cannot be recorded yet`);
       });
-      this.unrecorded.delete(id);
       return this.get(id)!;
     }
     const active = this.active.get(id);
@@ -521,15 +519,21 @@ export class JobService implements JobServiceApi {
   }
 
   private async retryUnrecorded(): Promise<void> {
-    for (const [id, attempt] of this.unrecorded) {
+    for (const id of this.unrecorded.keys()) {
       try {
-        await attempt();
-        this.unrecorded.delete(id);
-        this.logSink('info', `job ${id}: outcome recorded`);
+        await this.recordOutcome(id);
       } catch {
         return;
       }
     }
+  }
+
+  /** Records a stopped job's outcome; once none is left unrecorded, the queue moves again. */
+  private async recordOutcome(id: string): Promise<void> {
+    await this.unrecorded.get(id)?.();
+    this.unrecorded.delete(id);
+    this.logSink('info', `job ${id}: outcome recorded`);
+    if (this.unrecorded.size > 0) return;
     clearInterval(this.unrecordedTimer);
     this.unrecordedTimer = undefined;
     this.pump();
