@@ -1,6 +1,6 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, parsePort, portFromEnv, resolveFolders } from '../config.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
@@ -13,6 +13,7 @@ import { createModelLister } from '../server/models.ts';
 import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
 
@@ -103,6 +104,13 @@ interface ServeOptions {
 
 async function serve(opts: ServeOptions): Promise<number> {
   const version = daemonVersion();
+  // Everything the daemon and its ffmpeg children write is owner-only (0600 files, 0700
+  // folders): the data, work and cache folders hold frames of the user's clips, latents and
+  // source paths. Renders are the exception: the output folder keeps the user's usual mode
+  // (created before the umask changes) and each render gets it back when its job succeeds.
+  fs.mkdirSync(opts.outputDir, { recursive: true });
+  const userUmask = process.umask(0o077);
+  for (const dir of [opts.dataDir, cacheRoot()]) ensurePrivateDir(dir);
   const token = await loadOrCreateToken(opts.configDir);
   log('info', `TokenFlow daemon ${version} starting (config ${opts.configDir}, data ${opts.dataDir})`);
   try {
@@ -135,6 +143,7 @@ async function serve(opts: ServeOptions): Promise<number> {
 
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
+    outputFileMode: 0o666 & ~userUmask,
     checkSettings: refuseUnrunnableSettings,
   });
   await jobs.start();

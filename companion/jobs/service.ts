@@ -16,6 +16,7 @@ import {
   type JobState,
 } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
+import { ensurePrivateDir } from '../config.ts';
 import { MediaError } from '../media/errors.ts';
 import { parseRange } from '../media/range.ts';
 import type { PipelinePreview } from '../pipeline/interface.ts';
@@ -83,6 +84,7 @@ export class JobService implements JobServiceApi {
   private readonly probeOnSubmit: boolean;
   private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly previewIntervalMs: number;
+  private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
   private readonly queue: string[] = [];
@@ -107,6 +109,7 @@ export class JobService implements JobServiceApi {
     this.probeOnSubmit = options.probeOnSubmit ?? true;
     this.checkSettings = options.checkSettings;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
+    this.outputFileMode = options.outputFileMode;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
     this.jobsDir = path.join(this.dataDir, 'jobs');
@@ -121,7 +124,8 @@ export class JobService implements JobServiceApi {
     if (this.state !== 'new') throw new Error('JobService.start() can be called once');
     this.media ??= await loadMedia();
     fs.mkdirSync(this.outputDir, { recursive: true });
-    fs.mkdirSync(this.workDir, { recursive: true });
+    // Frames of the user's clips, latents and source paths: owner-only.
+    for (const dir of [this.dataDir, this.jobsDir, this.workDir]) ensurePrivateDir(dir);
     const { warnings } = await this.store.open();
     for (const w of warnings) this.logSink('warn', w);
     try {
@@ -456,6 +460,9 @@ export class JobService implements JobServiceApi {
 
   private async succeed(id: string, active: ActiveJob, result: JobResult): Promise<void> {
     active.previews.flush();
+    if (this.outputFileMode !== undefined) {
+      for (const file of [result.output_path, ...result.preview_paths]) if (file !== null) fs.chmodSync(file, this.outputFileMode);
+    }
     const { stage_done, stage_total } = active.tracker.snapshot();
     await this.finishOrRetry(id, 'succeeded', { result, progress: { overall: 1, stage_done, stage_total, eta_s: 0 } });
     this.jobLog(id, 'info', `succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);

@@ -174,6 +174,9 @@ test('jobs: a clear message and exit 1 when no daemon runs', async (t) => {
 
 test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGTERM', async (t) => {
   const home = tempHome(t);
+  // A data folder left world-readable by an older install is tightened at start.
+  fs.mkdirSync(path.join(home, 'data'), { mode: 0o755 });
+  fs.chmodSync(path.join(home, 'data'), 0o755);
   const daemon = await serve(home);
   t.after(() => daemon.stop('SIGKILL'));
   assert.match(daemon.output(), /ffmpeg \S+/);
@@ -226,9 +229,12 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   assert.equal(submit.status, 202);
   const { job } = (await submit.json()) as { job: { id: string } };
 
+  let workFilesSeen = 0;
   for (let i = 0; i < 600; i++) {
     const state = ((await (await fetch(`${daemon.url}/v1/jobs/${job.id}`, { headers: auth })).json()) as { state: string }).state;
     if (['succeeded', 'failed'].includes(state)) break;
+    // While it runs: the extracted frames (written by ffmpeg) and checkpoints are owner-only.
+    if (process.platform !== 'win32') workFilesSeen = Math.max(workFilesSeen, assertOwnerOnly(home, path.join(home, 'data', 'work', job.id)).files);
     await new Promise((r) => setTimeout(r, 100));
   }
   const [showRun, list, jsonList, cancel, unknown, bad] = await Promise.all([
@@ -241,6 +247,10 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   ]);
   const shown = showRun.stdout;
   assert.match(shown, /state\s+succeeded/);
+  if (process.platform !== 'win32') {
+    assert.ok(workFilesSeen > 0, 'the work folder was checked while the job ran');
+    assertPrivateData(home, job.id);
+  }
   assert.match(shown, /prompt\s+a snowy street/);
   assert.match(list.stdout, new RegExp(`${job.id}\\s+succeeded`));
   assert.equal(JSON.parse(jsonList.stdout).jobs[0].id, job.id);
@@ -255,6 +265,54 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   assert.match(daemon.output(), /stopped/);
   assert.ok(!fs.existsSync(path.join(home, 'data', 'daemon.json')), 'discovery file removed');
 });
+
+/**
+ * Everything under the data folder (job log, work folders, inversion latents and entry.json,
+ * converted weights, graphs, discovery file) is owner-only; the render keeps the user's usual
+ * mode (this test runs with the umask it was given, 022 or the like).
+ */
+function assertPrivateData(home: string, jobId: string): void {
+  const dataDir = path.join(home, 'data');
+  const seen = assertOwnerOnly(home, dataDir);
+  const names = fs.readdirSync(dataDir, { recursive: true }).map(String);
+  for (const expected of ['jobs/jobs.jsonl', 'daemon.json', 'cache/inversion']) assert.ok(names.some((n) => n.startsWith(expected)), `${expected} in ${names.join(', ')}`);
+  assert.ok(names.some((n) => n.endsWith('entry.json')), 'an inversion cache entry was written');
+  assert.ok(seen.files >= 5, `${seen.files} files checked`);
+  assert.equal((fs.statSync(path.join(home, 'config', 'token')).mode & 0o777).toString(8), '600');
+  const umask = process.umask();
+  const renders = path.join(home, 'renders');
+  const render = fs.readdirSync(renders).find((f) => f.includes(jobId.slice(0, 8)));
+  assert.ok(render, 'the render exists');
+  assert.equal((fs.statSync(path.join(renders, render)).mode & 0o777).toString(8), (0o666 & ~umask).toString(8), 'render: the usual mode');
+  assert.equal((fs.statSync(renders).mode & 0o777).toString(8), (0o777 & ~umask).toString(8), 'output folder: the usual mode');
+}
+
+/** Every folder under `root` is 0700 and every file 0600; things vanishing meanwhile are skipped. */
+function assertOwnerOnly(home: string, root: string): { dirs: number; files: number } {
+  const seen = { dirs: 0, files: 0 };
+  const walk = (p: string) => {
+    let st: fs.Stats;
+    let names: string[] = [];
+    try {
+      st = fs.statSync(p);
+      if (st.isDirectory()) names = fs.readdirSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const mode = (st.mode & 0o777).toString(8);
+    if (st.isDirectory()) {
+      assert.equal(mode, '700', `folder ${path.relative(home, p)}`);
+      seen.dirs++;
+      for (const name of names) walk(path.join(p, name));
+    } else {
+      assert.equal(mode, '600', `file ${path.relative(home, p)}`);
+      seen.files++;
+    }
+  };
+  walk(root);
+  return seen;
+}
 
 test('serve: a second daemon (same port, or same data folder) fails with a clear message', async (t) => {
   const home = tempHome(t);
