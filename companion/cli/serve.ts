@@ -11,6 +11,7 @@ import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
 import { createModelLister } from '../server/models.ts';
 import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
+import { cachedInspector, inspectOffThread, type ModelInspector } from '../models/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import fs from 'node:fs';
@@ -119,7 +120,10 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ffmpeg is not usable, so no job can run: ${message(err)}`);
   }
 
-  const defaultModel = opts.configuredModel ?? await chooseDefaultModel();
+  // Model folders are checked off the event loop, once per folder identity: a burst of
+  // submissions must not stall health checks and other requests.
+  const inspect = cachedInspector(inspectOffThread);
+  const defaultModel = opts.configuredModel ?? await chooseDefaultModel(process.env, inspect);
   if (opts.configuredModel === undefined) {
     log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
     if (defaultModel === BUNDLED_MODEL_ID) {
@@ -129,7 +133,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   // The pipeline worker threads read the default model from their (inherited) environment.
   process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
-  const models = createModelLister({ defaultModel, log });
+  const models = createModelLister({ defaultModel, log, inspect });
   const installed = await models.list();
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   let device: string | null = null;
@@ -144,7 +148,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
     outputFileMode: 0o666 & ~userUmask,
-    checkSettings: refuseUnrunnableSettings,
+    checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
   });
   await jobs.start();
   let daemon;
@@ -203,9 +207,9 @@ async function serve(opts: ServeOptions): Promise<number> {
 }
 
 /** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
-async function refuseUnrunnableSettings(settings: JobSettings): Promise<void> {
+async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelInspector): Promise<void> {
   try {
-    await checkJobSettings(settings);
+    await checkJobSettings(settings, process.env, inspect);
   } catch (err) {
     if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
     throw err;

@@ -19,6 +19,7 @@ import { resolveJobSettings } from '../../shared/presets.ts';
 import { ensurePrivateDir } from '../config.ts';
 import { MediaError } from '../media/errors.ts';
 import { parseRange } from '../media/range.ts';
+import type { MediaInfo } from '../media/types.ts';
 import type { PipelinePreview } from '../pipeline/interface.ts';
 import type { DeleteOptions, JobServiceApi, JobServiceOptions, SubmitResult, Unsubscribe } from './api.ts';
 import { JobServiceError } from './errors.ts';
@@ -30,6 +31,7 @@ import { loadMedia, type MediaApi } from './media_api.ts';
 import { outputBaseName, removeJobLeftovers, removeOutputFiles } from './output_files.ts';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from './pipeline_host.ts';
 import { PresetStore } from './presets_store.ts';
+import { cachedProbe } from './probe_cache.ts';
 import { PreviewThrottle } from './preview_throttle.ts';
 import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
@@ -87,6 +89,7 @@ export class JobService implements JobServiceApi {
   private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
+  private probeForSubmit: (file: string) => Promise<MediaInfo> = () => Promise.reject(new Error('the job service is not started'));
   private readonly queue: string[] = [];
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Set<(event: ServerEvent) => void>();
@@ -123,6 +126,8 @@ export class JobService implements JobServiceApi {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('JobService.start() can be called once');
     this.media ??= await loadMedia();
+    const media = this.media;
+    this.probeForSubmit = cachedProbe((file) => media.probe(file));
     fs.mkdirSync(this.outputDir, { recursive: true });
     // Frames of the user's clips, latents and source paths: owner-only.
     for (const dir of [this.dataDir, this.jobsDir, this.workDir]) ensurePrivateDir(dir);
@@ -321,7 +326,7 @@ export class JobService implements JobServiceApi {
   /** The source must be a readable video and the range must lie inside it (the runner's own rule). */
   private async checkSource(sourcePath: string, settings: JobSettings): Promise<void> {
     try {
-      const info = await this.media!.probe(sourcePath);
+      const info = await this.probeForSubmit(sourcePath);
       parseRange(info, settings.start_ticks, settings.end_ticks);
     } catch (err) {
       if (err instanceof MediaError) {

@@ -266,6 +266,49 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   assert.ok(!fs.existsSync(path.join(home, 'data', 'daemon.json')), 'discovery file removed');
 });
 
+test('serve: a burst of 200 submissions is all answered, health keeps answering, and every 2xx is one listed job', async (t) => {
+  const home = tempHome(t);
+  const daemon = await serve(home);
+  t.after(() => daemon.stop('SIGKILL'));
+  const token = fs.readFileSync(path.join(home, 'config', 'token'), 'utf8').trim();
+  const auth = { Authorization: `Bearer ${token}` };
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
+  // Every tenth one asks for a range past the clip's end (1 s long): a 422 at submit.
+  const body = (i: number) => JSON.stringify({
+    source_path: clip,
+    range: { start_seconds: 0, end_seconds: i % 10 === 9 ? 3 : 0.5 },
+    prompt: `a snowy street ${i}`,
+    parameters: { steps: 2, inversion_steps: 2, short_side: 64, batch_size: 4 },
+  });
+  // The client gives each request 30 s, as a panel or script would before retrying.
+  const post = (i: number) =>
+    fetch(`${daemon.url}/v1/jobs`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: body(i), signal: AbortSignal.timeout(30_000) })
+      .then(async (res) => ({ status: res.status, body: (await res.json()) as { error?: { code: string; field?: string } } }));
+  let bursting = true;
+  const healthProbes: number[] = [];
+  const probing = (async () => {
+    while (bursting) {
+      const res = await fetch(`${daemon.url}/v1/health`, { headers: auth, signal: AbortSignal.timeout(30_000) });
+      healthProbes.push(res.status);
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(i)));
+  bursting = false;
+  await probing;
+  const byStatus = new Map<number, number>();
+  for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+  assert.deepEqual(Object.fromEntries(byStatus), { 202: 180, 422: 20 }, 'every submission answered: accepted, or refused for its range');
+  for (const [i, a] of answers.entries()) {
+    if (i % 10 === 9) assert.deepEqual([a.body.error?.code, a.body.error?.field], ['media_invalid', 'range'], `submission ${i}`);
+  }
+  assert.ok(healthProbes.length > 0 && healthProbes.every((s) => s === 200), `health answered ${healthProbes.length} probes: ${healthProbes.join(',')}`);
+  const listed = (await (await fetch(`${daemon.url}/v1/jobs`, { headers: auth })).json()) as { jobs: Array<{ request: { prompt: string } }> };
+  assert.equal(listed.jobs.length, answers.filter((a) => a.status >= 200 && a.status < 300).length, 'no job without a 2xx, no 2xx without a job');
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+});
+
 /**
  * Everything under the data folder (job log, work folders, inversion latents and entry.json,
  * converted weights, graphs, discovery file) is owner-only; the render keeps the user's usual
