@@ -135,6 +135,8 @@ async function serve(opts: ServeOptions): Promise<number> {
   // Throws, naming what to do, if --model names no folder and no cached hub model.
   const models = createModelLister({ defaultModel, log, inspect });
   const installed = await models.list();
+  // The first submissions then find the default model's check done.
+  if (models.defaultDir !== undefined) await inspect(models.defaultDir);
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   let device: string | null = null;
   try {

@@ -89,8 +89,8 @@ export class JobStore {
       const warnings = replay.damaged.map((d) => this.describeDamage(d));
       if (replay.backup) warnings.push(`the job log as it was is kept in ${replay.backup}`);
       if (replay.tornTail) warnings.push(`${this.log.file}: dropped a partial last line (the daemon stopped while writing it)`);
-      // Start from a compact log: one line per job.
-      await this.compact();
+      // Start from a compact log: one line per job (the log as it is serves if that fails).
+      await this.compact().catch((err: unknown) => warnings.push(`could not compact ${this.log.file}: ${err instanceof Error ? err.message : err}`));
       return { warnings };
     } catch (err) {
       await this.log.close();
