@@ -340,10 +340,12 @@ export class JobService implements JobServiceApi {
   // Cancel and delete
 
   async cancel(id: string): Promise<JobRecord> {
+    // A job whose submission is still being recorded joins the queue once it is.
+    await this.store.pendingCommit(id)?.catch(() => {});
     const stored = this.requireJob(id);
     const job = stored.job;
-    if (job.state === 'queued') {
-      const position = this.queue.indexOf(id);
+    const position = this.queue.indexOf(id);
+    if (job.state === 'queued' && position >= 0) {
       this.queue.splice(position, 1);
       try {
         await this.finish(id, 'canceled', { error: { code: 'canceled', message: 'canceled while queued' } });
