@@ -38,8 +38,9 @@ Options:
                         hub id already in the HF cache (or TOKENFLOW_MODEL; see
                         \`tokenflow models list\`)
   --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
-                        "null" or "https://example.com"); repeatable. Only needed if
-                        your panel sends such an Origin (see the README)
+                        "null" or "https://example.com"); repeatable. Only such
+                        Origins get CORS answers; needed only if the panel is refused
+                        naming its Origin (see the README's security model)
   -h, --help            this help
 
 Environment: TOKENFLOW_HOME (config, data and renders under one folder),
