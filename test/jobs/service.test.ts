@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ZodError } from 'zod';
 import { JobServiceError } from '../../companion/jobs/errors.ts';
+import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { ServerEvent, type ServerEvent as ServerEventT } from '../../shared/events.ts';
 import { JobRecord, type JobRequestInput } from '../../shared/jobs.ts';
@@ -345,4 +346,45 @@ test('preview-only: the edited keyframes are written as PNG files, no video', as
   assert.equal(fs.readdirSync(outputDir).length, 3);
   await service.delete(job.id, { files: true });
   assert.deepEqual(fs.readdirSync(outputDir), []);
+});
+
+test('group commit: a new state is shown and announced only after its fsync, and events keep the log order', async (t) => {
+  const root = tempDir(t);
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'not really a movie');
+  let gate: Promise<void> = Promise.resolve();
+  let fsyncs = 0;
+  const io: LogIo = {
+    write: fsLogIo.write,
+    fsync: async (fd) => {
+      await gate;
+      fsyncs++;
+      return fsLogIo.fsync(fd);
+    },
+    truncate: fsLogIo.truncate,
+  };
+  const service = new JobService({ dataDir: path.join(root, 'data'), outputDir: path.join(root, 'renders'), media: fakeMedia(), pipelineModule: pipeline('delay=1&steps=2'), logIo: io });
+  const events: ServerEventT[] = [];
+  service.onEvent((e) => events.push(e));
+  await service.start();
+  t.after(() => service.close());
+  let release!: () => void;
+  gate = new Promise((resolve) => (release = resolve));
+  const before = fsyncs;
+  const submitted = service.submit(sampleRequest(source, { range: { start_seconds: 0, end_seconds: 0.6 } }));
+  const logFile = path.join(root, 'data', 'jobs', 'jobs.jsonl');
+  await waitFor(() => fs.readFileSync(logFile, 'utf8').includes('"op":"put"'), 5_000, 'the line to be written');
+  assert.deepEqual(service.list(), [], 'not shown before its fsync');
+  assert.equal(events.length, 0, 'not announced before its fsync');
+  release();
+  const { job } = await submitted;
+  assert.equal(fsyncs, before + 1);
+  assert.equal(events[0]?.type, 'job.state');
+  await waitFor(() => service.get(job.id)!.state === 'succeeded', 15_000, 'the job');
+  // Every progress event of a stage comes after the job.state that announced the stage.
+  const announced = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'job.state' && e.job.stage) announced.add(e.job.stage);
+    if (e.type === 'job.progress') assert.ok(announced.has(e.stage), `progress of ${e.stage} before its job.state`);
+  }
 });
