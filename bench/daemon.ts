@@ -2,16 +2,26 @@
 // hammer GET /v1/health and GET /v1/jobs while a job runs. The job's pipeline is the CPU-bound
 // test double (test/server/doubles/spin_pipeline.ts), which keeps one core busy in the pipeline
 // worker: this measures the daemon (HTTP, auth, validation, job service), not the model.
+// Then a burst: 200 simultaneous POST /v1/jobs with the daemon's real submit checks (the
+// bundled tiny model's folder, a real clip probed by ffprobe), health probed meanwhile, once
+// with the model checked the way the daemon did before (inspectModel on the event loop for
+// every submission) and once the way it does now (cached per folder identity, in a worker:
+// the first burst pays one inspection, the second none).
 // Run through `npm run bench`, or alone: node --import tsx bench/run.ts daemon
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveFolders } from '../companion/config.ts';
-import { JobService } from '../companion/jobs/service.ts';
+import { JobService, JobServiceError } from '../companion/jobs/index.ts';
+import { BUNDLED_MODEL_ID } from '../companion/models/catalog.ts';
+import { cachedInspector, inspectOffThread } from '../companion/models/report_cache.ts';
+import { checkJobSettings, SettingsError } from '../companion/pipeline/settings_check.ts';
+import type { JobSettings } from '../shared/jobs.ts';
 import { startDaemon } from '../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../companion/server/token.ts';
 import { startModuleWorker } from '../companion/util/worker.ts';
 import { makeClip } from '../test/media/clips.ts';
+import type { BurstConfig, BurstResult } from './daemon_burst.ts';
 import type { LoadConfig, LoadResult } from './daemon_load.ts';
 
 const CLIENTS = 50;
@@ -41,11 +51,65 @@ export async function benchDaemon(): Promise<object> {
     const alone = await load({ port: daemon.port, token, clients: 1, durationMs: 2000, paths });
     const running = jobs.get(job.id)?.state === 'running';
     if (!running) throw new Error(`the background job stopped during the measurement (${jobs.get(job.id)?.state})`);
+    const cached = cachedInspector(inspectOffThread);
     return {
       backgroundJob: 'running in the pipeline worker (CPU-bound test double, 25 ms per call)',
       jobsListed: QUEUED + 1,
       [`${CLIENTS}Clients`]: report(loaded, paths, DURATION_MS, CLIENTS),
       oneClient: report(alone, paths, 2000, 1),
+      [`burst${BURST}Submissions`]: {
+        model: `${BUNDLED_MODEL_ID} (the bundled tiny model; a real SD folder's check costs far more, see README)`,
+        before: await burst((s) => checkJobSettings(s, process.env)),
+        afterCold: await burst((s) => checkJobSettings(s, process.env, cached)),
+        afterWarm: await burst((s) => checkJobSettings(s, process.env, cached)),
+      },
+    };
+  } finally {
+    await daemon?.close();
+    await jobs.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const BURST = 200;
+
+/** A fresh daemon with the given submit check, hit by BURST simultaneous submissions. */
+async function burst(check: (settings: JobSettings) => Promise<void>): Promise<object> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-bench-burst-'));
+  const folders = resolveFolders({ TOKENFLOW_HOME: home });
+  const checkSettings = async (settings: JobSettings) => {
+    try {
+      await check(settings);
+    } catch (err) {
+      if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
+      throw err;
+    }
+  };
+  const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule: SPIN_PIPELINE, checkSettings });
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  try {
+    const token = await loadOrCreateToken(folders.configDir);
+    const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
+    await jobs.start();
+    daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
+    const config: BurstConfig = {
+      port: daemon.port,
+      token,
+      submissions: BURST,
+      request: { source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: 'bench {i}', model: BUNDLED_MODEL_ID },
+    };
+    const worker = startTsWorker(new URL('./daemon_burst.ts', import.meta.url), { workerData: config });
+    const result = await new Promise<BurstResult>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    return {
+      statuses: result.statuses,
+      failures: result.failures,
+      jobsListed: jobs.list().length,
+      submitLatencyMs: summary(result.submitLatencies),
+      healthLatencyMs: summary(result.healthLatencies),
     };
   } finally {
     await daemon?.close();

@@ -11,7 +11,7 @@
 //           output %USERPROFILE%\Videos\TokenFlow Renders
 // TOKENFLOW_HOME=<dir> puts everything under one folder (<dir>/config, <dir>/data,
 // <dir>/renders): handy for tests and portable installs.
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PORT } from '../shared/api.ts';
@@ -82,6 +82,27 @@ export function resolveFolders(
   const outputOverride = nonEmpty(env.TOKENFLOW_OUTPUT_DIR);
   if (outputOverride) folders.outputDir = path.resolve(outputOverride);
   return folders;
+}
+
+/**
+ * Root of the pipeline's caches: TOKENFLOW_CACHE_DIR, else `<data folder>/cache`. Holds
+ * `inversion/` (latent stores), `weights/` (checkpoints converted once to the precision a
+ * provider runs: fp32 for the CPU, fp16 for GPUs) and `graphs/` (built ONNX graphs).
+ */
+export function cacheRoot(env: Env = process.env): string {
+  const dir = env.TOKENFLOW_CACHE_DIR?.trim();
+  return dir ? path.resolve(dir) : path.join(resolveFolders(env).dataDir, 'cache');
+}
+
+/**
+ * Makes `dir` (and any missing parent) owner-only (0700): the data, work and cache folders
+ * hold frames of the user's clips, their latents and source paths. An existing folder is
+ * tightened too (installs before this rule made them 0755).
+ */
+export function ensurePrivateDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') chmodSync(dir, 0o700);
+  return dir;
 }
 
 /** TOKENFLOW_PORT, validated; the default port when unset. */

@@ -14,9 +14,10 @@ export const ERROR_CODES = [
   'conflict', // e.g. deleting a job that is still active, overwriting a built-in preset
   'idempotency_conflict', // same idempotency key, different request body (HTTP 422)
   'payload_too_large',
+  'request_timeout', // the request's headers or body did not arrive in time (HTTP 408)
   'unsupported_media_type', // a request body that is not JSON (HTTP 415)
   'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
-  'disk_full', // no space left on the output or work folder
+  'disk_full', // no space left on the output, work or data folder (HTTP 507 when a request cannot be recorded)
   'model_not_found',
   'pipeline_failed',
   'encode_failed', // ffmpeg lacks an encoder or the encode failed

@@ -1,6 +1,6 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, parsePort, portFromEnv, resolveFolders } from '../config.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
@@ -11,8 +11,10 @@ import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
 import { createModelLister } from '../server/models.ts';
 import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
+import { cachedInspector, inspectOffThread, type ModelInspector } from '../models/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
 
@@ -36,8 +38,9 @@ Options:
                         hub id already in the HF cache (or TOKENFLOW_MODEL; see
                         \`tokenflow models list\`)
   --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
-                        "null" or "https://example.com"); repeatable. Only needed if
-                        your panel sends such an Origin (see the README)
+                        "null" or "https://example.com"); repeatable. Only such
+                        Origins get CORS answers; needed only if the panel is refused
+                        naming its Origin (see the README's security model)
   -h, --help            this help
 
 Environment: TOKENFLOW_HOME (config, data and renders under one folder),
@@ -103,6 +106,13 @@ interface ServeOptions {
 
 async function serve(opts: ServeOptions): Promise<number> {
   const version = daemonVersion();
+  // Everything the daemon and its ffmpeg children write is owner-only (0600 files, 0700
+  // folders): the data, work and cache folders hold frames of the user's clips, latents and
+  // source paths. Renders are the exception: the output folder keeps the user's usual mode
+  // (created before the umask changes) and each render gets it back when its job succeeds.
+  fs.mkdirSync(opts.outputDir, { recursive: true });
+  const userUmask = process.umask(0o077);
+  for (const dir of [opts.dataDir, cacheRoot()]) ensurePrivateDir(dir);
   const token = await loadOrCreateToken(opts.configDir);
   log('info', `TokenFlow daemon ${version} starting (config ${opts.configDir}, data ${opts.dataDir})`);
   try {
@@ -111,7 +121,10 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ffmpeg is not usable, so no job can run: ${message(err)}`);
   }
 
-  const defaultModel = opts.configuredModel ?? await chooseDefaultModel();
+  // Model folders are checked off the event loop, once per folder identity: a burst of
+  // submissions must not stall health checks and other requests.
+  const inspect = cachedInspector(inspectOffThread);
+  const defaultModel = opts.configuredModel ?? await chooseDefaultModel(process.env, inspect);
   if (opts.configuredModel === undefined) {
     log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
     if (defaultModel === BUNDLED_MODEL_ID) {
@@ -121,8 +134,10 @@ async function serve(opts: ServeOptions): Promise<number> {
   // The pipeline worker threads read the default model from their (inherited) environment.
   process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
-  const models = createModelLister({ defaultModel, log });
+  const models = createModelLister({ defaultModel, log, inspect });
   const installed = await models.list();
+  // The first submissions then find the default model's check done.
+  if (models.defaultDir !== undefined) await inspect(models.defaultDir);
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   let device: string | null = null;
   try {
@@ -135,7 +150,8 @@ async function serve(opts: ServeOptions): Promise<number> {
 
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
-    checkSettings: refuseUnrunnableSettings,
+    outputFileMode: 0o666 & ~userUmask,
+    checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
   });
   await jobs.start();
   let daemon;
@@ -194,9 +210,9 @@ async function serve(opts: ServeOptions): Promise<number> {
 }
 
 /** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
-async function refuseUnrunnableSettings(settings: JobSettings): Promise<void> {
+async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelInspector): Promise<void> {
   try {
-    await checkJobSettings(settings);
+    await checkJobSettings(settings, process.env, inspect);
   } catch (err) {
     if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
     throw err;

@@ -31,6 +31,11 @@ export interface JobServiceOptions {
   checkSettings?: (settings: JobSettings) => Promise<void>;
   /** Minimum milliseconds between two previews of one job (default 500: at most 2/s). */
   previewIntervalMs?: number;
+  /**
+   * Mode given to a job's render and preview images once it succeeds (the daemon runs with an
+   * owner-only umask, so renders get the user's usual mode back here); default: as written.
+   */
+  outputFileMode?: number;
   /** Daemon log sink (job log lines are also emitted as `job.log` events). */
   log?: (level: LogLevel, message: string) => void;
 }

@@ -4,7 +4,8 @@ export type JobServiceErrorCode =
   | 'not_found' // no such job / preset
   | 'conflict' // e.g. deleting an active job, replacing a built-in preset
   | 'idempotency_conflict' // same idempotency key, different body
-  | 'media_invalid'; // the source is not a readable video, or the range is outside it
+  | 'media_invalid' // the source is not a readable video, or the range is outside it
+  | 'disk_full'; // the job log or presets file could not be written: no space left
 
 const STATUS: Record<JobServiceErrorCode, number> = {
   bad_request: 400,
@@ -12,6 +13,7 @@ const STATUS: Record<JobServiceErrorCode, number> = {
   conflict: 409,
   idempotency_conflict: 422,
   media_invalid: 422,
+  disk_full: 507,
 };
 
 export class JobServiceError extends Error {

@@ -1,11 +1,15 @@
 // The durable job table: every job record in memory, every change appended to an fsync'd
-// JSON-lines log (`jobs.jsonl`) that is replayed on start and compacted now and then.
-// A lock file keeps two daemons from writing the same store.
+// JSON-lines log (`jobs.jsonl`, group commit) that is replayed on start and compacted now and
+// then. Readers (`get`, `all`) see committed records only, so nothing is shown that a restart
+// would not find; the writer's own next change builds on `latest`, which includes its changes
+// still on their way to the disk. If the log refuses a change (a full disk), the queued changes
+// are dropped and memory stays what the log holds. A lock file keeps two daemons from writing
+// the same store.
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { JobRecord, Stage } from '../../shared/jobs.ts';
-import { JsonLinesLog } from './jsonl_log.ts';
+import { JsonLinesLog, type DamagedLine, type LogIo } from './jsonl_log.ts';
 import { processAlive } from '../util/process.ts';
 
 /** Bookkeeping kept with a job but not part of the public record. */
@@ -29,51 +33,95 @@ export interface StoredJob {
 }
 
 export interface JobStoreOpenResult {
-  /** Problems found while replaying (torn tail, unreadable lines), for the daemon log. */
+  /** Problems found while replaying (torn tail, damaged lines), for the daemon log. */
   warnings: string[];
 }
 
+export interface JobStoreOptions {
+  /** Appends after which the log is rewritten (at least 4x the live jobs); default 1000. */
+  compactAfter?: number;
+  /** For problems that do not fail a request (a compaction that could not be written). */
+  warn?: (message: string) => void;
+  /** The log's file operations (tests simulate a full disk). */
+  io?: LogIo;
+}
+
+/** A change on its way to the log: the record it makes (null: deleted) and its commit. */
+interface PendingChange {
+  entry: LogEntry;
+  stored: StoredJob | null;
+  committed: Promise<void>;
+}
+
 export class JobStore {
+  /** Committed records (plus progress ticks), in submission order. */
   private readonly jobs = new Map<string, StoredJob>();
   private readonly byKey = new Map<string, string>();
+  /** The newest uncommitted change of each job. */
+  private readonly pending = new Map<string, PendingChange>();
   private readonly log: JsonLinesLog<LogEntry>;
   private readonly lock: StoreLock;
+  private readonly compactAfter: number;
+  private readonly warn: (message: string) => void;
+  private compactQueued = false;
 
-  /**
-   * @param dir folder of `jobs.jsonl` and `jobs.lock`
-   * @param compactAfter appends after which the log is rewritten (at least 4x the live jobs)
-   */
+  /** @param dir folder of `jobs.jsonl` and `jobs.lock` */
   constructor(
     readonly dir: string,
-    private readonly compactAfter = 1000,
+    options: JobStoreOptions = {},
   ) {
-    this.log = new JsonLinesLog(path.join(dir, 'jobs.jsonl'), (v) => LogEntry.parse(v));
+    this.compactAfter = options.compactAfter ?? 1000;
+    this.warn = options.warn ?? (() => {});
+    this.log = new JsonLinesLog(
+      path.join(dir, 'jobs.jsonl'),
+      parseLogEntry,
+      { committed: (entries) => this.commit(entries), failed: () => this.pending.clear() },
+      options.io,
+    );
     this.lock = new StoreLock(path.join(dir, 'jobs.lock'));
   }
 
-  open(): JobStoreOpenResult {
+  async open(): Promise<JobStoreOpenResult> {
     this.lock.acquire();
     try {
       const replay = this.log.open();
       for (const entry of replay.entries) this.apply(entry);
-      const warnings = [...replay.skipped.map((s) => `skipped unreadable job log line ${s}`)];
+      const warnings = replay.damaged.map((d) => this.describeDamage(d));
+      if (replay.backup) warnings.push(`the job log as it was is kept in ${replay.backup}`);
       if (replay.tornTail) warnings.push(`${this.log.file}: dropped a partial last line (the daemon stopped while writing it)`);
-      // Start from a compact log: one line per job.
-      this.compact();
+      // Start from a compact log: one line per job (the log as it is serves if that fails).
+      await this.compact().catch((err: unknown) => warnings.push(`could not compact ${this.log.file}: ${err instanceof Error ? err.message : err}`));
       return { warnings };
     } catch (err) {
-      this.log.close();
+      await this.log.close();
       this.lock.release();
       throw err;
     }
   }
 
-  private apply(entry: LogEntry): void {
-    if (entry.op === 'put') {
-      this.index(entry.job, entry.meta);
-    } else {
-      this.unindex(entry.id);
+  /** A damaged line, in words: which job it was, and what of that job was kept. */
+  private describeDamage(d: DamagedLine): string {
+    const where = `${this.log.file} line ${d.line} is damaged (${d.reason})`;
+    const id = jobIdIn(d.text);
+    if (id === undefined) return `${where}; no job id can be read from it`;
+    const kept = this.jobs.get(id)?.job;
+    if (kept) return `${where}: job ${id} keeps its other record (state ${kept.state}, updated ${kept.updated_at})`;
+    return `${where}: job ${id} has no other record and is lost`;
+  }
+
+  /** Entries now durable: into the committed records. */
+  private commit(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      this.apply(entry);
+      const id = entry.op === 'put' ? entry.job.id : entry.id;
+      if (this.pending.get(id)?.entry === entry) this.pending.delete(id);
     }
+    this.compactIfDue();
+  }
+
+  private apply(entry: LogEntry): void {
+    if (entry.op === 'put') this.index(entry.job, entry.meta);
+    else this.unindex(entry.id);
   }
 
   private index(job: JobRecord, meta: JobMeta): void {
@@ -97,51 +145,99 @@ export class JobStore {
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key);
   }
 
-  /** All jobs, in submission order. */
+  /** All committed jobs, in submission order. */
   all(): StoredJob[] {
     return [...this.jobs.values()];
   }
 
+  /** A job's committed record. */
   get(id: string): StoredJob | undefined {
     return this.jobs.get(id);
   }
 
+  /** A job's newest record, committed or not (undefined once its delete is queued). */
+  latest(id: string): StoredJob | undefined {
+    const change = this.pending.get(id);
+    return change ? (change.stored ?? undefined) : this.jobs.get(id);
+  }
+
+  /** The commit of a job's newest change, if it is still on its way. */
+  pendingCommit(id: string): Promise<void> | undefined {
+    return this.pending.get(id)?.committed;
+  }
+
+  /** The newest record holding this idempotency key, committed or not. */
   getByIdempotencyKey(key: string): StoredJob | undefined {
+    for (const change of this.pending.values()) if (change.stored?.job.request.idempotency_key === key) return change.stored;
     const id = this.byKey.get(key);
-    return id === undefined ? undefined : this.jobs.get(id);
+    return id === undefined ? undefined : this.latest(id);
   }
 
-  /** Persists a job's new record (fsync'd before this returns). */
-  put(job: JobRecord, meta: JobMeta): void {
-    this.log.append({ v: 1, op: 'put', job, meta });
-    this.index(job, meta);
-    this.compactIfDue();
+  /**
+   * Queues a job's new record: `latest` has it at once, `get`/`all` once it is durable
+   * (fsync'd), which is when the promise resolves. Rejects if the log refuses it.
+   */
+  put(job: JobRecord, meta: JobMeta): Promise<void> {
+    return this.queue({ v: 1, op: 'put', job, meta }, { job, meta });
   }
 
-  /** Updates the in-memory record only (progress ticks); the next put persists it. */
+  /** Updates the newest record in memory only (progress ticks); the next put persists it. */
   setVolatile(job: JobRecord): void {
-    const stored = this.jobs.get(job.id);
+    const stored = this.latest(job.id);
     if (stored) stored.job = job;
   }
 
-  delete(id: string): void {
-    this.log.append({ v: 1, op: 'del', id });
-    this.unindex(id);
-    this.compactIfDue();
+  delete(id: string): Promise<void> {
+    return this.queue({ v: 1, op: 'del', id }, null);
+  }
+
+  private queue(entry: LogEntry, stored: StoredJob | null): Promise<void> {
+    const committed = this.log.append(entry);
+    this.pending.set(entry.op === 'put' ? entry.job.id : entry.id, { entry, stored, committed });
+    return committed;
   }
 
   private compactIfDue(): void {
-    if (this.log.appendCount >= Math.max(this.compactAfter, 4 * this.jobs.size)) this.compact();
+    if (this.compactQueued || this.log.appendCount < Math.max(this.compactAfter, 4 * this.jobs.size)) return;
+    this.compact().catch((err: unknown) => this.warn(`could not compact ${this.log.file} (it keeps growing until this works): ${err instanceof Error ? err.message : err}`));
   }
 
-  compact(): void {
-    this.log.rewrite(this.all().map(({ job, meta }) => ({ v: 1 as const, op: 'put' as const, job, meta })));
+  /** Rewrites the log as one line per committed job, in turn with the appends. */
+  compact(): Promise<void> {
+    this.compactQueued = true;
+    return this.log
+      .rewrite(() => this.all().map(({ job, meta }) => ({ v: 1 as const, op: 'put' as const, job, meta })))
+      .finally(() => {
+        this.compactQueued = false;
+      });
   }
 
-  close(): void {
-    this.log.close();
+  /** Waits for queued changes, then closes the log and releases the lock. */
+  async close(): Promise<void> {
+    await this.log.close();
     this.lock.release();
   }
+}
+
+/** A log line as an entry, or an error whose message says which field is wrong, in one line. */
+function parseLogEntry(value: unknown): LogEntry {
+  const parsed = LogEntry.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.map(String).join('.');
+  throw new Error(`${field ? `field "${field}": ` : ''}${issue?.message ?? 'not a job log entry'}`);
+}
+
+/** The job id a damaged line is about, if one can be read from it. */
+function jobIdIn(text: string): string | undefined {
+  try {
+    const value = JSON.parse(text) as { job?: { id?: unknown }; id?: unknown };
+    const id = value.job?.id ?? value.id;
+    if (typeof id === 'string' && id !== '') return id;
+  } catch {
+    // Not JSON at all: look for the id in the text itself.
+  }
+  return /"id"\s*:\s*"([0-9a-fA-F-]{36})"/.exec(text)?.[1];
 }
 
 const heldLocks = new Set<string>();
@@ -151,7 +247,7 @@ class StoreLock {
   constructor(private readonly file: string) {}
 
   acquire(): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     if (heldLocks.has(this.file)) throw new Error(`job store ${path.dirname(this.file)} is already open in this process`);
     for (;;) {
       try {

@@ -69,7 +69,13 @@ export class PresetStore implements PresetsApi {
   }
 
   private save(presets: Map<string, Preset>): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, presets: [...presets.values()] }, null, 2)}\n`);
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    try {
+      writeFileAtomic(this.file, `${JSON.stringify({ version: 1, presets: [...presets.values()] }, null, 2)}\n`);
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code;
+      if (errno !== 'ENOSPC' && errno !== 'EDQUOT') throw err;
+      throw new JobServiceError('disk_full', `the data folder ${path.dirname(this.file)} is full (${errno}): the preset was not saved; free some space and try again`, { cause: err });
+    }
   }
 }

@@ -53,7 +53,7 @@ export async function runJob(ctx: RunJobContext): Promise<JobResult> {
   const { job, signal, events } = ctx;
   const source = job.request.source_path;
   const { start_ticks: startTicks, end_ticks: endTicks } = job.settings;
-  fs.mkdirSync(ctx.jobDir, { recursive: true });
+  fs.mkdirSync(ctx.jobDir, { recursive: true, mode: 0o700 });
 
   // probe (always: cheap, and it notices a source changed since the last attempt)
   checkAborted(signal);
@@ -265,11 +265,11 @@ function readJson<T>(file: string): T | null {
 
 function freshDir(dir: string): string {
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 
 function ensureDir(dir: string): string {
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }

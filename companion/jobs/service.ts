@@ -1,6 +1,8 @@
 // JobService: the durable queue. Submissions are validated, persisted (fsync'd) and queued
 // FIFO; up to `concurrency` jobs run at once through runner.ts; every change is persisted
-// before it is announced, and announced as the shared WebSocket event types.
+// before it is announced, and announced as the shared WebSocket event types, in order.
+// When the data disk is full a submission is refused (507 disk_full) and a running job whose
+// change cannot be recorded is stopped; the records always match the job log.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,8 +16,9 @@ import {
   type JobState,
 } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
-import { parseTicks } from '../../shared/ticks.ts';
+import { ensurePrivateDir } from '../config.ts';
 import { MediaError } from '../media/errors.ts';
+import { parseRange } from '../media/range.ts';
 import type { MediaInfo } from '../media/types.ts';
 import type { PipelinePreview } from '../pipeline/interface.ts';
 import type { DeleteOptions, JobServiceApi, JobServiceOptions, SubmitResult, Unsubscribe } from './api.ts';
@@ -23,10 +26,12 @@ import { JobServiceError } from './errors.ts';
 import { classifyFailure } from './failure.ts';
 import { requestFingerprint } from './idempotency.ts';
 import { JobStore, type JobMeta } from './job_store.ts';
+import type { LogIo } from './jsonl_log.ts';
 import { loadMedia, type MediaApi } from './media_api.ts';
 import { outputBaseName, removeJobLeftovers, removeOutputFiles } from './output_files.ts';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from './pipeline_host.ts';
 import { PresetStore } from './presets_store.ts';
+import { cachedProbe } from './probe_cache.ts';
 import { PreviewThrottle } from './preview_throttle.ts';
 import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
@@ -39,10 +44,13 @@ const CANCEL_REPLY_WAIT_MS = 50;
 /** Progress events per job are sent at most this often (the last of a stage always). */
 const PROGRESS_INTERVAL_MS = 100;
 
+/** How often the outcome of a job that could not be recorded (full disk) is tried again. */
+const UNRECORDED_RETRY_MS = 5_000;
+
 /** Why a running job's signal fired. */
 class StopReason extends Error {
   constructor(
-    readonly kind: 'cancel' | 'shutdown',
+    readonly kind: 'cancel' | 'shutdown' | 'storage',
     message: string,
   ) {
     super(message);
@@ -62,6 +70,8 @@ export interface JobServiceTestOptions {
   media?: MediaApi;
   /** Grace period for an aborted pipeline worker before it is terminated (default 2000 ms). */
   abortGraceMs?: number;
+  /** The job log's file operations (tests simulate a full disk). */
+  logIo?: LogIo;
 }
 
 export class JobService implements JobServiceApi {
@@ -76,11 +86,20 @@ export class JobService implements JobServiceApi {
   private readonly probeOnSubmit: boolean;
   private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly previewIntervalMs: number;
+  private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
+  private probeForSubmit: (file: string) => Promise<MediaInfo> = () => Promise.reject(new Error('the job service is not started'));
   private readonly queue: string[] = [];
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Set<(event: ServerEvent) => void>();
+  /** Events wait here for the commits they announce, so they go out in order. */
+  private outbox: Promise<void> = Promise.resolve();
+  private outboxPending = 0;
+  /** Finished jobs whose outcome the log could not take yet (full disk), retried by a timer. */
+  private readonly unrecorded = new Map<string, () => Promise<void>>();
+  private unrecordedTimer: NodeJS.Timeout | undefined;
+  private readonly jobsDir: string;
   private state: 'new' | 'started' | 'closing' | 'closed' = 'new';
 
   constructor(options: JobServiceOptions & JobServiceTestOptions) {
@@ -93,11 +112,12 @@ export class JobService implements JobServiceApi {
     this.probeOnSubmit = options.probeOnSubmit ?? true;
     this.checkSettings = options.checkSettings;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
+    this.outputFileMode = options.outputFileMode;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
-    const jobsDir = path.join(this.dataDir, 'jobs');
-    this.store = new JobStore(jobsDir);
-    this.presets = new PresetStore(jobsDir);
+    this.jobsDir = path.join(this.dataDir, 'jobs');
+    this.store = new JobStore(this.jobsDir, { warn: (m) => this.logSink('warn', m), io: options.logIo });
+    this.presets = new PresetStore(this.jobsDir);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -106,20 +126,25 @@ export class JobService implements JobServiceApi {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('JobService.start() can be called once');
     this.media ??= await loadMedia();
+    const media = this.media;
+    this.probeForSubmit = cachedProbe((file) => media.probe(file));
     fs.mkdirSync(this.outputDir, { recursive: true });
-    fs.mkdirSync(this.workDir, { recursive: true });
-    const { warnings } = this.store.open();
+    // Frames of the user's clips, latents and source paths: owner-only.
+    for (const dir of [this.dataDir, this.jobsDir, this.workDir]) ensurePrivateDir(dir);
+    const { warnings } = await this.store.open();
     for (const w of warnings) this.logSink('warn', w);
     try {
       this.presets.load();
+      const now = new Date().toISOString();
+      for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now)) {
+        await this.store.put(r.job, r.meta).catch((err: unknown) => {
+          throw this.storageError(err, `could not record job ${r.job.id}'s recovery`);
+        });
+        this.logSink(r.job.state === 'interrupted' ? 'warn' : 'info', `job ${r.job.id}: ${r.note}`);
+      }
     } catch (err) {
-      this.store.close();
+      await this.store.close();
       throw err;
-    }
-    const now = new Date().toISOString();
-    for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now)) {
-      this.store.put(r.job, r.meta);
-      this.logSink(r.job.state === 'interrupted' ? 'warn' : 'info', `job ${r.job.id}: ${r.note}`);
     }
     for (const { job } of this.store.all()) if (job.state === 'queued') this.queue.push(job.id);
     this.removeOrphanWorkDirs();
@@ -134,7 +159,9 @@ export class JobService implements JobServiceApi {
     for (const a of this.active.values()) a.controller.abort(new StopReason('shutdown', 'the daemon is stopping'));
     await Promise.all([...this.active.values()].map((a) => a.done));
     await this.pipelines.close();
-    if (wasStarted) this.store.close();
+    clearInterval(this.unrecordedTimer);
+    await this.outbox;
+    if (wasStarted) await this.store.close();
     this.listeners.clear();
     this.state = 'closed';
   }
@@ -148,6 +175,11 @@ export class JobService implements JobServiceApi {
 
   get(id: string): JobRecord | undefined {
     return this.store.get(id)?.job;
+  }
+
+  /** The newest record of a job, including changes still on their way to the log. */
+  private current(id: string): JobRecord {
+    return this.store.latest(id)!.job;
   }
 
   snapshot(): JobRecord[] {
@@ -183,9 +215,39 @@ export class JobService implements JobServiceApi {
     }
   }
 
+  /**
+   * Sends an event once `after` (the commit it announces) is durable, and after every event
+   * announced before it; an event whose commit failed is not sent.
+   */
+  private announce(event: ServerEvent, after?: Promise<void>): void {
+    if (after === undefined && this.outboxPending === 0) {
+      this.emit(event);
+      return;
+    }
+    this.outboxPending++;
+    this.outbox = this.outbox
+      .then(() => after)
+      .then(
+        () => this.emit(event),
+        () => {},
+      )
+      .finally(() => {
+        this.outboxPending--;
+      });
+  }
+
   private jobLog(id: string, level: LogLevel, message: string): void {
     this.logSink(level, `job ${id.slice(0, 8)}: ${message}`);
-    this.emit({ type: 'job.log', job_id: id, level, message, time: new Date().toISOString() });
+    this.announce({ type: 'job.log', job_id: id, level, message, time: new Date().toISOString() });
+  }
+
+  /** A failed write of the job log, as what the caller answers: 507 disk_full when the disk is full. */
+  private storageError(err: unknown, what: string): unknown {
+    const errno = (err as NodeJS.ErrnoException | null)?.code;
+    if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+      return new JobServiceError('disk_full', `the data folder ${this.jobsDir} is full (${errno}): ${what}; free some space and try again`, { cause: err });
+    }
+    return err;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -195,8 +257,8 @@ export class JobService implements JobServiceApi {
     this.assertStarted();
     const request = JobRequest.parse(input);
     const fingerprint = request.idempotency_key === undefined ? null : requestFingerprint(request);
-    const replay = this.idempotentReplay(request, fingerprint);
-    if (replay) return replay;
+    const earlier = this.earlierSubmission(request, fingerprint);
+    if (earlier) return this.replay(earlier);
 
     let preset;
     if (request.preset !== undefined) {
@@ -208,8 +270,8 @@ export class JobService implements JobServiceApi {
     if (this.probeOnSubmit) await this.checkSource(request.source_path, settings);
     this.assertStarted();
     // The key may have been used by a submission that finished while this one was probing.
-    const raced = this.idempotentReplay(request, fingerprint);
-    if (raced) return raced;
+    const raced = this.earlierSubmission(request, fingerprint);
+    if (raced) return this.replay(raced);
 
     const now = new Date().toISOString();
     const job: JobRecord = {
@@ -226,15 +288,20 @@ export class JobService implements JobServiceApi {
       result: null,
       error: null,
     };
-    this.store.put(job, { fingerprint, crashStages: [] });
+    try {
+      await this.store.put(job, { fingerprint, crashStages: [] });
+    } catch (err) {
+      throw this.storageError(err, 'the job was not created');
+    }
     this.queue.push(job.id);
-    this.emit({ type: 'job.state', job });
+    this.announce({ type: 'job.state', job });
     this.jobLog(job.id, 'info', `queued (position ${this.queue.length})`);
     this.pump();
     return { job: this.get(job.id)!, created: true };
   }
 
-  private idempotentReplay(request: JobRequest, fingerprint: string | null): SubmitResult | null {
+  /** The job an earlier submission with this idempotency key made (conflict if the body differs). */
+  private earlierSubmission(request: JobRequest, fingerprint: string | null): JobRecord | null {
     if (request.idempotency_key === undefined) return null;
     const existing = this.store.getByIdempotencyKey(request.idempotency_key);
     if (!existing) return null;
@@ -245,25 +312,27 @@ export class JobService implements JobServiceApi {
         { field: 'idempotency_key' },
       );
     }
-    return { job: existing.job, created: false };
+    return existing.job;
   }
 
-  /** The source must be a readable video and the range must start inside it. */
+  /** The earlier job, once its record is on the disk (it may still be on its way). */
+  private async replay(job: JobRecord): Promise<SubmitResult> {
+    await this.store.pendingCommit(job.id)?.catch((err: unknown) => {
+      throw this.storageError(err, 'the job was not created');
+    });
+    return { job: this.get(job.id) ?? job, created: false };
+  }
+
+  /** The source must be a readable video and the range must lie inside it (the runner's own rule). */
   private async checkSource(sourcePath: string, settings: JobSettings): Promise<void> {
-    let info: MediaInfo;
     try {
-      info = await this.media!.probe(sourcePath);
+      const info = await this.probeForSubmit(sourcePath);
+      parseRange(info, settings.start_ticks, settings.end_ticks);
     } catch (err) {
-      if (err instanceof MediaError) throw new JobServiceError('media_invalid', err.message, { field: 'source_path', cause: err });
+      if (err instanceof MediaError) {
+        throw new JobServiceError('media_invalid', err.message, { field: err.code === 'range' ? 'range' : 'source_path', cause: err });
+      }
       throw err;
-    }
-    const duration = parseTicks(info.video.durationTicks);
-    if (parseTicks(settings.start_ticks) >= duration) {
-      throw new JobServiceError(
-        'media_invalid',
-        `the range starts at or after the end of "${sourcePath}" (${info.video.durationSeconds.toFixed(3)} s long)`,
-        { field: 'range' },
-      );
     }
   }
 
@@ -271,11 +340,26 @@ export class JobService implements JobServiceApi {
   // Cancel and delete
 
   async cancel(id: string): Promise<JobRecord> {
+    // A job whose submission is still being recorded joins the queue once it is.
+    await this.store.pendingCommit(id)?.catch(() => {});
     const stored = this.requireJob(id);
     const job = stored.job;
-    if (job.state === 'queued') {
-      this.queue.splice(this.queue.indexOf(id), 1);
-      this.finish(id, 'canceled', { error: { code: 'canceled', message: 'canceled while queued' } });
+    const position = this.queue.indexOf(id);
+    if (job.state === 'queued' && position >= 0) {
+      this.queue.splice(position, 1);
+      try {
+        await this.finish(id, 'canceled', { error: { code: 'canceled', message: 'canceled while queued' } });
+      } catch (err) {
+        this.queue.splice(position, 0, id);
+        throw this.storageError(err, `job ${id} stays queued`);
+      }
+      return this.get(id)!;
+    }
+    if (this.unrecorded.has(id)) {
+      // It has stopped already; only its outcome is not recorded yet: try now.
+      await this.recordOutcome(id).catch((err: unknown) => {
+        throw this.storageError(err, `job ${id} has stopped, but its outcome cannot be recorded yet`);
+      });
       return this.get(id)!;
     }
     const active = this.active.get(id);
@@ -299,12 +383,16 @@ export class JobService implements JobServiceApi {
         this.logSink('warn', `job ${id}: not deleting ${refused}: it is not inside the output folder ${this.outputDir}`);
       }
     }
-    this.store.delete(id);
-    this.emit({ type: 'job.deleted', job_id: id });
+    try {
+      await this.store.delete(id);
+    } catch (err) {
+      throw this.storageError(err, `job ${id} was not deleted`);
+    }
+    this.announce({ type: 'job.deleted', job_id: id });
   }
 
   private requireJob(id: string) {
-    const stored = this.store.get(id);
+    const stored = this.store.latest(id);
     if (!stored) throw new JobServiceError('not_found', `no job with id "${id}"`);
     return stored;
   }
@@ -313,15 +401,21 @@ export class JobService implements JobServiceApi {
   // Running
 
   private pump(): void {
-    while (this.state === 'started' && this.active.size < this.concurrency && this.queue.length > 0) {
+    // While an outcome cannot be recorded (full disk), queued jobs stay queued.
+    while (this.state === 'started' && this.unrecorded.size === 0 && this.active.size < this.concurrency && this.queue.length > 0) {
       this.startJob(this.queue.shift()!);
     }
   }
 
   private startJob(id: string): void {
-    const attempt = this.store.get(id)!.job.attempts + 1;
-    this.update(id, { state: 'running', attempts: attempt, error: null }, { persist: true });
+    const attempt = this.store.latest(id)!.job.attempts + 1;
     const controller = new AbortController();
+    // A change the log cannot take stops the job: it must not run on unrecorded.
+    const stopUnrecorded = (err: unknown) => {
+      const why = this.storageError(err, 'the job was stopped');
+      controller.abort(new StopReason('storage', why instanceof Error ? why.message : String(why)));
+    };
+    this.update(id, { state: 'running', attempts: attempt, error: null }, { persist: true }).catch(stopUnrecorded);
     const active: ActiveJob = {
       controller,
       tracker: new ProgressTracker(),
@@ -332,7 +426,7 @@ export class JobService implements JobServiceApi {
     this.active.set(id, active);
     this.jobLog(id, 'info', `started (attempt ${attempt})`);
     active.done = runJob({
-      job: this.get(id)!,
+      job: this.current(id),
       jobDir: this.jobDir(id),
       outputDir: this.outputDir,
       pipelines: this.pipelines,
@@ -341,18 +435,18 @@ export class JobService implements JobServiceApi {
       events: {
         stageStart: (stage) => {
           const progress = active.tracker.start(stage);
-          this.update(id, { stage, progress }, { persist: true });
+          this.update(id, { stage, progress }, { persist: true }).catch(stopUnrecorded);
           this.emitProgress(id, active, true);
         },
         progress: (stage, done, total, doneBefore) => {
-          this.update(id, { progress: active.tracker.update(stage, done, total, doneBefore) }, { persist: false });
+          void this.update(id, { progress: active.tracker.update(stage, done, total, doneBefore) }, { persist: false });
           this.emitProgress(id, active, done >= total);
         },
         stageEnd: (stage) => {
           const seconds = active.tracker.finish(stage);
-          const job = this.get(id)!;
+          const job = this.current(id);
           // Persisted with the next stage's start or the final state (one fsync per stage).
-          this.update(id, { timings: { ...job.timings, [stage]: seconds }, progress: active.tracker.snapshot() }, { persist: false });
+          void this.update(id, { timings: { ...job.timings, [stage]: seconds }, progress: active.tracker.snapshot() }, { persist: false });
           this.emitProgress(id, active, true);
         },
         stageSkipped: (stage) => active.tracker.skip(stage),
@@ -371,42 +465,92 @@ export class JobService implements JobServiceApi {
       });
   }
 
-  private succeed(id: string, active: ActiveJob, result: JobResult): void {
+  private async succeed(id: string, active: ActiveJob, result: JobResult): Promise<void> {
     active.previews.flush();
+    if (this.outputFileMode !== undefined) {
+      for (const file of [result.output_path, ...result.preview_paths]) if (file !== null) fs.chmodSync(file, this.outputFileMode);
+    }
     const { stage_done, stage_total } = active.tracker.snapshot();
-    this.finish(id, 'succeeded', { result, progress: { overall: 1, stage_done, stage_total, eta_s: 0 } });
+    await this.finishOrRetry(id, 'succeeded', { result, progress: { overall: 1, stage_done, stage_total, eta_s: 0 } });
     this.jobLog(id, 'info', `succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
   }
 
-  private fail(id: string, active: ActiveJob, err: unknown): void {
+  private async fail(id: string, active: ActiveJob, err: unknown): Promise<void> {
     active.previews.flush();
     const reason: unknown = active.controller.signal.aborted ? active.controller.signal.reason : null;
-    const job = this.get(id)!;
+    // Wait for the job's queued changes: a refused one puts its record back to the log's.
+    await this.outbox;
+    const job = this.current(id);
     const where = job.stage ?? 'start';
     if (reason instanceof StopReason && reason.kind === 'shutdown') {
-      // Not a failure: resumed from its last completed stage on the next start.
-      this.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true });
+      // Not a failure: resumed from its last completed stage on the next start (if this
+      // cannot be recorded, the log says `running` and the start-up recovery does the same).
+      if (job.state === 'running') {
+        await this.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true }).catch(() => {});
+      }
       this.jobLog(id, 'info', `paused during ${where}: ${reason.message}`);
       return;
     }
     this.removeLeftovers(job);
+    if (reason instanceof StopReason && reason.kind === 'storage') {
+      await this.finishOrRetry(id, 'failed', { error: { code: 'disk_full', message: reason.message } });
+      this.jobLog(id, 'error', `failed during ${where}: ${reason.message}`);
+      return;
+    }
     if (reason !== null) {
-      this.finish(id, 'canceled', { error: { code: 'canceled', message: `canceled during ${where}` } });
+      await this.finishOrRetry(id, 'canceled', { error: { code: 'canceled', message: `canceled during ${where}` } });
       this.jobLog(id, 'info', `canceled during ${where}`);
       return;
     }
     const error = classifyFailure(err);
-    this.finish(id, 'failed', { error });
+    await this.finishOrRetry(id, 'failed', { error });
     this.jobLog(id, 'error', `failed during ${where}: ${error.message}`);
     if (error.code === 'internal' && err instanceof Error && err.stack) this.logSink('debug', err.stack);
   }
 
   /** Moves a job to a final state, persists it and drops its work folder. */
-  private finish(id: string, state: JobState, patch: Partial<JobRecord>): void {
-    const job = this.get(id)!;
+  private async finish(id: string, state: JobState, patch: Partial<JobRecord>): Promise<void> {
+    const job = this.current(id);
     const progress = state === 'succeeded' ? patch.progress! : { ...job.progress, eta_s: null };
-    this.update(id, { ...patch, state, progress }, { persist: true });
+    await this.update(id, { ...patch, state, progress }, { persist: true });
     fs.rmSync(this.jobDir(id), { recursive: true, force: true });
+  }
+
+  /**
+   * finish(), or, when the log cannot take it (full disk), the job keeps the record the log
+   * has and its outcome is tried again every few seconds (and on cancel); meanwhile no queued
+   * job starts.
+   */
+  private async finishOrRetry(id: string, state: JobState, patch: Partial<JobRecord>): Promise<void> {
+    const attempt = () => this.finish(id, state, patch);
+    try {
+      await attempt();
+    } catch (err) {
+      this.logSink('error', `job ${id}: could not record that it ${state === 'succeeded' ? 'succeeded' : `is ${state}`} (${err instanceof Error ? err.message : err}); trying again every ${UNRECORDED_RETRY_MS / 1000} s`);
+      this.unrecorded.set(id, attempt);
+      this.unrecordedTimer ??= setInterval(() => void this.retryUnrecorded(), UNRECORDED_RETRY_MS).unref();
+    }
+  }
+
+  private async retryUnrecorded(): Promise<void> {
+    for (const id of this.unrecorded.keys()) {
+      try {
+        await this.recordOutcome(id);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Records a stopped job's outcome; once none is left unrecorded, the queue moves again. */
+  private async recordOutcome(id: string): Promise<void> {
+    await this.unrecorded.get(id)?.();
+    this.unrecorded.delete(id);
+    this.logSink('info', `job ${id}: outcome recorded`);
+    if (this.unrecorded.size > 0) return;
+    clearInterval(this.unrecordedTimer);
+    this.unrecordedTimer = undefined;
+    this.pump();
   }
 
   private removeLeftovers(job: JobRecord): void {
@@ -419,26 +563,27 @@ export class JobService implements JobServiceApi {
    * persist: fsync'd to the log before the `job.state` event goes out; otherwise (progress
    * ticks) kept in memory until the next persisted change.
    */
-  private update(id: string, patch: Partial<JobRecord>, { persist }: { persist: boolean }): void {
-    const stored = this.store.get(id)!;
+  private update(id: string, patch: Partial<JobRecord>, { persist }: { persist: boolean }): Promise<void> {
+    const stored = this.store.latest(id)!;
     if (patch.state !== undefined && patch.state !== stored.job.state) assertTransition(id, stored.job.state, patch.state);
     const job: JobRecord = { ...stored.job, ...patch, updated_at: new Date().toISOString() };
     if (!persist) {
       this.store.setVolatile(job);
-      return;
+      return Promise.resolve();
     }
-    this.store.put(job, stored.meta satisfies JobMeta);
-    this.emit({ type: 'job.state', job });
+    const committed = this.store.put(job, stored.meta satisfies JobMeta);
+    this.announce({ type: 'job.state', job }, committed);
+    return committed;
   }
 
   private emitProgress(id: string, active: ActiveJob, force: boolean): void {
     const now = performance.now();
     if (!force && now - active.lastProgressAt < PROGRESS_INTERVAL_MS) return;
     active.lastProgressAt = now;
-    const job = this.get(id)!;
+    const job = this.current(id);
     if (job.stage === null) return;
     const p = job.progress;
-    this.emit({
+    this.announce({
       type: 'job.progress',
       job_id: id,
       stage: job.stage,
@@ -455,7 +600,7 @@ export class JobService implements JobServiceApi {
       this.jobLog(id, 'warn', `preview of frame ${p.index} dropped: ${p.data.length} bytes is over the event size limit`);
       return;
     }
-    this.emit({
+    this.announce({
       type: 'job.preview',
       job_id: id,
       index: p.index,

@@ -7,10 +7,10 @@ import type { JobState } from '../../shared/jobs.ts';
  *     │          │  ▲
  *     │          ▼  │ (daemon stopped: resume later, or `interrupted` at the attempt cap)
  *     │        queued
- *     └──► canceled | interrupted
+ *     └──► canceled | interrupted | failed (its start could not be recorded: full disk)
  */
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {
-  queued: ['running', 'canceled', 'interrupted'],
+  queued: ['running', 'canceled', 'interrupted', 'failed'],
   running: ['succeeded', 'failed', 'canceled', 'queued', 'interrupted'],
   succeeded: [],
   failed: [],

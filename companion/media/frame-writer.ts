@@ -20,7 +20,7 @@ export class FrameWriter {
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new MediaError('invalid_argument', `frame size must be positive integers, got ${width}x${height}`, { path });
     }
-    return new FrameWriter(await open(path, 'w'), path, width, height);
+    return new FrameWriter(await open(path, 'w', 0o600), path, width, height);
   }
 
   /** Appends one frame: exactly width * height * 3 bytes of rgb24. */

@@ -8,7 +8,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { bundledModelDir } from '../layout.ts';
 import { CachedRepo, cachedRepos, hubCacheDir, isCommitHash, isRepoId } from './hf_cache.ts';
-import { inspectModel, validateModel, type WeightPrecision } from './validate.ts';
+import { inspectModel, ModelValidationError, validateModel, type WeightPrecision } from './validate.ts';
+import type { ModelInspector } from './report_cache.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -71,14 +72,24 @@ export function locateModel(idOrDir: string, env: Env = process.env): LocatedMod
   return { dir, hub: ref };
 }
 
-/** locateModel, then validateModel: the folder the daemon and CLI load for `--model`. */
-export async function resolveModel(idOrDir: string, opts: { env?: Env } = {}): Promise<string> {
+/**
+ * locateModel, then the folder's check (a ModelValidationError listing every problem): the
+ * folder the daemon and CLI load for `--model`. `inspect` defaults to inspectModel in this
+ * thread; the daemon passes its cached, off-thread inspector (report_cache.ts).
+ */
+export async function resolveModel(idOrDir: string, opts: { env?: Env; inspect?: ModelInspector } = {}): Promise<string> {
   const { dir, hub } = locateModel(idOrDir, opts.env ?? process.env);
-  await validateModel(dir, { hint: hub ? `run \`tokenflow models pull ${hub.repoId}\` to fetch missing or broken files` : undefined });
+  const hint = hub ? `run \`tokenflow models pull ${hub.repoId}\` to fetch missing or broken files` : undefined;
+  if (!opts.inspect) {
+    await validateModel(dir, { hint });
+    return dir;
+  }
+  const report = await opts.inspect(dir);
+  if (!report.ok) throw new ModelValidationError(report, hint);
   return dir;
 }
 
-export async function listModels(env: Env = process.env): Promise<ModelEntry[]> {
+export async function listModels(env: Env = process.env, inspect: ModelInspector = inspectModel): Promise<ModelEntry[]> {
   const found: Array<Pick<ModelEntry, 'id' | 'source' | 'path'>> = [
     { id: BUNDLED_MODEL_ID, source: 'bundled', path: bundledModelDir() },
     ...cachePipelines(hubCacheDir(env)),
@@ -90,7 +101,7 @@ export async function listModels(env: Env = process.env): Promise<ModelEntry[]> 
       out.push({ ...m, sizeBytes: 0, ok: false, problems: ['folder does not exist'] });
       continue;
     }
-    const report = await inspectModel(m.path);
+    const report = await inspect(m.path);
     out.push({ ...m, precision: report.precision, sizeBytes: report.sizeBytes, ok: report.ok, problems: report.problems });
   }
   return out;
@@ -159,8 +170,8 @@ const PREFERRED_DEFAULTS = ['stabilityai/stable-diffusion-2-1-base', 'stable-dif
  * installed, else any other usable installed model, else the bundled tiny model so that a
  * fresh install still runs end to end.
  */
-export async function chooseDefaultModel(env: Env = process.env): Promise<string> {
-  const usable = (await listModels(env)).filter((m) => m.ok && m.source !== 'bundled');
+export async function chooseDefaultModel(env: Env = process.env, inspect: ModelInspector = inspectModel): Promise<string> {
+  const usable = (await listModels(env, inspect)).filter((m) => m.ok && m.source !== 'bundled');
   const preferred = PREFERRED_DEFAULTS.find((id) => usable.some((m) => m.id === id));
   return preferred ?? usable[0]?.id ?? BUNDLED_MODEL_ID;
 }

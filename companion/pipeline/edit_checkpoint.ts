@@ -80,7 +80,7 @@ export class EditCheckpoint {
   /** Makes x (the latents after `stepsDone` steps) the checkpoint, replacing the previous one. */
   save(stepsDone: number, x: Float32Array): void {
     if (x.length !== this.values) throw new Error(`edit checkpoint: x has ${x.length} values, expected ${this.values}`);
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     const file = `x-${String(stepsDone).padStart(4, '0')}.f32`;
     writeFileAtomic(path.join(this.dir, file), bytes);

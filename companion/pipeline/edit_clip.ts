@@ -418,7 +418,7 @@ async function findOrInvert(ctx: {
 
 function freshDir(dir: string): string {
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 

@@ -97,11 +97,11 @@ export class InversionCache {
 
   /** Starts building the entry for `key` in a private temporary folder. */
   begin(key: InversionKey): PendingEntry {
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.removeStaleTemps();
     const id = keyId(key);
     const tmp = path.join(this.dir, `.tmp-${id}-${process.pid}-${Date.now()}-${tmpCounter++}`);
-    fs.mkdirSync(tmp);
+    fs.mkdirSync(tmp, { mode: 0o700 });
     let done = false;
     return {
       dir: tmp,
@@ -198,7 +198,7 @@ function folderBytes(dir: string): number {
 }
 
 function writeDurably(file: string, text: string): void {
-  const fd = fs.openSync(file, 'w');
+  const fd = fs.openSync(file, 'w', 0o600);
   try {
     fs.writeSync(fd, text);
     fs.fsyncSync(fd);

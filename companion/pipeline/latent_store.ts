@@ -45,13 +45,13 @@ export class LatentStoreWriter {
   /** Creates the files in `dir` (created if missing; existing store files are replaced). */
   static create(dir: string, layout: LatentStoreLayout): LatentStoreWriter {
     checkLayout(layout, dir);
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.rmSync(path.join(dir, META), { force: true });
     const writer = new LatentStoreWriter(dir, layout);
     const bytes = layout.frames * frameValues(layout) * 4;
     try {
       for (const key of ['z0', ...layout.timesteps] as const) {
-        const fd = fs.openSync(fileOf(dir, key), 'w+');
+        const fd = fs.openSync(fileOf(dir, key), 'w+', 0o600);
         writer.fds.set(key, fd);
         fs.ftruncateSync(fd, bytes);
       }
@@ -88,7 +88,7 @@ export class LatentStoreWriter {
     this.closeAll();
     const meta: StoreFile = { version: VERSION, ...this.layout };
     const tmp = path.join(this.dir, `${META}.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify(meta));
+    fs.writeFileSync(tmp, JSON.stringify(meta), { mode: 0o600 });
     const fd = fs.openSync(tmp, 'r');
     fs.fsyncSync(fd);
     fs.closeSync(fd);

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { resolveModel } from '../models/catalog.ts';
+import type { ModelInspector } from '../models/report_cache.ts';
 import { DDIMScheduler } from '../models/ddim.ts';
 import { PipelineError } from './interface.ts';
 import { planSchedules } from './schedule.ts';
@@ -11,13 +12,13 @@ import { planSchedules } from './schedule.ts';
 type Env = Record<string, string | undefined>;
 
 /** The model a job runs: its own, else the daemon's default. */
-export async function jobModelDir(model: string | null, env: Env = process.env): Promise<string> {
+export async function jobModelDir(model: string | null, env: Env = process.env, inspect?: ModelInspector): Promise<string> {
   const id = model ?? env.TOKENFLOW_MODEL?.trim();
   if (!id) {
     throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
   }
   try {
-    return await resolveModel(id, { env });
+    return await resolveModel(id, { env, inspect });
   } catch (err) {
     throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
   }
@@ -36,10 +37,10 @@ export class SettingsError extends Error {
  * that fails minutes later: the model resolves to a valid folder, it predicts epsilon, and the
  * inversion schedule contains every edit timestep.
  */
-export async function checkJobSettings(settings: JobSettings, env: Env = process.env): Promise<void> {
+export async function checkJobSettings(settings: JobSettings, env: Env = process.env, inspect?: ModelInspector): Promise<void> {
   let modelDir: string;
   try {
-    modelDir = await jobModelDir(settings.model, env);
+    modelDir = await jobModelDir(settings.model, env, inspect);
   } catch (err) {
     throw new SettingsError('model', err instanceof Error ? err.message : String(err));
   }

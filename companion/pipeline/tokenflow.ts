@@ -7,7 +7,7 @@
 // in the job's cache folder, so a resumed job also continues the edit where it stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveFolders } from '../config.ts';
+import { cacheRoot } from '../config.ts';
 import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
 import type { GraphDType } from '../runtime/graph.ts';
@@ -18,15 +18,6 @@ import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } fr
 
 type Env = Record<string, string | undefined>;
 
-/**
- * Root of the pipeline's caches: TOKENFLOW_CACHE_DIR, else `<data folder>/cache`. Holds
- * `inversion/` (latent stores), `weights/` (checkpoints converted once to the precision a
- * provider runs: fp32 for the CPU, fp16 for GPUs) and `graphs/` (built ONNX graphs).
- */
-export function cacheRoot(env: Env = process.env): string {
-  const dir = env.TOKENFLOW_CACHE_DIR?.trim();
-  return dir ? path.resolve(dir) : path.join(resolveFolders(env).dataDir, 'cache');
-}
 
 /**
  * The runtime settings the product runs with: the caches above, and the graph precision,

@@ -64,7 +64,7 @@ export class GraphCache {
       return { bytes: readFileSync(`${base}.onnx`), weightsFolder: side.weightsFolder, meta: side.meta, hit: true };
     }
     const built = build();
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeAtomic(`${base}.onnx`, built.bytes);
     // The sidecar is written last: an entry counts only once both files exist.
     writeAtomic(`${base}.json`, Buffer.from(JSON.stringify({ key, weightsFolder: built.weightsFolder, meta: built.meta })));
@@ -91,6 +91,6 @@ export class GraphCache {
 
 function writeAtomic(file: string, bytes: Uint8Array): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
+  writeFileSync(tmp, bytes, { mode: 0o600 });
   renameSync(tmp, file);
 }

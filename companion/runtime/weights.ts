@@ -184,7 +184,7 @@ function convertFile(file: SafetensorsFile, cacheDir: string, dtype: 'F32' | 'F1
   const key = createHash('sha256').update(`${file.path}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
   const target = join(cacheDir, `${basename(file.path, '.safetensors')}-${key}.${dtype.toLowerCase()}.safetensors`);
   if (!existsSync(target)) {
-    mkdirSync(cacheDir, { recursive: true });
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     // Lazy data: one tensor converted and written at a time, so peak memory stays small.
     const entries: [string, TensorToWrite][] = [...file.tensors.values()].map((info) => {
       const bytes = () => file.readBytes(info.name);

@@ -1,5 +1,5 @@
 // The daemon's REST API, exactly the v1 contract (ARCHITECTURE.md). Every request passes,
-// in this order: Host check (DNS rebinding) → Origin check (+ CORS for accepted origins) →
+// in this order: single Host/Origin headers → Host check (DNS rebinding) → Origin check (+ CORS for --allow-origin ones) →
 // bearer token (except the public half of /v1/health) → body parsing (64 KiB, JSON only) →
 // zod validation of body, query and path → the job service.
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -11,15 +11,7 @@ import { PresetBody } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { JobServiceError, type JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorHandler, sendError, validationError } from './errors.ts';
-import {
-  bearerToken,
-  checkHost,
-  checkOrigin,
-  checkToken,
-  originAccepted,
-  type HostPolicy,
-  type OriginPolicy,
-} from './security.ts';
+import { bearerToken, checkRequestHeaders, checkToken, judgeOrigin, type HostPolicy, type OriginPolicy } from './security.ts';
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -57,9 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use((req, res, next) => {
-    const refused =
-      checkHost(req.headers.host, deps.hostPolicy()) ??
-      checkOrigin(req.headers.origin, header(req, 'sec-fetch-site'), deps.originPolicy);
+    const refused = checkRequestHeaders(req, deps.hostPolicy(), deps.originPolicy);
     if (refused) {
       deps.log('warn', `refused ${req.method} ${req.path}: ${refused.message}`);
       sendError(res, refused);
@@ -68,7 +58,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
-  app.use(corsForAcceptedOrigin(deps.originPolicy));
+  app.use(corsForAllowedOrigin(deps.originPolicy));
 
   app.get(API_PATHS.health, async (req, res) => {
     const presented = bearerToken(req.headers.authorization);
@@ -191,13 +181,14 @@ async function fullHealth(deps: AppDeps): Promise<Health> {
 }
 
 /**
- * Browsers may only read answers meant for them: an accepted Origin (the panel's) gets its
- * own value echoed — never `*` — and preflights are answered for it.
+ * Browsers may only read answers meant for them: an Origin the user allowed with
+ * --allow-origin gets its own value echoed — never `*` — and preflights are answered for it.
  */
-function corsForAcceptedOrigin(policy: OriginPolicy) {
+function corsForAllowedOrigin(policy: OriginPolicy) {
   return (req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
-    if (origin === undefined || !originAccepted(origin, policy)) {
+    const verdict = judgeOrigin(origin, policy);
+    if (origin === undefined || !verdict.accepted || !verdict.cors) {
       next();
       return;
     }
@@ -253,11 +244,6 @@ function validateBody(req: Request, schema: z.ZodType): void {
 function hasBody(req: Request): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-function header(req: Request, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A client value made safe to echo in a message. */

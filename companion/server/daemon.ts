@@ -3,6 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { KnownErrorCode } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/health.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobServiceApi } from '../jobs/index.ts';
@@ -26,6 +27,8 @@ export interface DaemonOptions {
   device?: () => string | null;
   listModels?: () => Promise<ModelInfo[]>;
   heartbeatMs?: number;
+  /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
+  requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
 }
 
@@ -79,7 +82,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   // requireHostHeader off: a missing Host is refused by our own check, with a JSON body.
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, requireHostHeader: false }, app);
+  const requestTimeout = opts.requestTimeoutMs ?? 60_000;
+  const server = http.createServer({
+    requestTimeout,
+    headersTimeout: Math.min(20_000, requestTimeout),
+    // Node looks for timed-out requests this often (its default, 30 s, would double the limit).
+    connectionsCheckingInterval: Math.max(100, Math.min(5_000, requestTimeout / 4)),
+    requireHostHeader: false,
+  }, app);
   server.on('upgrade', (req, socket, head) => events.handleUpgrade(req, socket, head));
   // Requests Node's HTTP parser rejects never reach express; they still get a JSON error.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -87,9 +97,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       socket.destroy();
       return;
     }
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? 431 : 400;
-    const body = JSON.stringify(errorBody(tooLarge ? 'payload_too_large' : 'bad_request', tooLarge ? 'request headers are too large' : 'malformed HTTP request'));
+    const [status, code, text] = clientErrorReply(err.code, requestTimeout);
+    const body = JSON.stringify(errorBody(code, text));
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -127,6 +136,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return closing;
     },
   };
+}
+
+/** The answer to a request Node's HTTP layer refused before express saw it. */
+function clientErrorReply(errno: string | undefined, requestTimeoutMs: number): [number, KnownErrorCode, string] {
+  if (errno === 'HPE_HEADER_OVERFLOW') return [431, 'payload_too_large', 'request headers are too large'];
+  if (errno === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return [408, 'request_timeout', `the request did not arrive completely within ${Math.round(requestTimeoutMs / 1000)} s`];
+  }
+  return [400, 'bad_request', 'malformed HTTP request'];
 }
 
 function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {

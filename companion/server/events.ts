@@ -10,7 +10,7 @@ import { API_PATHS, API_VERSION } from '../../shared/api.ts';
 import type { LogLevel, ServerEvent } from '../../shared/events.ts';
 import type { JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorBody } from './errors.ts';
-import { checkHost, checkOrigin, checkToken, type HostPolicy, type OriginPolicy } from './security.ts';
+import { checkRequestHeaders, checkToken, type HostPolicy, type OriginPolicy } from './security.ts';
 
 const BEARER_PROTOCOL = 'bearer.';
 /** Clients send nothing of substance; anything bigger than this is abuse. */
@@ -114,10 +114,8 @@ export class EventHub {
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       return new ApiError(400, 'bad_request', 'only WebSocket upgrades are supported');
     }
-    const fetchSite = req.headers['sec-fetch-site'];
     return (
-      checkHost(req.headers.host, this.#opts.hostPolicy()) ??
-      checkOrigin(req.headers.origin, Array.isArray(fetchSite) ? fetchSite[0] : fetchSite, this.#opts.originPolicy) ??
+      checkRequestHeaders(req, this.#opts.hostPolicy(), this.#opts.originPolicy) ??
       checkToken(presentedToken(req, url), this.#opts.token)
     );
   }

@@ -1,12 +1,14 @@
 // GET /v1/models and the model part of the health: companion/models' catalog (bundled tiny
 // model, Hugging Face cache, TOKENFLOW_MODELS folders) in the shared ModelInfo shape.
 // Inspecting every model folder takes tens of milliseconds or more, so the list is cached
-// and refreshed in the background: a health request never waits for a disk scan.
+// and refreshed in the background: a health request never waits for a disk scan, and a
+// refresh re-inspects only folders whose files changed (with the daemon's cached inspector).
 import path from 'node:path';
 import type { ModelInfo } from '../../shared/health.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { ModelId } from '../../shared/jobs.ts';
 import { listModels, locateModel } from '../models/catalog.ts';
+import type { ModelInspector } from '../models/report_cache.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -17,6 +19,8 @@ export interface ModelListerOptions {
   /** How long a listing is served before a background refresh; default 30 s. */
   ttlMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** How folders are checked (the daemon: cached per folder identity, off the event loop). */
+  inspect?: ModelInspector;
 }
 
 export interface ModelLister {
@@ -34,7 +38,7 @@ export function createModelLister(opts: ModelListerOptions = {}): ModelLister {
   let refreshing: Promise<ModelInfo[]> | undefined;
 
   const refresh = () => {
-    refreshing ??= scan(env, defaultDir, opts.defaultModel)
+    refreshing ??= scan(env, defaultDir, opts.defaultModel, opts.inspect)
       .then((models) => {
         cached = { at: Date.now(), models };
         return models;
@@ -57,10 +61,10 @@ export function createModelLister(opts: ModelListerOptions = {}): ModelLister {
   };
 }
 
-async function scan(env: Env, defaultDir: string | undefined, defaultValue: string | undefined): Promise<ModelInfo[]> {
+async function scan(env: Env, defaultDir: string | undefined, defaultValue: string | undefined, inspect?: ModelInspector): Promise<ModelInfo[]> {
   const models: ModelInfo[] = [];
   let defaultListed = false;
-  for (const entry of await listModels(env)) {
+  for (const entry of await listModels(env, inspect)) {
     // Entries the protocol cannot name (folder paths, `org/name@revision`) are left out.
     if (!entry.ok || !ModelId.safeParse(entry.id).success) continue;
     const isDefault = defaultDir !== undefined && path.resolve(entry.path) === defaultDir;

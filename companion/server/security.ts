@@ -12,29 +12,6 @@ import { tokensEqual } from './token.ts';
 
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-/**
- * Origin schemes a browser can put on a request made by web content. The daemon serves no
- * pages, so no such Origin is legitimate unless the user listed it. `null` (sandboxed
- * iframes, file: pages, data: URLs, cross-origin redirects) is refused the same way.
- */
-const WEB_SCHEMES = new Set([
-  'http',
-  'https',
-  'ws',
-  'wss',
-  'file',
-  'blob',
-  'data',
-  'about',
-  'javascript',
-  'chrome',
-  'chrome-extension',
-  'moz-extension',
-  'safari-web-extension',
-  'ms-browser-extension',
-  'edge',
-]);
-
 export interface HostPolicy {
   /** The port the daemon actually listens on (after binding port 0). */
   port: number;
@@ -67,36 +44,85 @@ export interface OriginPolicy {
   allowedOrigins: ReadonlySet<string>;
 }
 
-/** Whether this Origin may talk to the daemon (and so gets a CORS answer). */
-export function originAccepted(origin: string, policy: OriginPolicy): boolean {
-  if (policy.allowedOrigins.has(origin)) return true;
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(origin)?.[1]?.toLowerCase();
-  // Unparseable values and `null` have no scheme and are refused.
-  return scheme !== undefined && !WEB_SCHEMES.has(scheme);
+/**
+ * Origin schemes of the UXP runtime the panel lives in (its own URL schemes are `plugin:`,
+ * `plugin-data:`, `plugin-temp:`; `uxp:` names the runtime). No browser, extension, isolated
+ * app or editor webview can put one on a request, so a panel that sends one is accepted
+ * without --allow-origin. What Premiere really sends is undocumented (premiere-uxp.md §6): the
+ * panel may equally send no Origin at all, which is accepted too.
+ */
+const PANEL_SCHEMES = new Set(['uxp', 'plugin']);
+
+export type OriginVerdict =
+  | { accepted: true; /** Echo it in Access-Control-Allow-Origin (only for --allow-origin). */ cors: boolean }
+  | { accepted: false; why: string };
+
+/**
+ * The Origin rule, first match wins:
+ *   1. no Origin header             → accepted (curl, the CLI, a panel that sends none)
+ *   2. listed with --allow-origin   → accepted, and echoed for CORS (exact string match)
+ *   3. scheme `uxp:` or `plugin:`   → accepted, not echoed (the panel's runtime; see above)
+ *   4. anything else                → refused: every scheme web content can carry (http, https,
+ *      file, blob, data, about, `null`, browser-extension, isolated-app, chrome-untrusted,
+ *      Electron `app:`, editor webviews …) and every scheme nobody told us about.
+ * An allow-list, not a deny-list: a scheme invented tomorrow is refused until listed.
+ */
+export function judgeOrigin(origin: string | undefined, policy: OriginPolicy): OriginVerdict {
+  if (origin === undefined) return { accepted: true, cors: false };
+  if (policy.allowedOrigins.has(origin)) return { accepted: true, cors: true };
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/[^\s/?#]+$/.exec(origin)?.[1]?.toLowerCase();
+  if (scheme !== undefined && PANEL_SCHEMES.has(scheme)) return { accepted: true, cors: false };
+  return { accepted: false, why: `Origin "${printable(origin)}" is not allowed; only the TokenFlow panel may call the daemon (see --allow-origin)` };
 }
 
 /**
- * Browser-origin guard. No Origin: a non-browser client (curl, the CLI, the UXP panel if it
- * sends none) — allowed. A web Origin or `null`: refused unless allowed explicitly.
- * Sec-Fetch-Site catches browser requests that carry no Origin (e.g. an <img> GET).
+ * Browser-origin guard: judgeOrigin, plus Sec-Fetch-Site, which catches browser requests
+ * that carry no Origin (e.g. an <img> GET). A cross-site request passes only with an Origin
+ * the user allowed.
  */
 export function checkOrigin(
   origin: string | undefined,
   secFetchSite: string | undefined,
   policy: OriginPolicy,
 ): ApiError | undefined {
-  if (origin !== undefined && !originAccepted(origin, policy)) {
-    return new ApiError(
-      403,
-      'forbidden',
-      `Origin "${printable(origin)}" is not allowed; only the TokenFlow panel may call the daemon (see --allow-origin)`,
-    );
-  }
+  const verdict = judgeOrigin(origin, policy);
+  if (!verdict.accepted) return new ApiError(403, 'forbidden', verdict.why);
   const site = secFetchSite?.toLowerCase();
-  if ((site === 'cross-site' || site === 'same-site') && !(origin !== undefined && policy.allowedOrigins.has(origin))) {
+  if ((site === 'cross-site' || site === 'same-site') && !verdict.cors) {
     return new ApiError(403, 'forbidden', `cross-site browser request refused (Sec-Fetch-Site: ${site})`);
   }
   return undefined;
+}
+
+/**
+ * Headers that must appear at most once. Node keeps only the first of two Host headers (and
+ * joins two Origins), so a proxy or server that reads the other one would judge a different
+ * request than we did: such a request is refused outright.
+ */
+const SINGLE_HEADERS = ['host', 'origin'];
+
+export function checkSingleHeaders(rawHeaders: readonly string[]): ApiError | undefined {
+  for (const name of SINGLE_HEADERS) {
+    let count = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) count++;
+    if (count > 1) return new ApiError(400, 'bad_request', `${count} ${name === 'host' ? 'Host' : 'Origin'} headers in one request; send exactly one`);
+  }
+  return undefined;
+}
+
+/** Every header check of a request (REST and WebSocket upgrade alike), in order. */
+export function checkRequestHeaders(
+  req: { headers: Record<string, string | string[] | undefined>; rawHeaders: readonly string[] },
+  hostPolicy: HostPolicy,
+  originPolicy: OriginPolicy,
+): ApiError | undefined {
+  const origin = req.headers.origin;
+  const fetchSite = req.headers['sec-fetch-site'];
+  return (
+    checkSingleHeaders(req.rawHeaders) ??
+    checkHost(req.headers.host as string | undefined, hostPolicy) ??
+    checkOrigin(Array.isArray(origin) ? origin.join(', ') : origin, Array.isArray(fetchSite) ? fetchSite[0] : fetchSite, originPolicy)
+  );
 }
 
 /** The token of an `Authorization: Bearer <token>` header, if that is what it is. */

@@ -18,14 +18,20 @@ export function fsyncDir(dir: string): void {
 /** Writes a whole file atomically: temp file beside it, fsync, rename, fsync the folder. */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = fs.openSync(tmp, 'w', mode);
   try {
-    writeAll(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w', mode);
+    try {
+      writeAll(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    // A full disk must not leave the temp file behind (the old file is untouched).
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
-  fs.renameSync(tmp, file);
   fsyncDir(path.dirname(file));
 }
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ZodError } from 'zod';
 import { JobServiceError } from '../../companion/jobs/errors.ts';
+import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { ServerEvent, type ServerEvent as ServerEventT } from '../../shared/events.ts';
 import { JobRecord, type JobRequestInput } from '../../shared/jobs.ts';
@@ -123,15 +124,19 @@ test('previews are throttled per job', async (t) => {
 test('200 submissions at once: all persisted, run in FIFO order, none lost', async (t) => {
   const { service, events, source, dataDir } = await setup(t, { pipeline: 'delay=0&steps=1', media: { frames: 2 } });
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit(sampleRequest(source, { prompt: `fox ${i}` }))));
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit(sampleRequest(source, { prompt: `fox ${i}`, range: { start_seconds: 0, end_seconds: 0.2 } }))));
   const submitMs = performance.now() - t0;
   assert.equal(new Set(results.map((r) => r.job.id)).size, 200);
   const persisted = fs.readFileSync(path.join(dataDir, 'jobs', 'jobs.jsonl'), 'utf8');
   for (const r of results) assert.ok(persisted.includes(r.job.id));
   await waitFor(() => service.list().every((j) => j.state === 'succeeded'), 120_000, 'all 200 jobs');
+  // Simultaneous submissions are checked concurrently, so they are accepted in the order their
+  // checks finish: jobs run in the order they were accepted (the list's order).
+  const accepted = events.flatMap((e) => (e.type === 'job.state' && e.job.state === 'queued' ? [e.job.id] : []));
   const startOrder = events.flatMap((e) => (e.type === 'job.state' && e.job.state === 'running' && e.job.stage === null ? [e.job.id] : []));
-  assert.deepEqual(startOrder, results.map((r) => r.job.id), 'started in submission order');
-  assert.deepEqual(service.list().map((j) => j.request.prompt), results.map((_, i) => `fox ${i}`));
+  assert.deepEqual(startOrder, accepted, 'started in the order accepted');
+  assert.deepEqual(service.list().map((j) => j.id), accepted, 'listed in the order accepted');
+  assert.deepEqual(service.list().map((j) => j.request.prompt).sort(), results.map((_, i) => `fox ${i}`).sort());
   t.diagnostic(`200 submissions persisted in ${submitMs.toFixed(0)} ms`);
 });
 
@@ -278,6 +283,14 @@ test('submit validation: schema errors, unknown preset, missing source, range pa
   await assert.rejects(service.submit(sampleRequest(source, { preset: 'nope' })), { code: 'bad_request', field: 'preset' });
   await assert.rejects(service.submit(sampleRequest(`${source}.missing`)), { code: 'media_invalid', field: 'source_path', status: 422 });
   await assert.rejects(service.submit(sampleRequest(source, { range: { start_seconds: 0.6, end_seconds: 1 } })), { code: 'media_invalid', field: 'range' });
+  // Starts inside the clip but ends past it: refused at submit, not minutes later in extract.
+  await assert.rejects(service.submit(sampleRequest(source, { range: { start_seconds: 0, end_seconds: 5 } })), (e: unknown) => {
+    assert.ok(e instanceof JobServiceError);
+    assert.equal(e.code, 'media_invalid');
+    assert.equal(e.field, 'range');
+    assert.match(e.message, /beyond the end of the clip/);
+    return true;
+  });
   assert.equal(service.list().length, 0);
   const withPreset = await service.submit(sampleRequest(source, { preset: 'winter' }));
   assert.match(withPreset.job.settings.prompt, /^a red fox, in winter/);
@@ -333,4 +346,45 @@ test('preview-only: the edited keyframes are written as PNG files, no video', as
   assert.equal(fs.readdirSync(outputDir).length, 3);
   await service.delete(job.id, { files: true });
   assert.deepEqual(fs.readdirSync(outputDir), []);
+});
+
+test('group commit: a new state is shown and announced only after its fsync, and events keep the log order', async (t) => {
+  const root = tempDir(t);
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'not really a movie');
+  let gate: Promise<void> = Promise.resolve();
+  let fsyncs = 0;
+  const io: LogIo = {
+    write: fsLogIo.write,
+    fsync: async (fd) => {
+      await gate;
+      fsyncs++;
+      return fsLogIo.fsync(fd);
+    },
+    truncate: fsLogIo.truncate,
+  };
+  const service = new JobService({ dataDir: path.join(root, 'data'), outputDir: path.join(root, 'renders'), media: fakeMedia(), pipelineModule: pipeline('delay=1&steps=2'), logIo: io });
+  const events: ServerEventT[] = [];
+  service.onEvent((e) => events.push(e));
+  await service.start();
+  t.after(() => service.close());
+  let release!: () => void;
+  gate = new Promise((resolve) => (release = resolve));
+  const before = fsyncs;
+  const submitted = service.submit(sampleRequest(source, { range: { start_seconds: 0, end_seconds: 0.6 } }));
+  const logFile = path.join(root, 'data', 'jobs', 'jobs.jsonl');
+  await waitFor(() => fs.readFileSync(logFile, 'utf8').includes('"op":"put"'), 5_000, 'the line to be written');
+  assert.deepEqual(service.list(), [], 'not shown before its fsync');
+  assert.equal(events.length, 0, 'not announced before its fsync');
+  release();
+  const { job } = await submitted;
+  assert.equal(fsyncs, before + 1);
+  assert.equal(events[0]?.type, 'job.state');
+  await waitFor(() => service.get(job.id)!.state === 'succeeded', 15_000, 'the job');
+  // Every progress event of a stage comes after the job.state that announced the stage.
+  const announced = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'job.state' && e.job.stage) announced.add(e.job.stage);
+    if (e.type === 'job.progress') assert.ok(announced.has(e.stage), `progress of ${e.stage} before its job.state`);
+  }
 });

@@ -5,7 +5,7 @@ import { JobState } from '../../shared/jobs.ts';
 
 test('the allowed transitions, and nothing else', () => {
   const allowed = new Set([
-    'queued>running', 'queued>canceled', 'queued>interrupted',
+    'queued>running', 'queued>canceled', 'queued>interrupted', 'queued>failed',
     'running>succeeded', 'running>failed', 'running>canceled', 'running>queued', 'running>interrupted',
   ]);
   for (const from of JobState.options) {

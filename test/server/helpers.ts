@@ -44,6 +44,7 @@ export interface TestDaemonOptions {
   allowedOrigins?: string[];
   heartbeatMs?: number;
   listModels?: () => Promise<ModelInfo[]>;
+  requestTimeoutMs?: number;
 }
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
@@ -70,6 +71,7 @@ export async function startTestDaemon(t: TestContext, opts: TestDaemonOptions = 
     allowedOrigins: opts.allowedOrigins,
     heartbeatMs: opts.heartbeatMs,
     listModels: opts.listModels,
+    requestTimeoutMs: opts.requestTimeoutMs,
   });
   let closed = false;
   const close = async () => {

@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ModelInfo } from '../../shared/health.ts';
 import { createModelLister } from '../../companion/server/models.ts';
+import { cachedInspector } from '../../companion/models/report_cache.ts';
+import { inspectModel } from '../../companion/models/validate.ts';
 
 const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
 
@@ -67,4 +69,32 @@ test('the listing is cached, then refreshed in the background after the TTL', as
     ids = (await lister.list()).map((m) => m.id);
   }
   assert.deepEqual(ids.sort(), ['org/tiny', 'tiny-sd15']);
+});
+
+test('with the daemon\'s cached inspector, refreshes and health re-inspect only folders whose files changed', async (t) => {
+  const root = tempDir(t);
+  const own = path.join(root, 'models', 'mine');
+  fs.cpSync(TINY, own, { recursive: true, filter: (src) => !src.includes(`${path.sep}golden`) });
+  const env = { HF_HUB_CACHE: path.join(root, 'hf'), TOKENFLOW_MODELS: own };
+  const inspected: string[] = [];
+  const inspect = cachedInspector(async (dir) => {
+    inspected.push(dir);
+    return inspectModel(dir);
+  });
+  const lister = createModelLister({ env, ttlMs: 0, inspect });
+  await lister.list();
+  assert.deepEqual(inspected.sort(), [TINY, own].sort());
+  // ttl 0: every call starts a background refresh, as a stream of health requests would.
+  for (let i = 0; i < 20; i++) {
+    await lister.list();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(inspected.length, 2, 'nothing changed: nothing re-inspected');
+  fs.appendFileSync(path.join(own, 'scheduler', 'scheduler_config.json'), ' ');
+  const end = Date.now() + 5000;
+  while (Date.now() < end && inspected.length < 3) {
+    await lister.list();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(inspected.slice(2), [own], 'only the changed folder');
 });

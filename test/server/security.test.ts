@@ -97,6 +97,11 @@ describe('daemon security', () => {
       'chrome-extension://abcdefghijklmnop',
       'moz-extension://1234',
       'file://',
+      'isolated-app://x',
+      'chrome-untrusted://x',
+      'app://x',
+      'vscode-webview://x',
+      'x-evil://foo',
       'not an origin',
     ];
     for (const origin of origins) {
@@ -121,20 +126,26 @@ describe('daemon security', () => {
     assert.equal(typed.status, 200);
   });
 
-  test('a non-web Origin (what a plugin runtime may send) is accepted and echoed exactly, never *', async () => {
+  test('a UXP-runtime Origin is accepted but not echoed: CORS answers are for --allow-origin only', async () => {
     const origin = 'uxp://com.tokenflow.premiere';
     const res = await rawRequest(d.port, { path: '/v1/jobs', headers: authed({ Origin: origin }) });
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['access-control-allow-origin'], origin);
-    assert.match(String(res.headers.vary), /Origin/);
+    assert.equal(res.headers['access-control-allow-origin'], undefined);
     const preflight = await rawRequest(d.port, {
       method: 'OPTIONS',
       path: '/v1/jobs',
-      headers: { Host: `127.0.0.1:${d.port}`, Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+      headers: { Host: `127.0.0.1:${d.port}`, Origin: origin, 'Access-Control-Request-Method': 'POST' },
     });
-    assert.equal(preflight.status, 204);
-    assert.equal(preflight.headers['access-control-allow-origin'], origin);
-    assert.match(String(preflight.headers['access-control-allow-headers']), /Authorization/);
+    assert.notEqual(preflight.status, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('two Host headers in one request are a 400, whichever comes first', async () => {
+    for (const hosts of [[`127.0.0.1:${d.port}`, 'evil.com'], ['evil.com', `127.0.0.1:${d.port}`]]) {
+      const text = await rawExchange(d.port, `GET /v1/jobs HTTP/1.1\r\nHost: ${hosts[0]}\r\nHost: ${hosts[1]}\r\nAuthorization: Bearer ${d.token}\r\nConnection: close\r\n\r\n`);
+      assert.match(text, /^HTTP\/1\.1 400 /, text);
+      assert.match(text, /2 Host headers/);
+    }
   });
 
   test('a preflight from a hostile Origin is refused', async () => {
@@ -243,13 +254,7 @@ describe('daemon security', () => {
   });
 
   test('requests the HTTP parser rejects get a JSON error too', async () => {
-    const garbage = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(d.port, '127.0.0.1', () => socket.end('GARBAGE\r\n\r\n'));
-      let text = '';
-      socket.on('data', (c) => (text += c.toString()));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-    });
+    const garbage = await rawExchange(d.port, 'GARBAGE\r\n\r\n');
     assert.match(garbage, /^HTTP\/1\.1 400 /);
     assert.equal(ErrorBody.parse(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).error.code, 'bad_request');
     const huge = await rawRequest(d.port, { path: '/v1/health', headers: { Host: `127.0.0.1:${d.port}`, 'X-Big': 'x'.repeat(20_000) } });
@@ -324,7 +329,33 @@ test('an Origin the user allowed explicitly (here "null") is accepted', async (t
   assert.equal(res.headers['access-control-allow-origin'], 'null');
   const hostile = await api(d, 'GET', '/v1/jobs', undefined, { Origin: 'https://evil.com' });
   assertRefusal(hostile, 403, 'forbidden');
+  const preflight = await rawRequest(d.port, {
+    method: 'OPTIONS',
+    path: '/v1/jobs',
+    headers: { Host: `127.0.0.1:${d.port}`, Origin: 'null', 'Access-Control-Request-Method': 'POST' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers['access-control-allow-origin'], 'null');
+  assert.match(String(preflight.headers['access-control-allow-headers']), /Authorization/);
   const ws = await connectEvents(d, { origin: 'null' });
   await ws.next((m) => m.type === 'hello');
   await ws.close();
 });
+
+test('a request that does not arrive in time is a 408 request_timeout, not a 400', async (t) => {
+  const d = await startTestDaemon(t, { requestTimeoutMs: 500 });
+  const text = await rawExchange(d.port, `GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\n`, { keepOpen: true });
+  assert.match(text, /^HTTP\/1\.1 408 /, text);
+  assert.equal(ErrorBody.parse(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).error.code, 'request_timeout');
+});
+
+/** Sends `text` on a fresh connection and returns everything the daemon answers until it closes. */
+function rawExchange(port: number, text: string, { keepOpen = false } = {}): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => (keepOpen ? socket.write(text) : socket.end(text)));
+    let answer = '';
+    socket.on('data', (c) => (answer += c.toString()));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isLoopbackAddress } from '../../companion/server/daemon.ts';
-import { bearerToken, checkHost, checkOrigin, originAccepted } from '../../companion/server/security.ts';
+import { bearerToken, checkHost, checkOrigin, checkSingleHeaders, judgeOrigin } from '../../companion/server/security.ts';
 
 const loopback = { port: 43117, acceptIpLiterals: false };
 const exposed = { port: 43117, acceptIpLiterals: true };
@@ -22,19 +22,74 @@ test('Host when exposed: IP literals too, never DNS names', () => {
   assert.equal(checkHost('192.168.0.2:80', exposed)?.status, 403);
 });
 
-test('Origin: web schemes and null refused, plugin-runtime schemes and allowed ones accepted', () => {
-  const none = { allowedOrigins: new Set<string>() };
-  for (const web of ['null', 'https://a.b', 'http://127.0.0.1:43117', 'file://', 'chrome-extension://x', 'moz-extension://y', 'HTTPS://A.B', '', 'garbage']) {
-    assert.equal(originAccepted(web, none), false, web);
+// Every Origin a browser, extension, isolated app, Electron app or editor webview can send,
+// and what the rule answers. `cors`: echoed in Access-Control-Allow-Origin.
+const ORIGIN_TABLE: Array<[origin: string | undefined, verdict: 'accepted' | 'cors' | 'refused', why: string]> = [
+  [undefined, 'accepted', 'no Origin: curl, the CLI, a panel that sends none'],
+  ['uxp://com.tokenflow.premiere', 'accepted', 'the UXP runtime'],
+  ['UXP://com.tokenflow.premiere', 'accepted', 'schemes are case-insensitive'],
+  ['plugin://com.tokenflow.premiere', 'accepted', "UXP's plugin: scheme"],
+  ['https://studio.example', 'cors', 'listed with --allow-origin'],
+  ['null', 'cors', 'listed with --allow-origin'],
+  ['https://evil.com', 'refused', 'a web page'],
+  ['http://evil.com', 'refused', 'a web page'],
+  ['HTTPS://EVIL.COM', 'refused', 'a web page, upper case'],
+  ['http://127.0.0.1:43117', 'refused', 'a page served from the daemon port itself'],
+  ['http://localhost:3000', 'refused', 'a local dev server'],
+  ['https://studio.example.evil.com', 'refused', 'not the allowed origin, only a prefix of it'],
+  ['https://studio.example/', 'refused', 'allowed origins match exactly'],
+  ['chrome-extension://abcdefghijklmnop', 'refused', 'a browser extension'],
+  ['moz-extension://1234', 'refused', 'a browser extension'],
+  ['safari-web-extension://1234', 'refused', 'a browser extension'],
+  ['ms-browser-extension://1234', 'refused', 'a browser extension'],
+  ['isolated-app://x', 'refused', 'an isolated web app'],
+  ['chrome-untrusted://x', 'refused', 'a Chrome untrusted WebUI'],
+  ['chrome://settings', 'refused', 'browser UI'],
+  ['app://x', 'refused', 'an Electron app protocol'],
+  ['vscode-webview://x', 'refused', 'an editor webview'],
+  ['vscode-file://vscode-app', 'refused', 'an editor window'],
+  ['file://', 'refused', 'a local HTML file'],
+  ['blob:https://evil.com/1', 'refused', 'blob: content'],
+  ['data:text/html,x', 'refused', 'data: content'],
+  ['about:blank', 'refused', 'about: content'],
+  ['x-evil://foo', 'refused', 'a scheme nobody listed'],
+  ['uxp:', 'refused', 'not an origin (no host)'],
+  ['uxp://a b', 'refused', 'not an origin (space)'],
+  ['uxp://x, https://evil.com', 'refused', 'two Origin headers joined by Node'],
+  ['', 'refused', 'empty'],
+  ['garbage', 'refused', 'not an origin'],
+];
+
+test('Origin: one rule, table-driven', () => {
+  const policy = { allowedOrigins: new Set(['null', 'https://studio.example']) };
+  for (const [origin, expected, why] of ORIGIN_TABLE) {
+    const verdict = judgeOrigin(origin, policy);
+    const got = !verdict.accepted ? 'refused' : verdict.cors ? 'cors' : 'accepted';
+    assert.equal(got, expected, `${String(origin)} (${why})`);
+    assert.equal(checkOrigin(origin, undefined, policy)?.status, expected === 'refused' ? 403 : undefined, String(origin));
   }
-  for (const app of ['uxp://com.tokenflow.premiere', 'plugin://x', 'app://panel']) assert.equal(originAccepted(app, none), true, app);
-  const allowNull = { allowedOrigins: new Set(['null', 'https://studio.example']) };
-  assert.equal(originAccepted('null', allowNull), true);
-  assert.equal(originAccepted('https://studio.example', allowNull), true);
-  assert.equal(checkOrigin(undefined, undefined, none), undefined);
-  assert.equal(checkOrigin(undefined, 'cross-site', none)?.status, 403);
-  assert.equal(checkOrigin('https://studio.example', 'cross-site', allowNull), undefined);
-  assert.equal(checkOrigin('uxp://x', 'cross-site', none)?.status, 403);
+  // Without --allow-origin, `null` and web origins are refused like the rest.
+  const none = { allowedOrigins: new Set<string>() };
+  assert.equal(judgeOrigin('null', none).accepted, false);
+  assert.equal(judgeOrigin('https://studio.example', none).accepted, false);
+  const refused = judgeOrigin('x-evil://foo', none);
+  assert.ok(!refused.accepted && refused.why.includes('x-evil://foo'));
+});
+
+test('Sec-Fetch-Site: a cross-site browser request passes only with an --allow-origin Origin', () => {
+  const policy = { allowedOrigins: new Set(['https://studio.example']) };
+  assert.equal(checkOrigin(undefined, 'none', policy), undefined);
+  assert.equal(checkOrigin(undefined, 'cross-site', policy)?.status, 403);
+  assert.equal(checkOrigin(undefined, 'same-site', policy)?.status, 403);
+  assert.equal(checkOrigin('https://studio.example', 'cross-site', policy), undefined);
+  assert.equal(checkOrigin('uxp://x', 'cross-site', policy)?.status, 403);
+});
+
+test('two Host (or Origin) headers are a 400; one of each passes', () => {
+  assert.equal(checkSingleHeaders(['Host', 'a', 'Origin', 'uxp://x', 'Accept', '*/*']), undefined);
+  assert.equal(checkSingleHeaders(['Host', '127.0.0.1:1', 'host', 'evil.com'])?.status, 400);
+  assert.match(checkSingleHeaders(['Host', '127.0.0.1:1', 'HOST', 'evil.com'])!.message, /2 Host headers/);
+  assert.equal(checkSingleHeaders(['Origin', 'uxp://x', 'origin', 'https://evil.com'])?.status, 400);
 });
 
 test('bearer header parsing', () => {
