@@ -98,7 +98,7 @@ async function burst(check: (settings: JobSettings) => Promise<void>): Promise<o
       submissions: BURST,
       request: { source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: 'bench {i}', model: BUNDLED_MODEL_ID },
     };
-    const worker = startTsWorker(new URL('./daemon_burst.ts', import.meta.url), { workerData: config });
+    const worker = startModuleWorker(new URL('./daemon_burst.ts', import.meta.url), { workerData: config });
     const result = await new Promise<BurstResult>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

@@ -22,6 +22,7 @@ export const ENTRY_MODULES = {
   tokenflow: 'cli/entry',
   pipeline_worker: 'pipeline/worker_entry',
   tokenflow_pipeline: 'pipeline/tokenflow',
+  model_inspect_worker: 'models/inspect_worker',
 } as const;
 
 export type EntryModule = keyof typeof ENTRY_MODULES;

@@ -6,7 +6,8 @@
 // re-downloading a file changes the identity and the next request inspects again.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { startTsWorker } from '../util/worker.ts';
+import { moduleUrl } from '../layout.ts';
+import { startModuleWorker } from '../util/worker.ts';
 import type { ModelReport } from './validate.ts';
 
 export type ModelInspector = (dir: string) => Promise<ModelReport>;
@@ -72,7 +73,7 @@ export async function folderIdentity(dir: string): Promise<string> {
 /** inspectModel in a worker thread, so that its parsing never blocks the daemon's event loop. */
 export function inspectOffThread(dir: string): Promise<ModelReport> {
   return new Promise((resolve, reject) => {
-    const worker = startTsWorker(new URL('./inspect_worker.ts', import.meta.url), { workerData: { dir } });
+    const worker = startModuleWorker(moduleUrl('model_inspect_worker'), { workerData: { dir } });
     let answered = false;
     worker.once('message', (report: ModelReport) => {
       answered = true;
