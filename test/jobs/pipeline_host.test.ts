@@ -122,7 +122,7 @@ test('a crashing worker and a failing pipeline become coded PipelineErrors', asy
   await assert.rejects(runPipelineInWorker(pipeline('mode=crash&delay=1'), input(tempDir(t)), recorder().hooks), (e: unknown) => {
     assert.ok(e instanceof PipelineError);
     assert.equal(e.code, 'pipeline_failed');
-    assert.match(e.message, /pipeline worker exited unexpectedly \(exit code 3/);
+    assert.match(e.message, /the pipeline process exited unexpectedly \(exit code 3\)/);
     return true;
   });
   await assert.rejects(runPipelineInWorker(pipeline('mode=fail&delay=1'), input(tempDir(t)), recorder().hooks), {
