@@ -32,6 +32,7 @@ import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
 import { runJob } from './runner.ts';
 import { assertTransition, isFinished } from './state_machine.ts';
+import { ChildRegistry, installChildRegistry, uninstallChildRegistry } from '../util/child_registry.ts';
 
 /** How long cancel waits for a running job to stop before answering with its current state. */
 const CANCEL_REPLY_WAIT_MS = 50;
@@ -60,7 +61,7 @@ interface ActiveJob {
 export interface JobServiceTestOptions {
   /** Media implementation (default: companion/media). Tests wrap it to simulate failures. */
   media?: MediaApi;
-  /** Grace period for an aborted pipeline worker before it is terminated (default 2000 ms). */
+  /** Grace period for an aborted pipeline run before its process is killed (default 1000 ms). */
   abortGraceMs?: number;
 }
 
@@ -82,6 +83,7 @@ export class JobService implements JobServiceApi {
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Set<(event: ServerEvent) => void>();
   private state: 'new' | 'started' | 'closing' | 'closed' = 'new';
+  private children: ChildRegistry | undefined;
 
   constructor(options: JobServiceOptions & JobServiceTestOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -116,10 +118,16 @@ export class JobService implements JobServiceApi {
       this.store.close();
       throw err;
     }
+    // Under the store's lock: the recorded children are a dead daemon's, never a live one's.
+    this.children = new ChildRegistry(path.join(this.dataDir, 'children'));
+    for (const child of this.children.killLeftovers()) this.logSink('warn', `killed ${child}, left running by a daemon that did not stop cleanly`);
+    installChildRegistry(this.children);
     const now = new Date().toISOString();
     for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now)) {
       this.store.put(r.job, r.meta);
       this.logSink(r.job.state === 'interrupted' ? 'warn' : 'info', `job ${r.job.id}: ${r.note}`);
+      // What its last attempt was writing (an encode's `.partial` file) is of no use to anyone.
+      this.removeLeftovers(r.job);
     }
     for (const { job } of this.store.all()) if (job.state === 'queued') this.queue.push(job.id);
     this.removeOrphanWorkDirs();
@@ -135,6 +143,7 @@ export class JobService implements JobServiceApi {
     await Promise.all([...this.active.values()].map((a) => a.done));
     await this.pipelines.close();
     if (wasStarted) this.store.close();
+    if (this.children) uninstallChildRegistry(this.children);
     this.listeners.clear();
     this.state = 'closed';
   }

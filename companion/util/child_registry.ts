@@ -70,9 +70,14 @@ export class ChildRegistry {
 
 let registry: ChildRegistry | null = null;
 
-/** Installs (or, with null, removes) the process-wide registry. */
-export function setChildRegistry(next: ChildRegistry | null): void {
+/** Makes `next` the process-wide registry (the daemon's job service, once its data folder is locked). */
+export function installChildRegistry(next: ChildRegistry): void {
   registry = next;
+}
+
+/** Removes `installed` if it is still the process-wide registry. */
+export function uninstallChildRegistry(installed: ChildRegistry): void {
+  if (registry === installed) registry = null;
 }
 
 /** Spawn options for a child that must not outlive the daemon: its own process group. */
