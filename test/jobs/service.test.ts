@@ -262,13 +262,13 @@ test('the product pipeline: a job without a model, on a daemon without a default
   assert.match(done.error!.message, /no default model \(start it with `tokenflow serve --model/);
 });
 
-test('a crashing pipeline worker fails the job with a clear message; the next job still runs', async (t) => {
+test('a crashing pipeline process fails the job with a clear message; the next job still runs', async (t) => {
   const { service, source } = await setup(t, { pipeline: 'delay=1&steps=3&mode=crash' });
   const a = (await service.submit(sampleRequest(source))).job;
   const b = (await service.submit(sampleRequest(source))).job;
   const doneA = await settled(service, a.id);
   assert.equal(doneA.error!.code, 'pipeline_failed');
-  assert.match(doneA.error!.message, /worker exited unexpectedly/);
+  assert.match(doneA.error!.message, /pipeline process exited unexpectedly/);
   assert.equal((await settled(service, b.id)).state, 'failed');
 });
 
