@@ -110,11 +110,15 @@ test('tokenflow edit into a folder it cannot write: a plain error naming the fol
     } catch {
       return t.skip('running as root without chattr: no folder here is unwritable');
     }
-    t.after(() => execFileSync('chattr', ['-i', locked]));
   } else {
     fs.chmodSync(locked, 0o555);
   }
-  const r = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(locked, 'o.mov')], { TMPDIR: tmp });
+  let r;
+  try {
+    r = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(locked, 'o.mov')], { TMPDIR: tmp });
+  } finally {
+    if (process.getuid?.() === 0) execFileSync('chattr', ['-i', locked]);
+  }
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`cannot write to the output folder ${locked}: (permission denied|it is on a read-only file system)`));
   assert.doesNotMatch(r.stderr, /mkdtemp|EPERM|EACCES|EROFS/);
