@@ -241,6 +241,7 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   ]);
   const shown = showRun.stdout;
   assert.match(shown, /state\s+succeeded/);
+  assert.doesNotMatch(shown, /s left/, 'a finished job has no time left');
   assert.match(shown, /prompt\s+a snowy street/);
   assert.match(list.stdout, new RegExp(`${job.id}\\s+succeeded`));
   assert.equal(JSON.parse(jsonList.stdout).jobs[0].id, job.id);

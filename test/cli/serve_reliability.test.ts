@@ -162,6 +162,8 @@ test('kill -9 during encode: the next start kills the orphaned ffmpeg and remove
   assert.deepEqual(fs.readdirSync(renders), [path.basename(done.result!.output_path!)]);
   const progress = second.events.filter((e): e is EventOf<'job.progress'> => e.type === 'job.progress' && e.job_id === id);
   assert.ok(progress.length > 0);
-  for (const p of progress) assert.ok(p.overall < 1, `progress ${p.overall} during ${p.stage} before the render existed`);
+  // Not even a display rounding to two decimals may read 1.00 before the render exists.
+  for (const p of progress) assert.ok(p.overall.toFixed(2) !== '1.00', `progress ${p.overall} during ${p.stage} before the render existed`);
+  for (const j of stateEvents(second, id).filter((j) => j.state !== 'succeeded')) assert.ok(j.progress.overall.toFixed(2) !== '1.00', `${j.state} ${j.stage}: ${j.progress.overall}`);
   assert.equal(await second.stop('SIGTERM'), 0);
 });
