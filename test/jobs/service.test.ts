@@ -161,7 +161,9 @@ for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', '
     const t0 = performance.now();
     const answer = await service.cancel(job.id);
     const answeredMs = performance.now() - t0;
-    assert.ok(answeredMs < 100, `cancel answered after ${answeredMs.toFixed(0)} ms`);
+    // The service waits at most 50 ms for the job to stop; the rest is slack for a loaded
+    // machine (the pipeline's reply now crosses a process boundary, and its record is fsync'd).
+    assert.ok(answeredMs < 250, `cancel answered after ${answeredMs.toFixed(0)} ms`);
     assert.ok(['canceled', 'running'].includes(answer.state), answer.state);
     await waitFor(() => service.get(job.id)!.state === 'canceled', 5_000, 'canceled');
     const ms = performance.now() - t0;
