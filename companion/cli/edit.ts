@@ -123,16 +123,21 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
   const staging = makeStaging(outDir);
-  let work: string | undefined;
+  let work: string;
   try {
-    const tmp = (work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-')));
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  try {
     progress('probe', 0, 1);
     const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
     progress('probe', 1, 1);
     const startTicks = opts.startTicks ?? 0n;
     const endTicks = opts.endTicks ?? BigInt(info.video.durationTicks);
     const frames = await timed('extract', () => media.extractFrames({
-      input, startTicks, endTicks, shortSide: opts.parameters.short_side, workDir: tmp, info, signal: opts.signal,
+      input, startTicks, endTicks, shortSide: opts.parameters.short_side, workDir: work, info, signal: opts.signal,
       onProgress: (p) => progress('extract', p.done, p.total),
     }));
     sink.line(`${frames.count} frames at ${frames.width}x${frames.height} (source ${info.video.displayWidth}x${info.video.displayHeight}, ${info.video.frameRate.num}/${info.video.frameRate.den} fps)`);
@@ -143,8 +148,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       frames,
       prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
       params: editParams(p),
-      outputPath: path.join(tmp, 'edited.rgb'),
-      workDir: tmp,
+      outputPath: path.join(work, 'edited.rgb'),
+      workDir: work,
       caches: [sharedInversionCache()],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
       runtime: { ...productRuntime(), threads: opts.threads },
@@ -186,7 +191,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     sink.done();
     throw err;
   } finally {
-    if (work) fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(staging, { recursive: true, force: true });
   }
 }
