@@ -177,9 +177,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   options.capture?.store?.(store);
   log('info', found.hit ? `inversion: reusing the cached latents (${found.storeDir})` : `inversion: ${found.evaluations} UNet evaluations in ${(timings.invert / 1000).toFixed(1)} s`);
 
-  // Edit. Loading the editor takes seconds to minutes (graph build, session creation): the
-  // stage starts showing now, not after the first step (0 done; the unit, calls, follows).
-  options.onProgress?.('edit', 0, params.steps);
+  // Edit.
   started = performance.now();
   const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
     providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,
