@@ -78,8 +78,8 @@ export async function preprocess(options: PreprocessOptions): Promise<{ store: L
   const encodeCalls = Math.ceil(indices.length / vaeChunk(frames.width, frames.height));
   const inversionCalls = Math.ceil(indices.length / unetChunk(layout.width, layout.height)) * options.schedules.inversion.length;
   const report = (done: number) => options.onProgress?.(done, encodeCalls + inversionCalls);
-  report(0);
   try {
+    report(0);
     const encoder = await VaeEncoder.load(model.dir, runtime);
     stats.loadMs += encoder.loadMs;
     let started = performance.now();
