@@ -53,7 +53,7 @@ export async function benchDaemon(): Promise<object> {
     if (!running) throw new Error(`the background job stopped during the measurement (${jobs.get(job.id)?.state})`);
     const cached = cachedInspector(inspectOffThread);
     return {
-      backgroundJob: 'running in the pipeline worker (CPU-bound test double, 25 ms per call)',
+      backgroundJob: 'running in the pipeline process (CPU-bound test double, 25 ms per call)',
       jobsListed: QUEUED + 1,
       [`${CLIENTS}Clients`]: report(loaded, paths, DURATION_MS, CLIENTS),
       oneClient: report(alone, paths, 2000, 1),

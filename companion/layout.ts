@@ -15,12 +15,12 @@ declare const TOKENFLOW_PACKAGED: true | undefined;
 export const packaged = typeof TOKENFLOW_PACKAGED !== 'undefined';
 
 /**
- * The modules that are started by URL (the CLI, and what runs in worker threads), by their
+ * The modules that are started by URL (the CLI, what runs in child processes and worker threads), by their
  * source path under companion/. The packager bundles each to lib/<key>.mjs.
  */
 export const ENTRY_MODULES = {
   tokenflow: 'cli/entry',
-  pipeline_worker: 'pipeline/worker_entry',
+  pipeline_process: 'pipeline/process_entry',
   tokenflow_pipeline: 'pipeline/tokenflow',
   model_inspect_worker: 'models/inspect_worker',
 } as const;

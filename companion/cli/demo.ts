@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DEFAULT_NEGATIVE_PROMPT, JobParameters } from '../../shared/jobs.ts';
 import { encodePngRgb } from '../util/png.ts';
 import type { RawFrames } from '../media/types.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
 import { printTimings, runHeadlessEdit } from './edit.ts';
 
 const DEFAULT_FRAMES = 16;
@@ -102,7 +102,7 @@ export const command: Command = {
 
 function wholeNumber(text: string | undefined, what: string, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
-  const n = Number(text);
+  const n = decimalNumber(text, what);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got "${text}"`);
   return n;
 }

@@ -2,7 +2,7 @@
 // probe -> extract the range -> pipeline (edit_clip.ts, in this process) -> encode at the
 // source's size and frame rate. A progress bar (stage, step, ETA) goes to stderr, and the
 // time of every stage is printed at the end. The output appears only where -o says, whole
-// or not at all. Ctrl-C stops between two model calls and leaves nothing behind.
+// or not at all. Ctrl-C stops between two model calls (saying so at once) and leaves nothing behind.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
 import type { EditClipResult } from '../pipeline/edit_clip.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
 
 const help = `Usage: tokenflow edit <video> --prompt TEXT -o OUT.mov [options]
 
@@ -111,7 +111,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
 
   const input = path.resolve(opts.input);
   const output = path.resolve(opts.output);
-  if (output === input) throw new UsageError('the output must not be the input file');
+  // Any spelling of the input (a symlink to it, a hard link, `..`) is the input.
+  if (output === input || (await media.isSameFile(output, input))) throw new UsageError(`the output ${output} is the input file (the same file by another name)`);
   const outDir = path.dirname(output);
   if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new Error(`the output folder ${outDir} does not exist`);
   const modelDir = await resolveModel(opts.model);
@@ -119,10 +120,16 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   const { DDIMScheduler } = await import('../models/ddim.ts');
   const { planSchedules } = await import('../pipeline/schedule.ts');
   planSchedules((await DDIMScheduler.load(path.join(modelDir, 'scheduler'))).config, opts.parameters.steps, opts.parameters.inversion_steps);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
-  const staging = fs.mkdtempSync(path.join(outDir, '.tokenflow-edit-'));
+  const staging = makeStaging(outDir);
+  let work: string;
+  try {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
   try {
     progress('probe', 0, 1);
     const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
@@ -161,8 +168,16 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       frames: edit.frames, source: info, startTicks, endTicks, output: staged, codec: opts.codec,
       withAudio: opts.audio && info.audio.length > 0, signal: opts.signal,
       onProgress: (pr) => progress('encode', pr.done, pr.total),
+    }).catch((err: unknown) => {
+      // The staging folder is an implementation detail: name the file the user asked for.
+      if (err instanceof media.MediaError && err.code === 'disk_full') {
+        throw new media.MediaError('disk_full', `no space left on the device of "${output}" while writing the render (disk_full)`, { path: output, cause: err });
+      }
+      throw err;
     }));
     if (opts.audio && info.audio.length === 0) sink.line('the source has no audio; wrote video only');
+    // Checked again at the last moment: the input may have been linked there meanwhile.
+    if (await media.isSameFile(output, input)) throw new UsageError(`the output ${output} is the input file (the same file by another name)`);
     fs.renameSync(staged, output);
     sink.done();
     const t = edit.stats.timingsMs;
@@ -178,6 +193,23 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** The hidden staging folder beside the output; a folder that cannot take it is named plainly. */
+function makeStaging(outDir: string): string {
+  try {
+    return fs.mkdtempSync(path.join(outDir, '.tokenflow-edit-'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why: Record<string, string> = {
+      EROFS: 'it is on a read-only file system',
+      EACCES: 'permission denied',
+      EPERM: 'permission denied',
+      ENOSPC: 'no space left on its device (disk_full)',
+      EDQUOT: 'the disk quota is used up (disk_full)',
+    };
+    throw new Error(`cannot write to the output folder ${outDir}: ${code && why[code] ? why[code] : (err as Error).message}`, { cause: err });
   }
 }
 
@@ -249,9 +281,7 @@ function parameters(values: Record<string, string | boolean | undefined>): Param
   for (const [flag, field] of Object.entries(numeric)) {
     const v = values[flag];
     if (typeof v !== 'string') continue;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${v}"`);
-    raw[field] = n;
+    raw[field] = decimalNumber(v, `--${flag}`);
   }
   const parsed = JobParameters.safeParse(raw);
   if (!parsed.success) {
@@ -331,7 +361,7 @@ export const command: Command = {
     const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim() ?? await installedDefaultModel();
     let threads: number | undefined;
     if (values.threads !== undefined) {
-      threads = Number(values.threads);
+      threads = decimalNumber(values.threads, '--threads');
       if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256, got "${values.threads}"`);
     }
     const startTicks = values.start === undefined ? undefined : parseTime(values.start, '--start');
@@ -339,7 +369,11 @@ export const command: Command = {
     if (startTicks !== undefined && endTicks !== undefined && endTicks <= startTicks) throw new UsageError('--end must be after --start');
 
     const controller = new AbortController();
-    const onSignal = () => controller.abort(new DOMException('interrupted (Ctrl-C)', 'AbortError'));
+    const onSignal = () => {
+      // A model call cannot be interrupted (up to tens of seconds on a CPU): say so at once.
+      process.stderr.write('\nstopping after the current step…\n');
+      controller.abort(new DOMException('interrupted (Ctrl-C)', 'AbortError'));
+    };
     process.once('SIGINT', onSignal);
     try {
       const result = await runHeadlessEdit({

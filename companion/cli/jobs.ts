@@ -70,7 +70,8 @@ function formatJob(job: JobRecord): string {
   const { settings, request } = job;
   const start = ticksToSeconds(BigInt(settings.start_ticks));
   const end = ticksToSeconds(BigInt(settings.end_ticks));
-  const eta = job.progress.eta_s === null ? '' : `, about ${Math.ceil(job.progress.eta_s)} s left`;
+  // Only a running job has time left (a finished one's record keeps its last estimate, 0).
+  const eta = job.state !== 'running' || job.progress.eta_s === null ? '' : `, about ${Math.ceil(job.progress.eta_s)} s left`;
   const lines: Array<[string, string]> = [
     ['id', job.id],
     ['state', `${job.state}${job.stage ? ` (stage ${job.stage}, ${percent(job)}${eta})` : ''}`],

@@ -131,7 +131,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
     }
   }
-  // The pipeline worker threads read the default model from their (inherited) environment.
+  // The pipeline process reads the default model from its (inherited) environment.
   process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
   const models = createModelLister({ defaultModel, log, inspect });

@@ -17,7 +17,7 @@ export interface JobServiceOptions {
   /** Starts of a job the daemon may die during before it is marked interrupted; default 3. */
   maxAttempts?: number;
   /**
-   * Module run in a worker thread that exports `createPipeline()` (PipelineModule). Default:
+   * Module run in the pipeline process that exports `createPipeline()` (PipelineModule). Default:
    * the product's pipeline module. Tests pass a test double.
    */
   pipelineModule?: URL;

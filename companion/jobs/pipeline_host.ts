@@ -1,26 +1,33 @@
-// Runs pipeline modules in worker threads and turns the workers' messages back into hook
-// calls. Workers are kept and reused between jobs (a pipeline loads its models once); one
-// that crashed, or did not stop within the grace period after an abort, is terminated and
-// replaced, so a cancel always completes.
-import type { Worker } from 'node:worker_threads';
+// Runs pipeline modules in child processes (one run at a time each) and turns their messages
+// back into hook calls. A process is kept and reused between jobs (a pipeline loads its models
+// once); one that crashed, or did not stop within the grace period after an abort, is killed
+// and replaced, so a cancel always completes. A process, not a worker thread: ONNX Runtime's
+// `run` blocks its thread in native code, and terminating a worker thread in that state aborts
+// the whole daemon (`terminate called after throwing an instance of 'Napi::Error'`), while
+// SIGKILL to a child process is always safe.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
-import type { FromWorker, PipelineWorkerData, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
-import { moduleUrl } from '../layout.ts';
-import { startModuleWorker } from '../util/worker.ts';
+import type { FromWorker, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
+import { moduleUrl, packaged } from '../layout.ts';
+import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 
-const WORKER_ENTRY = moduleUrl('pipeline_worker');
+const PROCESS_ENTRY = fileURLToPath(moduleUrl('pipeline_process'));
+/** From source the process needs the TypeScript loader, by absolute URL (the daemon's working
+ * directory may be anywhere); packaged, its entry is already JavaScript. */
+const EXEC_ARGV = packaged ? [] : ['--import', import.meta.resolve('tsx')];
 
 /** The product's pipeline module: the TokenFlow edit. */
 export const DEFAULT_PIPELINE_MODULE = moduleUrl('tokenflow_pipeline');
 
 export interface PipelineHostOptions {
-  /** How long an aborted worker may take to stop by itself before it is terminated (default 2000 ms). */
+  /** How long an aborted run may take to stop by itself before its process is killed (default 1000 ms). */
   abortGraceMs?: number;
 }
 
 export class PipelineHost {
-  private readonly idle: Worker[] = [];
-  private readonly busy = new Set<Worker>();
+  private readonly idle: ChildProcess[] = [];
+  private readonly busy = new Set<ChildProcess>();
   private nextRunId = 1;
   private closed = false;
 
@@ -33,9 +40,9 @@ export class PipelineHost {
     const { signal } = hooks;
     if (this.closed) return Promise.reject(new Error('the pipeline host is closed'));
     if (signal.aborted) return Promise.reject(abortError(signal));
-    const worker = this.idle.pop() ?? this.spawn();
-    worker.ref();
-    this.busy.add(worker);
+    const child = this.idle.pop() ?? this.spawn();
+    setRef(child, true);
+    this.busy.add(child);
     const runId = this.nextRunId++;
 
     return new Promise<PipelineOutput>((resolve, reject) => {
@@ -46,15 +53,16 @@ export class PipelineHost {
         settled = true;
         clearTimeout(graceTimer);
         signal.removeEventListener('abort', onAbort);
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-        this.release(worker, healthy);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        this.release(child, healthy);
         fn();
       };
       const onAbort = () => {
-        worker.postMessage({ type: 'abort', runId, reason: reasonText(signal) } satisfies ToWorker);
-        graceTimer = setTimeout(() => settle(false, () => reject(abortError(signal))), this.options.abortGraceMs ?? 2000);
+        send(child, { type: 'abort', runId, reason: reasonText(signal) });
+        // Killed, not waited for: it may be inside a model call that takes many seconds. The
+        // run rejects on its exit, so nothing it writes can land after the job has moved on.
+        graceTimer = setTimeout(() => child.kill('SIGKILL'), this.options.abortGraceMs ?? 1000);
       };
       const onMessage = (message: FromWorker) => {
         if (settled || message.runId !== runId) return;
@@ -76,59 +84,88 @@ export class PipelineHost {
             break;
         }
       };
-      const onError = (err: Error) => {
-        settle(false, () => reject(new PipelineError('pipeline_failed', `pipeline worker crashed: ${err.message}`, { cause: err })));
-      };
-      const onExit = (code: number) => {
+      const onExit = (code: number | null, killedBy: NodeJS.Signals | null) => {
+        const how = killedBy ? `was killed by ${killedBy}` : `exited unexpectedly (exit code ${code})`;
         settle(false, () =>
           reject(
             signal.aborted
               ? abortError(signal)
-              : new PipelineError('pipeline_failed', `pipeline worker exited unexpectedly (exit code ${code}; likely out of memory)`),
+              : new PipelineError('pipeline_failed', `the pipeline process ${how}${killedBy === 'SIGKILL' ? '; likely out of memory' : ''}`),
           ),
         );
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-      worker.postMessage({ type: 'run', runId, input } satisfies ToWorker);
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      send(child, { type: 'run', runId, input });
     });
   }
 
-  /** Terminates every worker (running runs reject). */
+  /** Kills every pipeline process and waits for them to exit (running runs reject). */
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.idle, ...this.busy];
     this.idle.length = 0;
-    await Promise.all(all.map((w) => w.terminate()));
+    await Promise.all(all.map(killAndWait));
   }
 
-  private spawn(): Worker {
-    const workerData: PipelineWorkerData = { pipelineModule: this.pipelineModule.href };
-    const worker = startModuleWorker(WORKER_ENTRY, { workerData });
-    // An idle worker's own errors/exit are handled here; a busy one's by its run.
-    worker.on('error', () => this.discard(worker));
-    worker.on('exit', () => this.discard(worker));
-    return worker;
+  private spawn(): ChildProcess {
+    const child = fork(PROCESS_ENTRY, [this.pipelineModule.href], {
+      execArgv: EXEC_ARGV,
+      // Structured clone, so previews' Uint8Arrays cross as bytes.
+      serialization: 'advanced',
+      // Its stdout goes to the daemon's stderr: the daemon's own stdout is its log of record.
+      stdio: ['ignore', 2, 2, 'ipc'],
+      ...childSpawnOptions(),
+    });
+    trackChild(child, 'node (pipeline)');
+    // An idle process's own exit is handled here, a busy one's by its run. 'error' (a failed
+    // spawn or send) is followed by 'exit' or needs nothing more.
+    child.on('error', () => {});
+    child.on('exit', () => this.discard(child));
+    return child;
   }
 
-  private release(worker: Worker, healthy: boolean): void {
-    this.busy.delete(worker);
+  private release(child: ChildProcess, healthy: boolean): void {
+    this.busy.delete(child);
     if (!healthy || this.closed) {
-      this.discard(worker);
-      void worker.terminate();
+      this.discard(child);
+      void killAndWait(child);
       return;
     }
-    // An idle worker must not keep the daemon's process alive.
-    worker.unref();
-    this.idle.push(worker);
+    // An idle pipeline process must not keep the daemon's process alive.
+    setRef(child, false);
+    this.idle.push(child);
   }
 
-  private discard(worker: Worker): void {
-    const i = this.idle.indexOf(worker);
+  private discard(child: ChildProcess): void {
+    const i = this.idle.indexOf(child);
     if (i >= 0) this.idle.splice(i, 1);
   }
+}
+
+function send(child: ChildProcess, message: ToWorker): void {
+  // A process that died cannot take it; its 'exit' settles the run.
+  if (child.connected) child.send(message, () => {});
+}
+
+function setRef(child: ChildProcess, ref: boolean): void {
+  if (ref) {
+    child.ref();
+    child.channel?.ref();
+  } else {
+    child.unref();
+    child.channel?.unref();
+  }
+}
+
+function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.ref(); // an idle one is unref'd: waiting for its exit must keep the daemon alive
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 }
 
 function reasonText(signal: AbortSignal): string {

@@ -15,8 +15,12 @@ export const STAGE_WEIGHTS: Readonly<Record<Stage, number>> = {
   encode: 0.12,
 };
 
-/** The highest overall progress a job shows before it has succeeded. */
-export const MAX_UNFINISHED = 0.999;
+/**
+ * The highest overall progress a job shows before it has succeeded (its render exists): low
+ * enough that no display rounding to two decimals or to a whole percent shows 1.00 or 100 %
+ * while the encoder's output is still being checked and moved into place.
+ */
+export const MAX_UNFINISHED = 0.99;
 
 export class ProgressTracker {
   private readonly completed = new Set<Stage>();

@@ -1,5 +1,5 @@
 // Runs one job through its stages: probe → extract → pipeline (invert, edit, decode, in a
-// worker thread) → encode. Each finished expensive stage leaves a checkpoint in the job's work
+// child process) → encode. Each finished expensive stage leaves a checkpoint in the job's work
 // folder, so a job resumed after a daemon restart starts from its last completed stage.
 // The signal is checked between stages and handed to every media call and to the pipeline.
 import fs from 'node:fs';

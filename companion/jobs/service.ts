@@ -37,6 +37,7 @@ import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
 import { runJob } from './runner.ts';
 import { assertTransition, isFinished } from './state_machine.ts';
+import { ChildRegistry, installChildRegistry, uninstallChildRegistry } from '../util/child_registry.ts';
 
 /** How long cancel waits for a running job to stop before answering with its current state. */
 const CANCEL_REPLY_WAIT_MS = 50;
@@ -68,7 +69,7 @@ interface ActiveJob {
 export interface JobServiceTestOptions {
   /** Media implementation (default: companion/media). Tests wrap it to simulate failures. */
   media?: MediaApi;
-  /** Grace period for an aborted pipeline worker before it is terminated (default 2000 ms). */
+  /** Grace period for an aborted pipeline run before its process is killed (default 1000 ms). */
   abortGraceMs?: number;
   /** The job log's file operations (tests simulate a full disk). */
   logIo?: LogIo;
@@ -101,6 +102,7 @@ export class JobService implements JobServiceApi {
   private unrecordedTimer: NodeJS.Timeout | undefined;
   private readonly jobsDir: string;
   private state: 'new' | 'started' | 'closing' | 'closed' = 'new';
+  private children: ChildRegistry | undefined;
 
   constructor(options: JobServiceOptions & JobServiceTestOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -133,6 +135,10 @@ export class JobService implements JobServiceApi {
     for (const dir of [this.dataDir, this.jobsDir, this.workDir]) ensurePrivateDir(dir);
     const { warnings } = await this.store.open();
     for (const w of warnings) this.logSink('warn', w);
+    // Under the store's lock: the recorded children are a dead daemon's, never a live one's.
+    this.children = new ChildRegistry(path.join(this.dataDir, 'children'));
+    for (const child of this.children.killLeftovers()) this.logSink('warn', `killed ${child}, left running by a daemon that did not stop cleanly`);
+    installChildRegistry(this.children);
     try {
       this.presets.load();
       const now = new Date().toISOString();
@@ -141,8 +147,11 @@ export class JobService implements JobServiceApi {
           throw this.storageError(err, `could not record job ${r.job.id}'s recovery`);
         });
         this.logSink(r.job.state === 'interrupted' ? 'warn' : 'info', `job ${r.job.id}: ${r.note}`);
+        // What its last attempt was writing (an encode's `.partial` file) is of no use to anyone.
+        this.removeLeftovers(r.job);
       }
     } catch (err) {
+      uninstallChildRegistry(this.children);
       await this.store.close();
       throw err;
     }
@@ -162,6 +171,7 @@ export class JobService implements JobServiceApi {
     clearInterval(this.unrecordedTimer);
     await this.outbox;
     if (wasStarted) await this.store.close();
+    if (this.children) uninstallChildRegistry(this.children);
     this.listeners.clear();
     this.state = 'closed';
   }

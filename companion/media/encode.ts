@@ -8,6 +8,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { checkMedia } from './capabilities.ts';
 import { BT709_TAGS, RGB_TO_BT709 } from './color.ts';
 import { MediaError } from './errors.ts';
+import { isSameFile } from './source-file.ts';
 import { fileInput, fileUrl, runFfmpeg } from './ffmpeg.ts';
 import { frameBytes, progressReporter } from './extract.ts';
 import { probe } from './probe.ts';
@@ -146,6 +147,9 @@ async function checkOutputPath(output: string, sourcePath: string): Promise<stri
     if (!(await stat(folder)).isDirectory()) throw new Error('not a directory');
   } catch (err) {
     throw new MediaError('invalid_argument', `the output folder "${dirname(absolute)}" does not exist`, { path: absolute, cause: err });
+  }
+  if (await isSameFile(absolute, sourcePath)) {
+    throw new MediaError('invalid_argument', `refusing to write "${absolute}": it is the source media "${sourcePath}" (the same file by another name)`, { path: absolute });
   }
   const sourceFolder = await realpath(dirname(resolve(sourcePath))).catch(() => dirname(resolve(sourcePath)));
   if (folder === sourceFolder) {

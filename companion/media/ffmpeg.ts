@@ -2,6 +2,7 @@
 // `-progress pipe:1`, the tail of stderr kept for error messages, AbortSignal kills the process.
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 import { MediaError, abortError } from './errors.ts';
 import { resolveBinaries } from './binaries.ts';
 import type { MediaErrorCode } from './types.ts';
@@ -68,7 +69,8 @@ export function runProcess(binary: string, args: string[], options: RunOptions):
   if (signal?.aborted) return Promise.reject(abortError(`${options.what}${subject}`, signal));
 
   return new Promise<RunResult>((resolvePromise, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true });
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, ...childSpawnOptions() });
+    trackChild(child, binary);
     const stdoutChunks: Buffer[] = [];
     let stderr = '';
     let progressBuffer = '';

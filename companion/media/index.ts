@@ -4,6 +4,7 @@ export { MediaError, isMediaError } from './errors.ts';
 export { resolveBinaries } from './binaries.ts';
 export { checkMedia, describeCapabilities } from './capabilities.ts';
 export { probe, describeMedia } from './probe.ts';
+export { isSameFile } from './source-file.ts';
 export { extractFrames, readFrame } from './extract.ts';
 export { encodeVideo, outputSize } from './encode.ts';
 export { FrameWriter } from './frame-writer.ts';

@@ -1,7 +1,7 @@
 // Checks a media path before ffmpeg sees it, so that the common problems get precise errors
 // (ffmpeg would say "No such file or directory" or "Invalid data" for all of them).
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MediaError } from './errors.ts';
 
@@ -53,4 +53,17 @@ function fsError(err: unknown, path: string): MediaError {
   }
   const why = err instanceof Error ? err.message : String(err);
   return new MediaError('not_found', `"${path}" cannot be opened: ${why}`, { path, cause: err });
+}
+
+/**
+ * True if writing `output` would replace the source media `source`, whatever the spelling of
+ * either path: the same file after resolving symlinks and `..`, or another name (a hard link)
+ * of the same file (same device and inode). False if either does not exist.
+ */
+export async function isSameFile(output: string, source: string): Promise<boolean> {
+  const [a, b] = await Promise.all([stat(resolve(output)).catch(() => null), stat(resolve(source)).catch(() => null)]);
+  if (!a || !b) return false;
+  if (a.dev === b.dev && a.ino === b.ino) return true;
+  const [ra, rb] = await Promise.all([realpath(resolve(output)).catch(() => null), realpath(resolve(source)).catch(() => null)]);
+  return ra !== null && ra === rb;
 }

@@ -1,5 +1,5 @@
 // The narrow seam between the job runner and the TokenFlow pipeline: frames in, frames out,
-// progress, previews, abort. The runner hosts a pipeline module in a worker thread
+// progress, previews, abort. The runner hosts a pipeline module in a child process
 // (companion/jobs/pipeline_host.ts), so everything crossing this seam is plain data.
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { FrameSet, RawFrames } from '../media/types.ts';
@@ -59,7 +59,7 @@ export interface Pipeline {
 }
 
 /**
- * What a pipeline module (loaded in the worker by URL) exports. The product's module is
+ * What a pipeline module (loaded in the pipeline process by URL) exports. The product's module is
  * companion/pipeline/tokenflow.ts (the TokenFlow edit); tests pass their own.
  */
 export interface PipelineModule {

@@ -40,7 +40,10 @@ export interface PreprocessOptions {
   storeDir: string;
   runtime: RuntimeOptions;
   signal?: AbortSignal;
-  /** UNet calls done of the total (the inversion's unit of progress). */
+  /**
+   * Model calls done of the total: the VAE encoder's chunks, then the inversion's UNet calls
+   * (the encode of a long clip takes minutes on a CPU and must show that it moves).
+   */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -72,12 +75,16 @@ export async function preprocess(options: PreprocessOptions): Promise<{ store: L
   const layout = storeLayout(model, frames, indices.length, options.schedules);
   const writer = LatentStoreWriter.create(options.storeDir, layout);
   const stats: PreprocessStats = { encodeMs: 0, invertMs: 0, loadMs: 0, unetCalls: 0, unetEvaluations: 0 };
+  const encodeCalls = Math.ceil(indices.length / vaeChunk(frames.width, frames.height));
+  const inversionCalls = Math.ceil(indices.length / unetChunk(layout.width, layout.height)) * options.schedules.inversion.length;
+  const report = (done: number) => options.onProgress?.(done, encodeCalls + inversionCalls);
   try {
+    report(0);
     const encoder = await VaeEncoder.load(model.dir, runtime);
     stats.loadMs += encoder.loadMs;
     let started = performance.now();
     try {
-      await encodeFrames(encoder, frames, indices, model.scalingFactor, writer, options.signal);
+      await encodeFrames(encoder, frames, indices, model.scalingFactor, writer, options.signal, report);
     } finally {
       await encoder.release();
     }
@@ -88,7 +95,7 @@ export async function preprocess(options: PreprocessOptions): Promise<{ store: L
     stats.loadMs += unet.loadMs;
     started = performance.now();
     try {
-      Object.assign(stats, await invertLatents({ ...options, unet, writer, layout }));
+      Object.assign(stats, await invertLatents({ ...options, unet, writer, layout, onProgress: (done) => report(encodeCalls + done) }));
     } finally {
       await unet.release();
     }
@@ -111,6 +118,7 @@ export function checkFrameSize(frames: { width: number; height: number }, model:
 /** z0 = scaling_factor x posterior mean, for the frames `indices`, written to the store in order. */
 export async function encodeFrames(
   encoder: VaeEncoder, frames: RawFrames, indices: readonly number[], scalingFactor: number, writer: LatentStoreWriter, signal?: AbortSignal,
+  onCall?: (calls: number) => void,
 ): Promise<void> {
   const chunk = vaeChunk(frames.width, frames.height);
   const sf = f32(scalingFactor);
@@ -121,6 +129,7 @@ export async function encodeFrames(
     const mean = await encoder.mean(rgbToImage(rgb, part.length, frames.height, frames.width), part.length, frames.height, frames.width);
     for (let j = 0; j < mean.length; j++) mean[j] = f32(mean[j]! * sf);
     writer.writeZ0(i, mean);
+    onCall?.(i / chunk + 1);
   }
 }
 

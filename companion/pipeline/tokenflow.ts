@@ -1,4 +1,4 @@
-// The product's pipeline module (the job runner loads it in a worker thread): a job's frames,
+// The product's pipeline module (the job runner loads it in the pipeline process): a job's frames,
 // settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the job's, or
 // the daemon's default (TOKENFLOW_MODEL; `tokenflow serve --model` sets it). Inversions are
 // cached across jobs in the daemon's data folder (bounded, least recently used evicted first)

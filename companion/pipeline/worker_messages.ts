@@ -1,4 +1,4 @@
-// Messages between the job runner (main thread) and a pipeline worker thread. A worker runs
+// Messages between the job runner (daemon) and the pipeline process. The process runs
 // one job at a time and is reused for the next (the pipeline module, and later its loaded
 // models, stay in memory); `runId` ties every message to its run.
 import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineStage } from './interface.ts';
@@ -20,8 +20,3 @@ export type FromWorker = { runId: number } & (
   | { type: 'error'; error: SerializedError }
 );
 
-/** workerData of the pipeline worker. */
-export interface PipelineWorkerData {
-  /** URL of the module exporting createPipeline() (a PipelineModule). */
-  pipelineModule: string;
-}

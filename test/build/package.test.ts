@@ -90,7 +90,7 @@ test(`the packaged companion for ${host} runs the demo and serves with its own N
   assert.equal(health.version, result.version);
   assert.ok(health.models.includes('tiny-sd15'), `models: ${health.models.join(', ')}`);
 
-  // A job runs the bundled pipeline in the daemon's worker thread (lib/pipeline_worker.mjs).
+  // A job runs the bundled pipeline in the daemon's pipeline process (lib/pipeline_process.mjs).
   const auth = { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' };
   const submit = await fetch(`${url}/v1/jobs`, {
     method: 'POST',

@@ -248,6 +248,7 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
   ]);
   const shown = showRun.stdout;
   assert.match(shown, /state\s+succeeded/);
+  assert.doesNotMatch(shown, /s left/, 'a finished job has no time left');
   if (process.platform !== 'win32') {
     assert.ok(workFilesSeen > 0, 'the work folder was checked while the job ran');
     assertPrivateData(home, job.id);

@@ -1,12 +1,15 @@
 // `tokenflow edit`, spawned through bin/tokenflow.mjs with the bundled tiny model: the output
 // appears where -o says, with the range's frame count, the source's size and frame rate; a
-// second prompt reuses the inversion; bad settings fail without output.
+// second prompt reuses the inversion; bad settings fail without output; the source is never
+// written (symlinks, hard links); unwritable and full output folders get plain errors; Ctrl-C.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { probe } from '../../companion/media/index.ts';
-import { tempDir, tokenflow } from '../helpers/cli.ts';
+import { probe, resolveBinaries } from '../../companion/media/index.ts';
+import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
 import { makeClip } from '../media/clips.ts';
 
 test('tokenflow edit: a range of a clip, output beside the source, same size, rate and range frame count; timings printed', async (t) => {
@@ -53,4 +56,115 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.equal(noModel.code, 1);
   assert.match(noModel.stderr, /no Stable Diffusion model is installed: run `tokenflow models pull stabilityai\/stable-diffusion-2-1-base`, pass --model DIR, or --model tiny-sd15/);
   assert.equal(fs.existsSync(path.join(dir, 'f.mov')), false);
+});
+
+const md5 = (file: string) => createHash('md5').update(fs.readFileSync(file)).digest('hex');
+
+test('tokenflow edit never writes its source, whatever the output path says: a symlink to it, a hard link, the target of an input symlink', async (t) => {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const src = await makeClip(path.join(dir, 'src.mov'), { width: 64, height: 64, rate: '10', frames: 4 });
+  fs.symlinkSync(src, path.join(dir, 'link.mov'));
+  fs.linkSync(src, path.join(dir, 'hard.mov'));
+  const before = md5(src);
+  const common = ['--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64'];
+  for (const [input, output] of [['link.mov', 'src.mov'], ['src.mov', 'link.mov'], ['src.mov', 'hard.mov'], ['hard.mov', 'src.mov'], ['src.mov', 'sub/../src.mov']]) {
+    const r = await tokenflow(['edit', path.join(dir, input!), '-o', path.join(dir, output!), ...common]);
+    assert.equal(r.code, 2, `${input} -o ${output}: ${r.stderr}`);
+    assert.match(r.stderr, /the output .* is the input file \(the same file by another name\)/);
+  }
+  assert.equal(md5(src), before);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['hard.mov', 'link.mov', 'src.mov']);
+});
+
+test('tokenflow edit: numeric flags are decimal only, and a negative one gets the range message', async (t) => {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const clip = path.join(dir, 'clip.mov');
+  const run = (...flags: string[]) => tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(dir, 'o.mov'), ...flags]);
+  const cases: Array<[string[], RegExp]> = [
+    [['--steps', '0x10'], /--steps must be a decimal number, got "0x10"/],
+    [['--guidance', '1e3'], /--guidance must be a decimal number, got "1e3"/],
+    [['--seed', 'Infinity'], /--seed must be a decimal number, got "Infinity"/],
+    [['--threads', '0x2'], /--threads must be a decimal number, got "0x2"/],
+    [['--steps', '-3'], /--steps: steps must be a whole number from 1 to 1000/],
+    [['--guidance', '-0.5'], /--guidance: /],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await run(...flags);
+    assert.equal(r.code, 2, flags.join(' '));
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /ambiguous/);
+  }
+});
+
+test('tokenflow edit into a folder it cannot write: a plain error naming the folder, no temp folder left', async (t) => {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 64, height: 64, rate: '10', frames: 4 });
+  const locked = path.join(dir, 'locked');
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(locked);
+  fs.mkdirSync(tmp);
+  // root ignores permission bits; the immutable attribute stops it too.
+  if (process.getuid?.() === 0) {
+    try {
+      execFileSync('chattr', ['+i', locked], { stdio: 'ignore' });
+    } catch {
+      return t.skip('running as root without chattr: no folder here is unwritable');
+    }
+  } else {
+    fs.chmodSync(locked, 0o555);
+  }
+  let r;
+  try {
+    r = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(locked, 'o.mov')], { TMPDIR: tmp });
+  } finally {
+    if (process.getuid?.() === 0) execFileSync('chattr', ['-i', locked]);
+  }
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`cannot write to the output folder ${locked}: (permission denied|it is on a read-only file system)`));
+  assert.doesNotMatch(r.stderr, /mkdtemp|EPERM|EACCES|EROFS/);
+  assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('tokenflow-edit-')), []);
+});
+
+test('tokenflow edit with the disk full while writing the render: disk_full naming the output, nothing left', async (t) => {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  // Test double: the real ffmpeg under a file size limit (the extracted frames fit, the 720p render does not).
+  const limited = path.join(dir, 'ffmpeg-limited');
+  fs.writeFileSync(limited, `#!/bin/sh\nulimit -f 400\nexec "${resolveBinaries().ffmpeg}" "$@"\n`, { mode: 0o755 });
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 4 });
+  const outDir = path.join(dir, 'out');
+  fs.mkdirSync(outDir);
+  const output = path.join(outDir, 'o.mov');
+  const r = await tokenflow(
+    ['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64', '-o', output],
+    { TOKENFLOW_FFMPEG: limited, TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') },
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`no space left on the device of "${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" while writing the render \\(disk_full\\)`));
+  assert.doesNotMatch(r.stderr, /\.tokenflow-edit-/);
+  assert.deepEqual(fs.readdirSync(outDir), []);
+});
+
+test('tokenflow edit: Ctrl-C says at once that it stops after the current step, then stops without output', { skip: process.platform === 'win32' && 'SIGINT' }, async (t) => {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 64, height: 64, rate: '10', frames: 8 });
+  const output = path.join(dir, 'o.mov');
+  const child = spawn(process.execPath, [BIN, 'edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64', '-o', output], {
+    env: { ...process.env, TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let interrupted = false;
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    if (!interrupted && /invert /.test(stderr)) {
+      interrupted = true;
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.ok(interrupted, stderr);
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /stopping after the current step…\n(.|\n)*tokenflow edit: interrupted; nothing was written/);
+  assert.equal(fs.existsSync(output), false);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.tokenflow-edit-')), []);
 });

@@ -11,7 +11,7 @@ import { sampleRequest, tempDir } from './helpers.ts';
 const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
 /** One run on a fresh host (closed afterwards). */
-async function runPipelineInWorker(module: URL, input: PipelineInput, hooks: PipelineHooks, options: PipelineHostOptions = {}) {
+async function runPipelineInProcess(module: URL, input: PipelineInput, hooks: PipelineHooks, options: PipelineHostOptions = {}) {
   const host = new PipelineHost(module, options);
   try {
     return await host.run(input, hooks);
@@ -52,10 +52,10 @@ function recorder(signal = new AbortController().signal) {
   return { hooks, progress, previews, logs };
 }
 
-test('the pipeline runs in a worker: progress, previews, logs and frames come back', async (t) => {
+test('the pipeline runs in a child process: progress, previews, logs and frames come back', async (t) => {
   const dir = tempDir(t);
   const r = recorder();
-  const out = await runPipelineInWorker(pipeline('delay=1&steps=2'), input(dir), r.hooks);
+  const out = await runPipelineInProcess(pipeline('delay=1&steps=2'), input(dir), r.hooks);
   assert.deepEqual(r.progress, ['invert 1/2', 'invert 2/2', 'edit 1/2', 'edit 2/2', 'decode 1/4', 'decode 2/4', 'decode 3/4', 'decode 4/4']);
   assert.equal(r.previews.length, 2);
   assert.ok(r.previews[0] > 8);
@@ -65,7 +65,7 @@ test('the pipeline runs in a worker: progress, previews, logs and frames come ba
 });
 
 test('preview-only returns one keyframe per batch', async (t) => {
-  const out = await runPipelineInWorker(pipeline('delay=1&steps=1'), input(tempDir(t), 5, true), recorder().hooks);
+  const out = await runPipelineInProcess(pipeline('delay=1&steps=1'), input(tempDir(t), 5, true), recorder().hooks);
   assert.deepEqual(out.frameIndices, [0, 2, 4]);
   assert.equal(out.frames.count, 3);
 });
@@ -80,7 +80,7 @@ test('heavy compute in the pipeline does not block the event loop', async (t) =>
     last = now;
   }, 10);
   try {
-    await runPipelineInWorker(pipeline('mode=busy&delay=60&steps=8'), input(dir), recorder().hooks);
+    await runPipelineInProcess(pipeline('mode=busy&delay=60&steps=8'), input(dir), recorder().hooks);
   } finally {
     clearInterval(timer);
   }
@@ -101,15 +101,15 @@ test('abort is forwarded and the run rejects with an AbortError promptly', async
       }
     },
   };
-  await assert.rejects(runPipelineInWorker(pipeline('delay=30&steps=100'), input(tempDir(t)), hooks), (e: unknown) => e instanceof DOMException && e.name === 'AbortError');
+  await assert.rejects(runPipelineInProcess(pipeline('delay=30&steps=100'), input(tempDir(t)), hooks), (e: unknown) => e instanceof DOMException && e.name === 'AbortError');
   const took = performance.now() - abortedAt;
   assert.ok(r.progress.length >= 3 && r.progress.length <= 5, `${r.progress.length} steps ran`);
   assert.ok(took < 200, `stopped ${took.toFixed(0)} ms after the abort`);
 });
 
-test('a worker that ignores abort is terminated after the grace period', async (t) => {
+test('a pipeline process that ignores abort is killed after the grace period', async (t) => {
   const controller = new AbortController();
-  const run = runPipelineInWorker(pipeline('mode=hang&delay=50&steps=1000'), input(tempDir(t)), recorder(controller.signal).hooks, { abortGraceMs: 200 });
+  const run = runPipelineInProcess(pipeline('mode=hang&delay=50&steps=1000'), input(tempDir(t)), recorder(controller.signal).hooks, { abortGraceMs: 200 });
   await new Promise((r) => setTimeout(r, 400));
   const t0 = performance.now();
   controller.abort(new Error('stop'));
@@ -118,14 +118,14 @@ test('a worker that ignores abort is terminated after the grace period', async (
   assert.ok(took >= 190 && took < 1000, `${took} ms`);
 });
 
-test('a crashing worker and a failing pipeline become coded PipelineErrors', async (t) => {
-  await assert.rejects(runPipelineInWorker(pipeline('mode=crash&delay=1'), input(tempDir(t)), recorder().hooks), (e: unknown) => {
+test('a crashing pipeline process and a failing pipeline become coded PipelineErrors', async (t) => {
+  await assert.rejects(runPipelineInProcess(pipeline('mode=crash&delay=1'), input(tempDir(t)), recorder().hooks), (e: unknown) => {
     assert.ok(e instanceof PipelineError);
     assert.equal(e.code, 'pipeline_failed');
-    assert.match(e.message, /pipeline worker exited unexpectedly \(exit code 3/);
+    assert.match(e.message, /the pipeline process exited unexpectedly \(exit code 3\)/);
     return true;
   });
-  await assert.rejects(runPipelineInWorker(pipeline('mode=fail&delay=1'), input(tempDir(t)), recorder().hooks), {
+  await assert.rejects(runPipelineInProcess(pipeline('mode=fail&delay=1'), input(tempDir(t)), recorder().hooks), {
     name: 'PipelineError', code: 'pipeline_failed', message: 'test pipeline failure',
   });
 });
@@ -133,17 +133,17 @@ test('a crashing worker and a failing pipeline become coded PipelineErrors', asy
 test('the product pipeline module is the TokenFlow pipeline: without a model it fails with model_not_found (no fake edit)', async (t) => {
   assert.match(DEFAULT_PIPELINE_MODULE.pathname, /companion\/pipeline\/tokenflow\.ts$/);
   const savedModel = process.env.TOKENFLOW_MODEL;
-  delete process.env.TOKENFLOW_MODEL; // the worker inherits this environment
+  delete process.env.TOKENFLOW_MODEL; // the pipeline process inherits this environment
   t.after(() => {
     if (savedModel !== undefined) process.env.TOKENFLOW_MODEL = savedModel;
   });
-  await assert.rejects(runPipelineInWorker(DEFAULT_PIPELINE_MODULE, input(tempDir(t)), recorder().hooks), {
+  await assert.rejects(runPipelineInProcess(DEFAULT_PIPELINE_MODULE, input(tempDir(t)), recorder().hooks), {
     code: 'model_not_found',
     message: /no default model/,
   });
 });
 
-test('workers are reused between runs, and replaced after a crash or an abort timeout', async (t) => {
+test('pipeline processes are reused between runs, and replaced after a crash or an abort timeout', async (t) => {
   const dir = tempDir(t);
   const host = new PipelineHost(pipeline('delay=1&steps=1'));
   t.after(() => host.close());

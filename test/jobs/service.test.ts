@@ -166,7 +166,9 @@ for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', '
     const t0 = performance.now();
     const answer = await service.cancel(job.id);
     const answeredMs = performance.now() - t0;
-    assert.ok(answeredMs < 100, `cancel answered after ${answeredMs.toFixed(0)} ms`);
+    // The service waits at most 50 ms for the job to stop; the rest is slack for a loaded
+    // machine (the pipeline's reply now crosses a process boundary, and its record is fsync'd).
+    assert.ok(answeredMs < 250, `cancel answered after ${answeredMs.toFixed(0)} ms`);
     assert.ok(['canceled', 'running'].includes(answer.state), answer.state);
     await waitFor(() => service.get(job.id)!.state === 'canceled', 5_000, 'canceled');
     const ms = performance.now() - t0;
@@ -267,13 +269,13 @@ test('the product pipeline: a job without a model, on a daemon without a default
   assert.match(done.error!.message, /no default model \(start it with `tokenflow serve --model/);
 });
 
-test('a crashing pipeline worker fails the job with a clear message; the next job still runs', async (t) => {
+test('a crashing pipeline process fails the job with a clear message; the next job still runs', async (t) => {
   const { service, source } = await setup(t, { pipeline: 'delay=1&steps=3&mode=crash' });
   const a = (await service.submit(sampleRequest(source))).job;
   const b = (await service.submit(sampleRequest(source))).job;
   const doneA = await settled(service, a.id);
   assert.equal(doneA.error!.code, 'pipeline_failed');
-  assert.match(doneA.error!.message, /worker exited unexpectedly/);
+  assert.match(doneA.error!.message, /pipeline process exited unexpectedly/);
   assert.equal((await settled(service, b.id)).state, 'failed');
 });
 

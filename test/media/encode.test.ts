@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -239,6 +239,15 @@ test('refusals: beside the source, wrong extension, frame count or size mismatch
   const beside = join(dir, 'render.mov');
   await rejectsCode(encodeVideo({ ...base, output: beside }), 'invalid_argument', /next to the source media/);
   assert.equal(existsSync(beside), false);
+  // The source under another name in the output folder (a symlink, a hard link): refused, the source untouched.
+  const sourceBytes = await readFile(source.path);
+  for (const [name, make] of [['symlink.mov', symlink], ['hardlink.mov', link]] as const) {
+    const other = join(out, name);
+    await make(source.path, other);
+    await rejectsCode(encodeVideo({ ...base, output: other }), 'invalid_argument', /it is the source media .* \(the same file by another name\)/);
+    await unlink(other);
+  }
+  assert.ok((await readFile(source.path)).equals(sourceBytes));
   await rejectsCode(encodeVideo({ ...base, output: join(out, 'x.mp4') }), 'invalid_argument', /must end in \.mov for prores/);
   await rejectsCode(encodeVideo({ ...base, output: join(out, 'x.avi'), codec: 'h264' }), 'invalid_argument', /\.mov or \.mp4/);
   await rejectsCode(encodeVideo({ ...base, output: join(dir, 'nowhere', 'x.mov') }), 'invalid_argument', /output folder .* does not exist/);

@@ -58,7 +58,8 @@ test('10 frames in batches of 4 (a shorter last batch) at a non-square 32x24: ex
   assert.equal(r.stats.editUnetEvaluations, 3 * 3 * (10 + 3));
   assert.equal(r.stats.editUnetCalls, 3 * (1 + 3));
   assert.equal(r.stats.invertUnetEvaluations, 3 * 10);
-  assert.deepEqual(progress.get('invert'), [3, 3]);
+  // invert: 1 VAE encoder call (10 frames of 32x24 in one chunk), then 3 UNet calls.
+  assert.deepEqual(progress.get('invert'), [4, 4]);
   assert.deepEqual(progress.get('edit'), [12, 12]);
   assert.deepEqual(progress.get('decode'), [10, 10]);
   // Keyframe previews each step (previewEvery 1): the step's keyframes, as PNG.

@@ -1,18 +1,18 @@
-// Runs in a worker thread: loads the pipeline module named in workerData once, then runs one
-// job's pipeline per `run` message, reporting progress, previews, logs and the result. Heavy
-// compute here never blocks the daemon's event loop (health and cancel stay responsive).
-import { parentPort, workerData } from 'node:worker_threads';
+// Runs in the pipeline process (a child of the daemon, see jobs/pipeline_host.ts): loads the
+// pipeline module named on the command line once, then runs one job's pipeline per `run`
+// message, reporting progress, previews, logs and the result over the IPC channel. Heavy
+// compute here never blocks the daemon's event loop, and the daemon can kill this process at
+// any moment (a cancel that does not stop in time), even inside a native ONNX Runtime call.
 import type { Pipeline, PipelineModule } from './interface.ts';
-import type { FromWorker, PipelineWorkerData, SerializedError, ToWorker } from './worker_messages.ts';
+import type { FromWorker, SerializedError, ToWorker } from './worker_messages.ts';
 
-const port = parentPort;
-if (!port) throw new Error('worker_entry.ts must run in a worker thread');
-const { pipelineModule } = workerData as PipelineWorkerData;
+if (!process.send) throw new Error('process_entry.ts must run as a forked child with an IPC channel');
+const pipelineModule = process.argv[2]!;
 const controllers = new Map<number, AbortController>();
 let pipeline: Promise<Pipeline> | null = null;
 
 function post(message: FromWorker): void {
-  port!.postMessage(message);
+  process.send!(message);
 }
 
 function serialize(err: unknown): SerializedError {
@@ -46,7 +46,11 @@ async function run({ runId, input }: Extract<ToWorker, { type: 'run' }>): Promis
   }
 }
 
-port.on('message', (message: ToWorker) => {
+process.on('message', (message: ToWorker) => {
   if (message.type === 'abort') controllers.get(message.runId)?.abort(new DOMException(message.reason, 'AbortError'));
   else void run(message);
 });
+// The daemon is gone (it exited, or was killed): nothing would read the results. Noticed as
+// soon as this process's event loop is free (between two model calls); a daemon killed with
+// -9 also kills this process's group on its next start (util/child_registry.ts).
+process.on('disconnect', () => process.exit(0));
