@@ -107,7 +107,7 @@ async function tryProviders(
       model = await prepare(provider);
     } catch (err) {
       if (provider === 'cpu') throw err; // the graph's own error (a weight, a config field), as is
-      failures.push(`${provider}: ${errorText(err).split('\n')[0]}`);
+      failures.push(`${provider}: ${skipReason(err)}`);
       continue;
     }
     try {
@@ -117,7 +117,7 @@ async function tryProviders(
       return model.dtype ? { session, provider, dtype: model.dtype } : { session, provider };
     } catch (err) {
       if (provider === 'cpu') throw new Error(`${name}: could not create the ONNX Runtime session: ${errorText(err)}`);
-      failures.push(`${provider}: ${errorText(err).split('\n')[0]}`);
+      failures.push(`${provider}: ${skipReason(err)}`);
     }
   }
   throw new Error(`${name}: no execution provider could run it (${failures.join('; ')})`);
@@ -141,6 +141,15 @@ function sessionOptions(provider: Provider, weightsFolder: string | undefined, o
 /** CoreML gets its MLProgram + subgraph flags; the others their defaults. */
 export function executionProvider(provider: Provider): ort.InferenceSession.ExecutionProviderConfig {
   return provider === 'coreml' ? { name: 'coreml', coreMlFlags: COREML_FLAGS } : provider;
+}
+
+/**
+ * The first line of why a provider was skipped, without the source location and failed
+ * condition ORT puts before its message (e.g. WebGPU without an adapter: "Failed to get a
+ * WebGPU adapter: No supported adapters").
+ */
+function skipReason(err: unknown): string {
+  return errorText(err).split('\n')[0]!.replace(/^\/onnxruntime_src\/\S+ .*? was false\. /, '');
 }
 
 function errorText(err: unknown): string {
