@@ -88,7 +88,7 @@ export function feedForward(g: Graph, w: Weights, x: Value, dim: number, innerDi
   const weight = g.weight(proj.get('weight', [2 * innerDim, dim])); // [2*inner, dim]
   const bias = g.weight(proj.get('bias', [2 * innerDim]));
   const half = (input: Value, from: number) => g.node('Slice', [input, g.ints([from]), g.ints([from + innerDim]), g.ints([0])], {}, { name });
-  const project = (from: number) => projection(g, x, half(weight, from), half(bias, from), name); // [B, T, inner]
+  const project = (from: number) => g.node('Add', [projection(g, x, half(weight, from), name), half(bias, from)], {}, { name }); // [B, T, inner]
   const act = g.node('Mul', [project(0), gelu(g, project(innerDim), name)], {}, { name });
   return linearLayer(g, w.pp('net').pp(2), innerDim, dim)(act);
 }

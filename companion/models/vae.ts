@@ -185,5 +185,6 @@ function attentionProjection(g: Graph, w: Weights, x: Value, channels: number): 
   if (w.shapeOf('weight')?.length !== 4) return linear(g, w, x, channels, channels);
   // x @ W^T on the reshaped weight (transB: no transposed copy of the weight is kept).
   const weight = g.node('Reshape', [g.weight(w.get('weight', [channels, channels, 1, 1])), g.ints([channels, channels])], {}, { name: w.path });
-  return projection(g, x, weight, g.weight(w.get('bias', [channels])), w.path);
+  const y = projection(g, x, weight, w.path);
+  return g.node('Add', [y, g.weight(w.get('bias', [channels]))], {}, { name: w.path });
 }

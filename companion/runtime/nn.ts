@@ -28,23 +28,23 @@ export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeature
     // ORT into an anonymous-memory copy of every weight (defeating the mmap in low-memory
     // mode, and raising peak RSS in the default mode before prepacking). A float32 input in a
     // float16 graph (the timestep embedding) gets its weights cast, which ORT folds once.
-    const bias = biasRef ? g.cast(g.weight(biasRef), x.type, w.path) : null;
-    return projection(g, x, g.cast(g.weight(weightRef), x.type, w.path), bias, w.path);
+    const y = projection(g, x, g.cast(g.weight(weightRef), x.type, w.path), w.path);
+    return biasRef ? g.node('Add', [y, g.cast(g.weight(biasRef), x.type, w.path)], {}, { name: w.path }) : y;
   };
 }
 
 /**
- * x @ W^T (+ b) for a weight value stored [out, in], in the form the graph's provider runs:
+ * x @ W^T for a weight value stored [out, in] (a bias is the caller's Add), in the form the
+ * graph's provider runs:
  * com.microsoft FusedMatMul with transB straight on the stored weight (no transposed copy:
  * CPU, CUDA, DirectML), or MatMul on the transposed weight plus Add (WebGPU and CoreML have
  * no FusedMatMul kernel; ORT folds the Transpose once when the session loads, and the weights
  * then live on the device anyway).
  */
-export function projection(g: Graph, x: Value, weight: Value, bias: Value | null, name: string): Value {
-  const y = g.variant.linear === 'FusedMatMul'
+export function projection(g: Graph, x: Value, weight: Value, name: string): Value {
+  return g.variant.linear === 'FusedMatMul'
     ? g.node('FusedMatMul', [x, weight], { transB: 1 }, { name, domain: MS_DOMAIN })
     : g.node('MatMul', [x, g.node('Transpose', [weight], { perm: [1, 0] }, { name })], {}, { name });
-  return bias ? g.node('Add', [y, bias], {}, { name }) : y;
 }
 
 /**
