@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COREML_FLAGS, defaultProviders, graphVariant, providerDType } from '../../companion/runtime/providers.ts';
-import { executionProvider } from '../../companion/runtime/session.ts';
+import { Graph } from '../../companion/runtime/graph.ts';
+import { createSession, executionProvider, ort } from '../../companion/runtime/session.ts';
 
 test('default provider order per platform, CPU last', () => {
   const cuda = () => true;
@@ -20,6 +21,21 @@ test('CoreML sessions carry the MLProgram (0x010) and subgraph (0x002) flags; ot
   assert.deepEqual(executionProvider('coreml'), { name: 'coreml', coreMlFlags: 0x012 });
   assert.equal(executionProvider('webgpu'), 'webgpu');
   assert.equal(executionProvider('cpu'), 'cpu');
+});
+
+test('a CoreML session is created with those flags (session options seen by a stand-in factory)', async () => {
+  const g = new Graph('coreml-flags');
+  g.output(g.input('x', 'float32', [1]), 'y');
+  const seen: unknown[] = [];
+  const loaded = await createSession(g, {
+    providers: ['coreml'],
+    create: (bytes, options) => {
+      seen.push(options.executionProviders);
+      return ort.InferenceSession.create(bytes, { ...options, executionProviders: ['cpu'] });
+    },
+  });
+  await loaded.session.release();
+  assert.deepEqual(seen, [[{ name: 'coreml', coreMlFlags: 0x012 }]]);
 });
 
 test('graph forms per provider: FusedMatMul where it exists, MultiHeadAttention except on CoreML', () => {
