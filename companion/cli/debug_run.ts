@@ -60,7 +60,7 @@ export const runHelp = [
   ...Object.entries(components).map(([name, c]) => `    ${name}: ${Object.keys(c.inputs).join(', ')} -> ${c.outputs.join(', ')}`),
   '  Extra tensors in IN are ignored; a scalar timestep is used for the whole batch.',
   '  Weights of another float type than the graph\'s are converted once into --cache-dir (default: the product\'s cache, <data>/cache/weights).',
-  providerHelp,
+  providerHelp('cpu'),
 ].join('\n');
 
 export async function debugRun(args: string[]): Promise<number> {

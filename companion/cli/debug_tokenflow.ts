@@ -24,7 +24,7 @@ const help = [
   '  x_start, timesteps, pivots, x_steps, blend_weights and decoded. A golden file split into',
   '  FILE.part<i>.safetensors is read as one. --step0-out also writes step 0\'s kf.<block>.P_src|A',
   '  and b<i>.<block>.query|nn_cur|nn_prev|attn.',
-  providerHelp,
+  providerHelp('cpu'),
 ].join('\n');
 
 /** A safetensors file, or its `.part<i>` pieces read as one. */

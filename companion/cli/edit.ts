@@ -41,7 +41,7 @@ Options:
   --codec prores|h264      ProRes 422 HQ (default) or H.264
   --audio                  include the source audio of the range
   --threads N              CPU threads for ONNX Runtime (default: all cores)
-${providerHelp}
+${providerHelp("the platform's order")}
   -h, --help               this help
 
 Environment: TOKENFLOW_MODEL (default model), TOKENFLOW_CACHE_DIR (caches, default

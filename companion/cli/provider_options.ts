@@ -10,12 +10,15 @@ export const providerOptions = {
   precision: { type: 'string' },
 } as const;
 
-export const providerHelp = [
-  `  --provider NAME          execution provider(s) to try in order, comma-separated: ${PROVIDERS.join(', ')}`,
-  '                           (default TOKENFLOW_PROVIDERS, else the platform\'s order)',
-  '  --precision P            float16 | float32 graphs on every provider (default',
-  '                           TOKENFLOW_PRECISION, else float16 on GPUs, float32 on the CPU)',
-].join('\n');
+/** Help lines for both options; `fallback` is the providers used without them and TOKENFLOW_PROVIDERS. */
+export function providerHelp(fallback: string): string {
+  return [
+    `  --provider NAME          execution provider(s) to try in order, comma-separated: ${PROVIDERS.join(', ')}`,
+    `                           (default TOKENFLOW_PROVIDERS, else ${fallback})`,
+    '  --precision P            float16 | float32 graphs on every provider (default',
+    '                           TOKENFLOW_PRECISION, else float16 on GPUs, float32 on the CPU)',
+  ].join('\n');
+}
 
 export interface ProviderChoice {
   providers?: Provider[];
