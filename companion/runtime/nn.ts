@@ -48,6 +48,22 @@ export function projection(g: Graph, x: Value, weight: Value, name: string): Val
 }
 
 /**
+ * a @ b^T for two computed [rows, C] matrices (TokenFlow's cosine similarities): Gemm with
+ * transB, or, for CoreML, whose Gemm takes only a constant B, MatMul on the transposed b.
+ */
+export function matMulTransposed(g: Graph, a: Value, b: Value, name: string): Value {
+  return g.variant.name === 'coreml'
+    ? g.node('MatMul', [a, g.node('Transpose', [b], { perm: [1, 0] }, { name })], {}, { name })
+    : g.node('Gemm', [a, b], { transB: 1 }, { name });
+}
+
+/** L2 norm of each row of a [rows, C] matrix, kept as [rows, 1]: ReduceL2, or for CoreML (which has no ReduceL2) sqrt of a ReduceSum of squares. */
+export function rowNorm(g: Graph, x: Value, name: string): Value {
+  if (g.variant.name !== 'coreml') return g.node('ReduceL2', [x], { axes: [1], keepdims: 1 }, { name });
+  return g.node('Sqrt', [g.node('ReduceSum', [g.node('Mul', [x, x], {}, { name }), g.ints([1])], { keepdims: 1 }, { name })], {}, { name });
+}
+
+/**
  * torch.nn.Conv2d. A [out, in] weight is accepted for 1x1 convolutions saved as linear.
  * `pads` ([top, left, bottom, right]) overrides the symmetric `padding`, for an asymmetric
  * F.pad folded into the conv.

@@ -11,8 +11,12 @@ import { buildTextEncoderGraph } from '../../companion/models/clip_text.ts';
 import { buildUNetGraph } from '../../companion/models/unet_2d_condition.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../../companion/models/vae.ts';
 import { buildTokenFlowGraph } from '../../companion/pipeline/unet_modes.ts';
-import type { Graph, GraphDType } from '../../companion/runtime/graph.ts';
-import type { Provider } from '../../companion/runtime/providers.ts';
+import { Graph, type GraphDType } from '../../companion/runtime/graph.ts';
+import { matMulTransposed, rowNorm } from '../../companion/runtime/nn.ts';
+import { graphVariant, type Provider } from '../../companion/runtime/providers.ts';
+import { SafetensorsFile } from '../../companion/runtime/safetensors.ts';
+import { createSession, ort, run } from '../../companion/runtime/session.ts';
+import { assertClose } from '../helpers/tensors.ts';
 import { COREML_MLPROGRAM_OPS } from '../helpers/coreml_mlprogram_ops.ts';
 
 const { onnx } = onnxProto;
@@ -54,10 +58,9 @@ function opCounts(graph: Graph): Record<string, number> {
 
 /**
  * Nodes of the CoreML variant outside ORT's MLProgram list, which CoreML leaves to the CPU:
- * the token-id lookup, the timestep broadcast, and TokenFlow's nearest-neighbour search (row
- * norms, the cosine-similarity Gemm against the keyframe records, which are inputs, the index
- * gather, the keyframe/propagate switch): on CoreML that search runs on the CPU, and its Gemm
- * is not small at SD size (B*T x T x C per block). `If` is
+ * the token-id lookup, the timestep broadcast, and in TokenFlow's nearest-neighbour search
+ * the index gather of the keyframe tokens and the keyframe/propagate switch (Where); row norms
+ * and cosine similarities take MLProgram forms (nn.ts rowNorm, matMulTransposed). `If` is
  * control flow: with the subgraph flag CoreML takes the nodes inside its branches.
  */
 const COREML_CPU_LEFT: Record<string, Record<string, number>> = {
@@ -65,7 +68,7 @@ const COREML_CPU_LEFT: Record<string, Record<string, number>> = {
   vae_encoder: {},
   vae_decoder: {},
   unet: { Expand: 1 },
-  tokenflow: { Expand: 17, If: 16, ReduceL2: 48, 'Gemm(dynamic B)': 32, Gather: 32, Where: 17 },
+  tokenflow: { Expand: 17, If: 16, Gather: 32, Where: 17 },
 };
 
 test('CoreML variant: no contrib op; every op but the named ones is on ORT\'s MLProgram list', () => {
@@ -129,4 +132,38 @@ test('attention precision follows the model: 16-bit on GPU variants, float32 whe
     assert.deepEqual(attentionTypes(buildUNetGraph(MODEL, { provider, dtype: 'float16', conversionCacheDir: cache }).graph), new Set(['float16']), provider);
     assert.deepEqual(attentionTypes(buildUNetGraph(upcast, { provider, dtype: 'float16', conversionCacheDir: cache }).graph), new Set(['float32']), `${provider} upcast`);
   }
+});
+
+test('the CoreML forms compute what the CPU forms do: goldens through the coreml-variant graphs on the CPU provider (float32)', async () => {
+  const cpu = async (graph: Graph, feeds: Record<string, ort.Tensor>) => {
+    const loaded = await createSession(graph, { providers: ['cpu'] });
+    try {
+      return await run(loaded, feeds);
+    } finally {
+      await loaded.session.release();
+    }
+  };
+  const f = (file: SafetensorsFile, name: string) => new ort.Tensor('float32', file.readFloat32(name), file.info(name).shape);
+  const ids = (file: SafetensorsFile, name: string) => new ort.Tensor('int64', BigInt64Array.from(file.readInts(name).map(BigInt)), file.info(name).shape);
+  const o = { provider: 'coreml' as const };
+  const text = SafetensorsFile.open(`${MODEL}/golden/text_encoder.safetensors`);
+  const outText = await cpu(buildTextEncoderGraph(MODEL, o).graph, { input_ids: ids(text, 'input_ids') });
+  assertClose(outText.last_hidden_state!.data as Float32Array, text.readFloat32('last_hidden_state'), 2e-5, 'text encoder (explicit masked attention)');
+  const vae = SafetensorsFile.open(`${MODEL}/golden/vae.safetensors`);
+  const outDec = await cpu(buildVaeDecoderGraph(MODEL, o).graph, { latents: f(vae, 'dec32x32.latents') });
+  assertClose(outDec.image!.data as Float32Array, vae.readFloat32('dec32x32.image'), 2e-5, 'VAE decoder');
+  const unet = SafetensorsFile.open(`${MODEL}/golden/unet.safetensors`);
+  const outUnet = await cpu(buildUNetGraph(MODEL, o).graph, { sample: f(unet, 'case1.sample'), timestep: ids(unet, 'case1.timestep'), encoder_hidden_states: f(unet, 'case1.encoder_hidden_states') });
+  assertClose(outUnet.out!.data as Float32Array, unet.readFloat32('case1.out'), 3e-5, 'UNet');
+
+  // TokenFlow's row norms and cosine similarities.
+  const similarity = async (provider: Provider) => {
+    const g = new Graph('similarity', graphVariant(provider));
+    const a = g.input('a', 'float32', [5, 3]);
+    const b = g.input('b', 'float32', [4, 3]);
+    g.output(matMulTransposed(g, g.node('Div', [a, rowNorm(g, a, 'n')]), b, 's'), 'y');
+    const feeds = { a: new ort.Tensor('float32', Float32Array.from({ length: 15 }, (_, i) => Math.sin(i + 1)), [5, 3]), b: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => Math.cos(i)), [4, 3]) };
+    return (await cpu(g, feeds)).y!.data as Float32Array;
+  };
+  assertClose(await similarity('coreml'), await similarity('cpu'), 1e-6, 'rowNorm / matMulTransposed');
 });
