@@ -2,6 +2,7 @@
 // transformer layers with causal self-attention, final LayerNorm. Stable Diffusion calls it
 // with input_ids only (no padding mask), and uses `last_hidden_state`.
 import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
+import { graphVariant, type Provider } from '../runtime/providers.ts';
 import { attention, gelu, layerNorm, linear, quickGelu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
@@ -51,7 +52,9 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
   const q = linear(g, attn.pp('q_proj'), n1, D, D);
   const k = linear(g, attn.pp('k_proj'), n1, D, D);
   const v = linear(g, attn.pp('v_proj'), n1, D, D);
-  const a = attention(g, q, k, v, { heads: config.num_attention_heads, channels: D, bias: mask, name: attn.path });
+  // float32: the causal mask holds float32's minimum (float16 -inf), and the text encoder
+  // runs once per prompt, so its attention's speed does not matter.
+  const a = attention(g, q, k, v, { heads: config.num_attention_heads, channels: D, bias: mask, float32: true, name: attn.path });
   const h = g.node('Add', [x, linear(g, attn.pp('out_proj'), a, D, D)], {}, { name: w.path });
   const n2 = layerNorm(g, w.pp('layer_norm2'), h, D, eps);
   const mlp = w.pp('mlp');
@@ -65,11 +68,11 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
  * (float32 in either dtype; a float16 graph's activations follow its float16 embeddings).
  */
 export function buildTextEncoderGraph(
-  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string; dtype?: GraphDType } = {},
+  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string; dtype?: GraphDType; provider?: Provider } = {},
 ): { graph: Graph; config: ClipTextConfig } {
   const config = readConfig(modelDir, 'text_encoder', clipTextConfigSchema);
   const store = openComponentWeights(modelDir, 'text_encoder', options.conversionCacheDir, options.dtype);
-  const graph = new Graph('text_encoder');
+  const graph = new Graph('text_encoder', graphVariant(options.provider ?? 'cpu'));
   const inputIds = graph.input('input_ids', 'int64', ['batch', config.max_position_embeddings]);
   const { lastHiddenState, hiddenStates } = clipTextModel(graph, store.root(), inputIds, config);
   graph.output(lastHiddenState, 'last_hidden_state', 'float32', ['batch', config.max_position_embeddings, config.hidden_size]);

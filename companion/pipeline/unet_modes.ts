@@ -20,6 +20,8 @@
 import { buildUNetGraph, type UNetConfig } from '../models/unet_2d_condition.ts';
 import type { ResnetContext, SelfAttentionContext, UNetHooks } from '../models/unet_hooks.ts';
 import type { BranchOutput, Graph, GraphDType, Value } from '../runtime/graph.ts';
+import { matMulTransposed, rowNorm } from '../runtime/nn.ts';
+import type { Provider } from '../runtime/providers.ts';
 
 /** The ResNet whose residual branch is injected (second ResNet of the first cross-attention up block). */
 export const CONV_INJECTION_MODULE = 'up_blocks.1.resnets.1';
@@ -81,11 +83,12 @@ export interface TokenFlowGraphOptions {
   conversionCacheDir?: string;
   /** The UNet's precision (buildUNetGraph); every mode input and output stays float32. */
   dtype?: GraphDType;
+  provider?: Provider;
 }
 
 export function buildTokenFlowGraph(modelDir: string, options: TokenFlowGraphOptions = {}): TokenFlowGraph {
   const modes = new ModeHooks(options.debug ?? false);
-  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir, dtype: options.dtype });
+  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir, dtype: options.dtype, provider: options.provider });
   if (!modes.convInjected) {
     throw new Error(`${modelDir}/unet: the UNet has no ${CONV_INJECTION_MODULE} (TokenFlow needs the Stable Diffusion block layout)`);
   }
@@ -201,10 +204,10 @@ class ModeHooks {
     const srcSeq = g.node('Slice', [byBranch, g.ints([0]), g.ints([1]), g.ints([0])], {}, { name });
     const query = g.cast(g.node('Reshape', [srcSeq, g.ints([-1, C])], {}, { name }), 'float32', name); // [B*T, C]
     // Rows over their L2 norm, no epsilon (the reference's x / x.norm(dim=-1)).
-    const unit = (x: Value) => g.node('Div', [x, g.node('ReduceL2', [x], { axes: [1], keepdims: 1 }, { name })], {}, { name });
+    const unit = (x: Value) => g.node('Div', [x, rowNorm(g, x, name)], {}, { name });
     const q = unit(query);
     // Cosine similarity [B*T, T] and the best keyframe token per row (ties: first index).
-    const nearest = (p: Value) => g.node('ArgMax', [g.node('Gemm', [q, unit(p)], { transB: 1 }, { name })], { axis: 1, keepdims: 0 }, { name });
+    const nearest = (p: Value) => g.node('ArgMax', [matMulTransposed(g, q, unit(p), name)], { axis: 1, keepdims: 0 }, { name });
     const idxCur = nearest(curP);
     const idxPrev = nearest(prevP);
     const gathered = (a: Value, idx: Value) => g.node('Gather', [a, idx], { axis: 1 }, { name }); // [3, B*T, C]
