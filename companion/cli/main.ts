@@ -47,7 +47,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`tokenflow: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
-  const { command } = await entry.load();
+  let command: Command;
+  try {
+    ({ command } = await entry.load());
+  } catch (err) {
+    // e.g. ONNX Runtime on a platform it has no build for: its reason, not a stack trace
+    console.error(`tokenflow ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT_FAILURE;
+  }
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.help);
     return EXIT_OK;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GraphDType } from '../runtime/graph.ts';
+import '../runtime/ort_platform.ts'; // where ORT has no build, fail here with the reason, not in the child
 import { parsePlacementLog } from '../runtime/placement_log.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { ChildComponentResult } from './placement_child.ts';

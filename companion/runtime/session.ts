@@ -6,6 +6,7 @@
 // Precision follows the provider (createPolicySession): GPU providers get float16 graphs
 // (float32 norms, attention and timestep embedding), the CPU float32 ones, since on x64 CPUs
 // ORT computes float16 graphs in float32 anyway with casts around nearly every op.
+import './ort_platform.ts'; // first: says why, where onnxruntime-node has no binary to load
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
