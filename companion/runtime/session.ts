@@ -66,7 +66,7 @@ export function defaultProviders(platform = process.platform, arch = process.arc
 }
 
 /** The CUDA provider library exists only after the opt-in install (ONNXRUNTIME_NODE_INSTALL=1). */
-function cudaProviderInstalled(): boolean {
+export function cudaProviderInstalled(): boolean {
   try {
     const require = createRequire(import.meta.url);
     const root = dirname(require.resolve('onnxruntime-node/package.json'));
