@@ -15,6 +15,8 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PORT } from '../shared/api.ts';
+import type { GraphDType } from './runtime/graph.ts';
+import { parsePrecision, parseProviders, type Provider } from './runtime/providers.ts';
 
 /**
  * Default TCP port (shared with the panel). 43117 is outside the IANA well-known/registered
@@ -93,6 +95,21 @@ export function portFromEnv(env: Env = process.env): number {
     throw new Error(`TOKENFLOW_PORT must be an integer from 0 to 65535, got "${raw}"`);
   }
   return port;
+}
+
+/**
+ * TOKENFLOW_PROVIDERS: execution providers to try in order (e.g. `webgpu,cpu`), overriding the
+ * platform's default order everywhere (daemon, edit, debug); undefined when unset.
+ */
+export function providersFromEnv(env: Env = process.env): Provider[] | undefined {
+  const raw = nonEmpty(env.TOKENFLOW_PROVIDERS);
+  return raw === undefined ? undefined : parseProviders(raw, 'TOKENFLOW_PROVIDERS');
+}
+
+/** TOKENFLOW_PRECISION: graph precision for every provider (float32 | float16); undefined when unset. */
+export function precisionFromEnv(env: Env = process.env): GraphDType | undefined {
+  const raw = nonEmpty(env.TOKENFLOW_PRECISION);
+  return raw === undefined ? undefined : parsePrecision(raw, 'TOKENFLOW_PRECISION');
 }
 
 /** Parses a decimal TCP port (0 = any free port); undefined when invalid. */

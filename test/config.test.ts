@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_PORT, parsePort, portFromEnv, resolveFolders } from '../companion/config.ts';
+import { DEFAULT_PORT, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, resolveFolders } from '../companion/config.ts';
 
 function tempHome(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-config-'));
@@ -59,4 +59,16 @@ test('ports: default, TOKENFLOW_PORT, and invalid values', () => {
   assert.equal(parsePort('0'), 0);
   assert.equal(parsePort('65535'), 65535);
   for (const bad of ['65536', '-1', '1.5', '', ' 80', '0x50', '123456']) assert.equal(parsePort(bad), undefined, bad);
+});
+
+test('TOKENFLOW_PROVIDERS is a comma list tried in order; TOKENFLOW_PRECISION float32 or float16', () => {
+  assert.equal(providersFromEnv({}), undefined);
+  assert.equal(providersFromEnv({ TOKENFLOW_PROVIDERS: ' ' }), undefined);
+  assert.deepEqual(providersFromEnv({ TOKENFLOW_PROVIDERS: 'webgpu,cpu' }), ['webgpu', 'cpu']);
+  assert.deepEqual(providersFromEnv({ TOKENFLOW_PROVIDERS: 'CUDA, webgpu ,cpu,cpu' }), ['cuda', 'webgpu', 'cpu']);
+  assert.throws(() => providersFromEnv({ TOKENFLOW_PROVIDERS: 'vulkan,cpu' }), /TOKENFLOW_PROVIDERS: unknown execution provider "vulkan" \(one of cuda, dml, coreml, webgpu, cpu\)/);
+  assert.throws(() => providersFromEnv({ TOKENFLOW_PROVIDERS: ',' }), /TOKENFLOW_PROVIDERS names no execution provider/);
+  assert.equal(precisionFromEnv({}), undefined);
+  assert.equal(precisionFromEnv({ TOKENFLOW_PRECISION: 'float16' }), 'float16');
+  assert.throws(() => precisionFromEnv({ TOKENFLOW_PRECISION: 'half' }), /TOKENFLOW_PRECISION must be float32 or float16, got "half"/);
 });

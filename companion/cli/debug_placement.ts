@@ -2,20 +2,18 @@
 // builds every component graph the pipeline runs for one provider and prints where ONNX
 // Runtime placed their nodes (companion/pipeline/placement.ts).
 import type { GraphDType } from '../runtime/graph.ts';
-import type { Provider } from '../runtime/session.ts';
+import { PRECISIONS, PROVIDERS, type Provider } from '../runtime/providers.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import type { ComponentPlacement } from '../pipeline/placement.ts';
-
-const PROVIDERS: readonly Provider[] = ['cuda', 'dml', 'coreml', 'webgpu', 'cpu'];
-const PRECISIONS: readonly GraphDType[] = ['float16', 'float32'];
 
 export const placementHelp = [
   'tokenflow debug placement --model DIR [--provider P] [--precision float16|float32] [--json]',
   '  Builds every component graph the pipeline runs (text encoder, VAE encoder and decoder, plain',
   '  and TokenFlow UNet) for provider P and prints, per component, the nodes ONNX Runtime placed on',
   `  each execution provider and the op types left on the CPU. P: ${PROVIDERS.join(', ')} (default: the first`,
-  '  of the product\'s order that loads); precision default: the product\'s for P. --json prints',
+  '  of TOKENFLOW_PROVIDERS or the platform\'s order that loads); precision default: TOKENFLOW_PRECISION,',
+  '  else float16 on GPUs and float32 on the CPU. --json prints',
   '  {"components":[{"name","provider","precision","by_provider","cpu_ops"}]}.',
   '  Exit status 1 when a component\'s session could not be created.',
 ].join('\n');
@@ -29,9 +27,9 @@ export async function debugPlacement(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('--model DIR is required');
   const provider = values.provider as Provider | undefined;
-  if (provider !== undefined && !PROVIDERS.includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got "${provider}"`);
+  if (provider !== undefined && !(PROVIDERS as readonly string[]).includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got "${provider}"`);
   const precision = values.precision as GraphDType | undefined;
-  if (precision !== undefined && !PRECISIONS.includes(precision)) throw new UsageError(`--precision must be float16 or float32, got "${precision}"`);
+  if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw new UsageError(`--precision must be float16 or float32, got "${precision}"`);
   const { placementReport } = await import('../pipeline/placement.ts');
   const report = await placementReport({ modelDir: values.model, provider, precision });
   console.log(values.json ? JSON.stringify(report, null, 2) : report.components.map(describe).join('\n'));

@@ -3,21 +3,29 @@
 // tensors of IN and writes every graph output to OUT, for comparison with the Python
 // reference. ONNX Runtime and the model builders are loaded only when the command runs.
 import path from 'node:path';
-import type { Graph } from '../runtime/graph.ts';
+import type { Graph, GraphDType } from '../runtime/graph.ts';
+import type { Provider } from '../runtime/providers.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import { productRuntime } from '../pipeline/tokenflow.ts';
+import { providerChoice, providerHelp, providerOptions } from './provider_options.ts';
 
 type InputType = 'float32' | 'int64';
+
+interface BuildOptions {
+  conversionCacheDir: string;
+  dtype: GraphDType;
+  provider: Provider;
+}
 
 interface ComponentRunner {
   /** Graph inputs read from IN.safetensors, by name. */
   inputs: Record<string, InputType>;
   /** Graph outputs written to OUT.safetensors (for the help text). */
   outputs: string[];
-  /** Builds the component's graph; its outputs are what OUT.safetensors receives. */
-  build(modelDir: string, conversionCacheDir: string): Promise<Graph>;
+  /** Builds the component's graph for a provider; its outputs are what OUT.safetensors receives. */
+  build(modelDir: string, options: BuildOptions): Promise<Graph>;
 }
 
 /** One row per component. Keep it a plain object literal: other components add rows here. */
@@ -25,35 +33,34 @@ export const components: Record<string, ComponentRunner> = {
   unet: {
     inputs: { sample: 'float32', timestep: 'int64', encoder_hidden_states: 'float32' },
     outputs: ['out'],
-    build: async (dir, cache) => (await import('../models/unet_2d_condition.ts')).buildUNetGraph(dir, { conversionCacheDir: cache }).graph,
+    build: async (dir, options) => (await import('../models/unet_2d_condition.ts')).buildUNetGraph(dir, options).graph,
   },
   'text-encoder': {
     inputs: { input_ids: 'int64' },
     outputs: ['last_hidden_state'],
-    build: async (dir, cache) => (await import('../models/clip_text.ts')).buildTextEncoderGraph(dir, { conversionCacheDir: cache }).graph,
+    build: async (dir, options) => (await import('../models/clip_text.ts')).buildTextEncoderGraph(dir, options).graph,
   },
   'vae-encode': {
     inputs: { image: 'float32' },
     outputs: ['mean', 'logvar'],
-    build: async (dir, cache) => (await import('../models/vae.ts')).buildVaeEncoderGraph(dir, { conversionCacheDir: cache }).graph,
+    build: async (dir, options) => (await import('../models/vae.ts')).buildVaeEncoderGraph(dir, options).graph,
   },
   'vae-decode': {
     inputs: { latents: 'float32' },
     outputs: ['image'],
-    build: async (dir, cache) => (await import('../models/vae.ts')).buildVaeDecoderGraph(dir, { conversionCacheDir: cache }).graph,
+    build: async (dir, options) => (await import('../models/vae.ts')).buildVaeDecoderGraph(dir, options).graph,
   },
 };
 
-/** The product's conversion cache, so a checkpoint converted once serves `edit`, the daemon and this. */
-const defaultCache = () => productRuntime().conversionCacheDir!;
-
 export const runHelp = [
-  'tokenflow debug run <component> --model DIR --inputs IN.safetensors --out OUT.safetensors [--cache-dir DIR]',
-  `  Runs one component of a diffusers model folder on CPU (float32) and writes its outputs.`,
+  'tokenflow debug run <component> --model DIR --inputs IN.safetensors --out OUT.safetensors [--cache-dir DIR] [--provider P] [--precision float16|float32]',
+  '  Runs one component of a diffusers model folder and writes its outputs: on the CPU in float32 unless',
+  '  --provider / --precision (or TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION) say otherwise.',
   '  Components (inputs -> outputs):',
   ...Object.entries(components).map(([name, c]) => `    ${name}: ${Object.keys(c.inputs).join(', ')} -> ${c.outputs.join(', ')}`),
   '  Extra tensors in IN are ignored; a scalar timestep is used for the whole batch.',
-  '  fp16/bf16 weights are converted to float32 once into --cache-dir (default: the product\'s cache, <data>/cache/weights).',
+  '  Weights of another float type than the graph\'s are converted once into --cache-dir (default: the product\'s cache, <data>/cache/weights).',
+  providerHelp,
 ].join('\n');
 
 export async function debugRun(args: string[]): Promise<number> {
@@ -64,9 +71,11 @@ export async function debugRun(args: string[]): Promise<number> {
       inputs: { type: 'string' },
       out: { type: 'string' },
       'cache-dir': { type: 'string' },
+      ...providerOptions,
     },
     allowPositionals: true,
   });
+  const choice = providerChoice(values);
   const [name, ...extra] = positionals;
   if (!name) throw new UsageError(`missing <component> (one of ${Object.keys(components).join(', ')})`);
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -75,7 +84,7 @@ export async function debugRun(args: string[]): Promise<number> {
   for (const opt of ['model', 'inputs', 'out'] as const) if (!values[opt]) throw new UsageError(`--${opt} is required`);
 
   const { SafetensorsFile, writeSafetensors } = await import('../runtime/safetensors.ts');
-  const { createSession, run, ort } = await import('../runtime/session.ts');
+  const { createPolicySession, run, ort } = await import('../runtime/session.ts');
   const inputsFile = SafetensorsFile.open(values.inputs!);
   const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const [input, type] of Object.entries(component.inputs)) {
@@ -96,8 +105,16 @@ export async function debugRun(args: string[]): Promise<number> {
   }
 
   const started = Date.now();
-  const graph = await component.build(values.model!, values['cache-dir'] ?? defaultCache());
-  const session = await createSession(graph, { providers: ['cpu'], log: (line) => console.error(line) });
+  const runtime = productRuntime();
+  const conversionCacheDir = values['cache-dir'] ?? runtime.conversionCacheDir!;
+  const session = await createPolicySession(name, async (dtype, provider) => {
+    const graph = await component.build(values.model!, { conversionCacheDir, dtype, provider });
+    return { bytes: graph.toBytes(), weightsFolder: graph.weightsFolder };
+  }, {
+    providers: choice.providers ?? runtime.providers ?? ['cpu'],
+    dtype: choice.dtype ?? runtime.dtype,
+    log: (line) => console.error(line),
+  });
   const built = Date.now();
   const outputs = await run(session, feeds);
   const ran = Date.now();

@@ -11,10 +11,12 @@ import type { SafetensorsFile, TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import { productRuntime } from '../pipeline/tokenflow.ts';
+import { providerChoice, providerHelp, providerOptions } from './provider_options.ts';
 
 const help = [
-  'tokenflow debug tokenflow --model DIR --golden FILE.safetensors --out OUT.safetensors [--settings FILE.json] [--step0-out FILE.safetensors] [--cache-dir DIR]',
-  '  Runs TokenFlow preprocessing and the full edit (CPU, float32) on the golden file\'s `frames`',
+  'tokenflow debug tokenflow --model DIR --golden FILE.safetensors --out OUT.safetensors [--settings FILE.json] [--step0-out FILE.safetensors] [--cache-dir DIR] [--provider P] [--precision float16|float32]',
+  '  Runs TokenFlow preprocessing and the full edit (CPU, float32 unless --provider / --precision or',
+  '  TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION say otherwise) on the golden file\'s `frames`',
   '  (U8 [N, H, W, 3]), `text.input_ids` (rows: source, negative, target prompt) and `pivots`',
   '  (keyframes per step; drawn from the seed when absent), with the settings in FILE.json',
   '  (default: the golden\'s .json beside it, key "settings"; else the reference defaults), and',
@@ -22,6 +24,7 @@ const help = [
   '  x_start, timesteps, pivots, x_steps, blend_weights and decoded. A golden file split into',
   '  FILE.part<i>.safetensors is read as one. --step0-out also writes step 0\'s kf.<block>.P_src|A',
   '  and b<i>.<block>.query|nn_cur|nn_prev|attn.',
+  providerHelp,
 ].join('\n');
 
 /** A safetensors file, or its `.part<i>` pieces read as one. */
@@ -92,9 +95,11 @@ export async function debugTokenflow(args: string[]): Promise<number> {
       settings: { type: 'string' },
       'step0-out': { type: 'string' },
       'cache-dir': { type: 'string' },
+      ...providerOptions,
     },
     allowPositionals: true,
   });
+  const choice = providerChoice(values);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   for (const opt of ['model', 'golden', 'out'] as const) if (!values[opt]) throw new UsageError(`--${opt} is required`);
   const { writeSafetensors } = await import('../runtime/safetensors.ts');
@@ -102,6 +107,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
   const { blendWeights } = await import('../pipeline/blend.ts');
   const { resolveModel } = await import('../models/catalog.ts');
 
+  const runtime = productRuntime();
   const golden = await TensorSource.open(values.golden!);
   const settings = readSettings(values.golden!, values.settings);
   const frameInfo = golden.file('frames').info('frames');
@@ -153,7 +159,12 @@ export async function debugTokenflow(args: string[]): Promise<number> {
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
       caches: [],
-      runtime: { providers: ['cpu'], conversionCacheDir: values['cache-dir'] ?? productRuntime().conversionCacheDir, log: (l) => console.error(l) },
+      runtime: {
+        providers: choice.providers ?? runtime.providers ?? ['cpu'],
+        dtype: choice.dtype ?? runtime.dtype,
+        conversionCacheDir: values['cache-dir'] ?? runtime.conversionCacheDir,
+        log: (l) => console.error(l),
+      },
       onProgress: (stage, done, total) => {
         if (done === total) console.error(`${stage}: ${done}/${total}`);
       },

@@ -13,6 +13,7 @@ import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
 import type { EditClipResult } from '../pipeline/edit_clip.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
+import { providerChoice, providerHelp, providerOptions, type ProviderChoice } from './provider_options.ts';
 
 const help = `Usage: tokenflow edit <video> --prompt TEXT -o OUT.mov [options]
 
@@ -40,10 +41,12 @@ Options:
   --codec prores|h264      ProRes 422 HQ (default) or H.264
   --audio                  include the source audio of the range
   --threads N              CPU threads for ONNX Runtime (default: all cores)
+${providerHelp}
   -h, --help               this help
 
 Environment: TOKENFLOW_MODEL (default model), TOKENFLOW_CACHE_DIR (caches, default
-<data folder>/cache), TOKENFLOW_INVERSION_CACHE_GB (inversion cache bound, default 5).
+<data folder>/cache), TOKENFLOW_INVERSION_CACHE_GB (inversion cache bound, default 5),
+TOKENFLOW_PROVIDERS, TOKENFLOW_PRECISION.
 A second prompt on the same range, model and settings reuses the cached inversion.`;
 
 export interface HeadlessEditOptions {
@@ -60,6 +63,8 @@ export interface HeadlessEditOptions {
   codec: OutputCodec;
   audio: boolean;
   threads?: number;
+  /** Providers and precision from the command line (default: the environment's). */
+  runtime?: ProviderChoice;
   signal?: AbortSignal;
   /** Progress lines/bar and timings go here (default stderr). */
   progress?: ProgressSink;
@@ -145,7 +150,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       workDir: work,
       caches: [sharedInversionCache()],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { ...productRuntime(), threads: opts.threads },
+      runtime: { ...productRuntime(), threads: opts.threads, ...opts.runtime },
       signal: opts.signal,
       onProgress: (s, done, total) => {
         detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';
@@ -316,6 +321,7 @@ export const command: Command = {
         codec: { type: 'string' },
         audio: { type: 'boolean' },
         threads: { type: 'string' },
+        ...providerOptions,
       },
     });
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `give one video, got ${positionals.length} arguments` : 'missing <video>');
@@ -334,6 +340,7 @@ export const command: Command = {
       threads = Number(values.threads);
       if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256, got "${values.threads}"`);
     }
+    const runtime = providerChoice(values);
     const startTicks = values.start === undefined ? undefined : parseTime(values.start, '--start');
     const endTicks = values.end === undefined ? undefined : parseTime(values.end, '--end');
     if (startTicks !== undefined && endTicks !== undefined && endTicks <= startTicks) throw new UsageError('--end must be after --start');
@@ -355,6 +362,7 @@ export const command: Command = {
         codec: codec.data,
         audio: values.audio ?? false,
         threads,
+        runtime,
         signal: controller.signal,
       });
       printTimings(result);

@@ -1,6 +1,6 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, resolveFolders } from '../config.ts';
+import { DEFAULT_CONCURRENCY, DEFAULT_HOST, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, resolveFolders } from '../config.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
@@ -125,10 +125,13 @@ async function serve(opts: ServeOptions): Promise<number> {
   const installed = await models.list();
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   let device: string | null = null;
+  // A bad TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION stops the start, naming the variable.
+  const providers = providersFromEnv();
+  const precision = precisionFromEnv();
   try {
-    const probe = await probeProvider();
+    const probe = await probeProvider(providers);
     device = probe.provider;
-    log('info', `execution provider: ${probe.line}; models run as ${providerDType(probe.provider)} graphs${process.env.TOKENFLOW_PRECISION ? ` unless TOKENFLOW_PRECISION (${process.env.TOKENFLOW_PRECISION}) says otherwise` : ''}`);
+    log('info', `execution provider: ${probe.line}; models run as ${precision ?? providerDType(probe.provider)} graphs${precision ? ' (TOKENFLOW_PRECISION)' : ''}`);
   } catch (err) {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
   }

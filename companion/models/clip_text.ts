@@ -2,6 +2,7 @@
 // transformer layers with causal self-attention, final LayerNorm. Stable Diffusion calls it
 // with input_ids only (no padding mask), and uses `last_hidden_state`.
 import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
+import { graphVariant, type Provider } from '../runtime/providers.ts';
 import { attention, gelu, layerNorm, linear, quickGelu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
@@ -65,11 +66,11 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
  * (float32 in either dtype; a float16 graph's activations follow its float16 embeddings).
  */
 export function buildTextEncoderGraph(
-  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string; dtype?: GraphDType } = {},
+  modelDir: string, options: { taps?: boolean; conversionCacheDir?: string; dtype?: GraphDType; provider?: Provider } = {},
 ): { graph: Graph; config: ClipTextConfig } {
   const config = readConfig(modelDir, 'text_encoder', clipTextConfigSchema);
   const store = openComponentWeights(modelDir, 'text_encoder', options.conversionCacheDir, options.dtype);
-  const graph = new Graph('text_encoder');
+  const graph = new Graph('text_encoder', graphVariant(options.provider ?? 'cpu'));
   const inputIds = graph.input('input_ids', 'int64', ['batch', config.max_position_embeddings]);
   const { lastHiddenState, hiddenStates } = clipTextModel(graph, store.root(), inputIds, config);
   graph.output(lastHiddenState, 'last_hidden_state', 'float32', ['batch', config.max_position_embeddings, config.hidden_size]);

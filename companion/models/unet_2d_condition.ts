@@ -2,6 +2,7 @@
 // built as one ONNX graph. Modes (TokenFlow's keyframes / propagate passes) are UNetHooks;
 // plain mode passes none.
 import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
+import { graphVariant, type Provider } from '../runtime/providers.ts';
 import { conv2d, groupNorm, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, unetBlockSettings, unetConfigSchema, type UNetConfig } from './config.ts';
@@ -127,6 +128,8 @@ export interface BuildUNetOptions {
    * stay float32; norms, attention and the timestep embedding compute in float32.
    */
   dtype?: GraphDType;
+  /** The execution provider the graph is built for (its op forms, nn.ts); default cpu. */
+  provider?: Provider;
 }
 
 /**
@@ -138,7 +141,7 @@ export function buildUNetGraph(modelDir: string, options: BuildUNetOptions = {})
   const config = readConfig(modelDir, 'unet', unetConfigSchema);
   const dtype = options.dtype ?? 'float32';
   const store = openComponentWeights(modelDir, 'unet', options.conversionCacheDir, dtype);
-  const g = new Graph('unet');
+  const g = new Graph('unet', graphVariant(options.provider ?? 'cpu'));
   const crossDim = unetBlockSettings(config)[0]!.crossAttentionDim;
   const sample = g.cast(g.input('sample', 'float32', ['batch', config.in_channels, 'height', 'width']), dtype, 'sample');
   // Its own symbolic size: a single timestep may be given for the whole batch.

@@ -6,6 +6,7 @@
 //
 // The resnets and resamplers are resnet.ts's (without time embedding; Downsample2D padding 0).
 import { Graph, MS_DOMAIN, type GraphDType, type Value } from '../runtime/graph.ts';
+import { graphVariant, type Provider } from '../runtime/providers.ts';
 import { attention, conv2d, groupNorm, linear, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, vaeConfigSchema, type VaeConfig } from './config.ts';
@@ -19,6 +20,8 @@ export interface VaeBuildOptions {
   conversionCacheDir?: string;
   /** Activation and weight precision (default float32); inputs and outputs stay float32. */
   dtype?: GraphDType;
+  /** The execution provider the graph is built for (its op forms, nn.ts); default cpu. */
+  provider?: Provider;
 }
 
 /** Every GroupNorm of the diffusers VAE (resnets, mid attention, conv_norm_out) uses eps 1e-6. */
@@ -48,7 +51,7 @@ export function buildVaeEncoderGraph(modelDir: string, options: VaeBuildOptions 
   const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir, dtype);
   const w = store.root();
   const L = config.latent_channels;
-  const g = new Graph('vae_encoder');
+  const g = new Graph('vae_encoder', graphVariant(options.provider ?? 'cpu'));
   const image = g.cast(g.input('image', 'float32', ['batch', config.in_channels, 'height', 'width']), dtype, 'image');
   let moments = encoder(g, w.pp('encoder'), image, config); // [B, 2L, h, w]
   if (config.use_quant_conv) moments = conv2d(g, w.pp('quant_conv'), moments, 2 * L, 2 * L, { kernel: 1 });
@@ -70,7 +73,7 @@ export function buildVaeDecoderGraph(modelDir: string, options: VaeBuildOptions 
   const store = openComponentWeights(modelDir, 'vae', options.conversionCacheDir, dtype);
   const w = store.root();
   const L = config.latent_channels;
-  const g = new Graph('vae_decoder');
+  const g = new Graph('vae_decoder', graphVariant(options.provider ?? 'cpu'));
   let z = g.cast(g.input('latents', 'float32', ['batch', L, 'latent_height', 'latent_width']), dtype, 'latents');
   if (config.use_post_quant_conv) z = conv2d(g, w.pp('post_quant_conv'), z, L, L, { kernel: 1 });
   const image = decoder(g, w.pp('decoder'), z, config);

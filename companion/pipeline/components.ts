@@ -53,9 +53,9 @@ export function readModelInfo(dir: string): ModelInfo {
   };
 }
 
-async function session(modelDir: string, folder: string, component: string, build: (dtype: GraphDType) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
+async function session(modelDir: string, folder: string, component: string, build: (dtype: GraphDType, provider: Provider) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
   const { loaded } = await loadGraphSession(
-    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: (dtype) => ({ graph: build(dtype) }) },
+    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: (dtype, provider) => ({ graph: build(dtype, provider) }) },
     {
       providers: options.providers, memory: options.memory, threads: options.threads, log: options.log,
       dtype: options.dtype, graphCacheDir: options.graphCacheDir,
@@ -78,7 +78,7 @@ export async function tokenize(modelDir: string, prompts: readonly string[]): Pr
 
 /** The text encoder's session (encodeText loads, runs and releases it). */
 export function loadTextEncoder(modelDir: string, options: RuntimeOptions): Promise<LoadedSession> {
-  return session(modelDir, 'text_encoder', 'text_encoder', (dtype) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph, options);
+  return session(modelDir, 'text_encoder', 'text_encoder', (dtype, provider) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph, options);
 }
 
 /** Runs the text encoder once on the given id rows; returns each row's `last_hidden_state` [77 * D]. */
@@ -103,7 +103,7 @@ export class VaeEncoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeEncoder> {
     const started = performance.now();
-    const build = (dtype: GraphDType) => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
+    const build = (dtype: GraphDType, provider: Provider) => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
     return new VaeEncoder(await session(modelDir, 'vae', 'vae_encoder', build, options), performance.now() - started);
   }
 
@@ -123,7 +123,7 @@ export class VaeDecoder implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeDecoder> {
     const started = performance.now();
-    const build = (dtype: GraphDType) => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
+    const build = (dtype: GraphDType, provider: Provider) => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
     return new VaeDecoder(await session(modelDir, 'vae', 'vae_decoder', build, options), performance.now() - started);
   }
 
@@ -144,7 +144,7 @@ export class PlainUNet implements Loaded {
 
   static async load(modelDir: string, options: RuntimeOptions): Promise<PlainUNet> {
     const started = performance.now();
-    const build = (dtype: GraphDType) => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype }).graph;
+    const build = (dtype: GraphDType, provider: Provider) => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
     return new PlainUNet(await session(modelDir, 'unet', 'unet', build, options), performance.now() - started);
   }
 

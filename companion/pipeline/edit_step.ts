@@ -79,8 +79,8 @@ export class TokenFlowEditor implements Editor {
     const { loaded: unet, meta } = await loadGraphSession({
       modelDir, folder: 'unet', component: 'unet', mode: debug ? 'tokenflow-debug' : 'tokenflow',
       conversionCacheDir: options.conversionCacheDir,
-      build: (dtype) => {
-        const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug, dtype });
+      build: (dtype, provider) => {
+        const { graph, config, blocks, channels } = buildTokenFlowGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, debug, dtype, provider });
         return { graph, meta: { config, blocks, channels } };
       },
     }, { ...sessionOptions, graphCacheDir: options.graphCacheDir });

@@ -7,10 +7,9 @@
 // in the job's cache folder, so a resumed job also continues the edit where it stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveFolders } from '../config.ts';
+import { precisionFromEnv, providersFromEnv, resolveFolders } from '../config.ts';
 import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
-import type { GraphDType } from '../runtime/graph.ts';
 import type { RuntimeOptions } from './components.ts';
 import { editClip, editParams, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
@@ -29,19 +28,24 @@ export function cacheRoot(env: Env = process.env): string {
 }
 
 /**
- * The runtime settings the product runs with: the caches above, and the graph precision,
- * float16 on GPU providers and float32 on the CPU unless TOKENFLOW_PRECISION forces one.
+ * The runtime settings the product runs with: the caches above, the providers to try
+ * (TOKENFLOW_PROVIDERS, else the platform's order) and the graph precision, float16 on GPU
+ * providers and float32 on the CPU unless TOKENFLOW_PRECISION forces one.
  */
 export function productRuntime(env: Env = process.env): RuntimeOptions {
-  const precision = env.TOKENFLOW_PRECISION?.trim();
-  if (precision && precision !== 'float32' && precision !== 'float16') {
-    throw new PipelineError('bad_request', `TOKENFLOW_PRECISION must be float32 or float16, got "${precision}"`);
+  let providers, precision;
+  try {
+    providers = providersFromEnv(env);
+    precision = precisionFromEnv(env);
+  } catch (err) {
+    throw new PipelineError('bad_request', err instanceof Error ? err.message : String(err));
   }
   const root = cacheRoot(env);
   return {
     conversionCacheDir: path.join(root, 'weights'),
     graphCacheDir: path.join(root, 'graphs'),
-    ...(precision ? { dtype: precision as GraphDType } : {}),
+    ...(providers ? { providers } : {}),
+    ...(precision ? { dtype: precision } : {}),
   };
 }
 

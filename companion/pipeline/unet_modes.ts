@@ -20,6 +20,7 @@
 import { buildUNetGraph, type UNetConfig } from '../models/unet_2d_condition.ts';
 import type { ResnetContext, SelfAttentionContext, UNetHooks } from '../models/unet_hooks.ts';
 import type { BranchOutput, Graph, GraphDType, Value } from '../runtime/graph.ts';
+import type { Provider } from '../runtime/providers.ts';
 
 /** The ResNet whose residual branch is injected (second ResNet of the first cross-attention up block). */
 export const CONV_INJECTION_MODULE = 'up_blocks.1.resnets.1';
@@ -81,11 +82,12 @@ export interface TokenFlowGraphOptions {
   conversionCacheDir?: string;
   /** The UNet's precision (buildUNetGraph); every mode input and output stays float32. */
   dtype?: GraphDType;
+  provider?: Provider;
 }
 
 export function buildTokenFlowGraph(modelDir: string, options: TokenFlowGraphOptions = {}): TokenFlowGraph {
   const modes = new ModeHooks(options.debug ?? false);
-  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir, dtype: options.dtype });
+  const { graph, config } = buildUNetGraph(modelDir, { hooks: modes.hooks, conversionCacheDir: options.conversionCacheDir, dtype: options.dtype, provider: options.provider });
   if (!modes.convInjected) {
     throw new Error(`${modelDir}/unet: the UNet has no ${CONV_INJECTION_MODULE} (TokenFlow needs the Stable Diffusion block layout)`);
   }

@@ -9,6 +9,7 @@ import onnxProto from 'onnx-proto';
 import { basename } from 'node:path';
 import { toFloat16 } from './safetensors.ts';
 import type { WeightRef } from './weights.ts';
+import { graphVariant, type GraphVariant } from './providers.ts';
 
 const { onnx } = onnxProto;
 type INodeProto = onnxProto.onnx.INodeProto;
@@ -76,7 +77,8 @@ export class Graph {
   private externalFolder: string | undefined;
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /** `variant`: the form of the provider the graph is built for (nn.ts reads it); default the CPU's. */
+  constructor(readonly name: string, readonly variant: GraphVariant = graphVariant('cpu')) {}
 
   input(name: string, type: ElemType, shape: Dim[]): Value {
     this.inputs.push(valueInfo(name, type, shape));

@@ -4,26 +4,23 @@
 // `InferenceSession.create` and `run` block the calling thread; the daemon therefore runs the
 // pipeline (and so every session) in a worker thread.
 // Precision follows the provider (createPolicySession): GPU providers get float16 graphs
-// (float32 norms, attention and timestep embedding), the CPU float32 ones, since on x64 CPUs
-// ORT computes float16 graphs in float32 anyway with casts around nearly every op.
+// (float32 norms and timestep embedding), the CPU float32 ones, since on x64 CPUs ORT
+// computes float16 graphs in float32 anyway with casts around nearly every op.
 import './ort_platform.ts'; // first: says why, where onnxruntime-node has no binary to load
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { providersFromEnv } from '../config.ts';
 import type { Graph, GraphDType } from './graph.ts';
+import { COREML_FLAGS, defaultProviders as platformProviders, providerDType, type Provider } from './providers.ts';
 
-export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
-
-/** The graph precision each provider gets: float16 on GPUs, float32 on the CPU. */
-export function providerDType(provider: Provider): GraphDType {
-  return provider === 'cpu' ? 'float32' : 'float16';
-}
+export { providerDType, type Provider };
 
 export type MemoryMode = 'fast' | 'low';
 
 export interface SessionOptions {
-  /** Providers in the order to try; default: the platform's preference ending in cpu. */
+  /** Providers in the order to try; default: TOKENFLOW_PROVIDERS, else the platform's order ending in cpu. */
   providers?: Provider[];
   /** 'fast' prepacks weights (RAM ~ fp32 weights); 'low' keeps them mmapped and shared. */
   memory?: MemoryMode;
@@ -57,12 +54,9 @@ export interface ModelBytes {
   weightsFolder: string | undefined;
 }
 
-/** Platform order from ort-notes.md: GPU providers first, CPU always last. */
+/** This machine's provider order (providers.ts): GPU providers first, CPU always last. */
 export function defaultProviders(platform = process.platform, arch = process.arch): Provider[] {
-  if (platform === 'win32') return ['dml', 'cpu'];
-  if (platform === 'darwin') return arch === 'arm64' ? ['coreml', 'cpu'] : ['cpu'];
-  if (platform === 'linux' && arch === 'x64' && cudaProviderInstalled()) return ['cuda', 'cpu'];
-  return ['cpu'];
+  return platformProviders(platform, arch, cudaProviderInstalled);
 }
 
 /** The CUDA provider library exists only after the opt-in install (ONNXRUNTIME_NODE_INSTALL=1). */
@@ -105,7 +99,7 @@ async function tryProviders(
   name: string, options: SessionOptions, prepare: (provider: Provider) => (ModelBytes & { dtype?: GraphDType }) | Promise<ModelBytes & { dtype?: GraphDType }>,
 ): Promise<LoadedSession> {
   const log = options.log ?? (() => {});
-  const providers = options.providers ?? defaultProviders();
+  const providers = options.providers ?? providersFromEnv() ?? defaultProviders();
   const create = options.create ?? ((bytes, opts) => ort.InferenceSession.create(bytes, opts));
   const failures: string[] = [];
   for (const provider of providers) {
@@ -136,13 +130,18 @@ function sessionOptions(provider: Provider, weightsFolder: string | undefined, o
   if (weightsFolder) sessionConfig.model_external_initializers_file_folder_path = weightsFolder;
   if (low) sessionConfig.disable_prepacking = '1';
   const opts: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
+    executionProviders: [executionProvider(provider)],
     graphOptimizationLevel: low ? 'extended' : 'all',
     extra: { session: sessionConfig },
   };
   if (options.threads) opts.intraOpNumThreads = options.threads;
   if (options.memoryPattern === false) opts.enableMemPattern = false;
   return opts;
+}
+
+/** CoreML gets its MLProgram + subgraph flags; the others their defaults. */
+export function executionProvider(provider: Provider): ort.InferenceSession.ExecutionProviderConfig {
+  return provider === 'coreml' ? { name: 'coreml', coreMlFlags: COREML_FLAGS } : provider;
 }
 
 function errorText(err: unknown): string {

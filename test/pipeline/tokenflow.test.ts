@@ -131,4 +131,6 @@ test('product runtime: caches under TOKENFLOW_CACHE_DIR; TOKENFLOW_PRECISION for
   });
   assert.equal(productRuntime({ TOKENFLOW_CACHE_DIR: root, TOKENFLOW_PRECISION: 'float32' }).dtype, 'float32');
   assert.throws(() => productRuntime({ TOKENFLOW_PRECISION: 'fp8' }), /TOKENFLOW_PRECISION must be float32 or float16, got "fp8"/);
+  assert.deepEqual(productRuntime({ TOKENFLOW_CACHE_DIR: root, TOKENFLOW_PROVIDERS: 'webgpu, cpu' }).providers, ['webgpu', 'cpu']);
+  assert.throws(() => productRuntime({ TOKENFLOW_PROVIDERS: 'webgpu,metal' }), /TOKENFLOW_PROVIDERS: unknown execution provider "metal"/);
 });

@@ -1,0 +1,82 @@
+// The execution providers the product knows, the order each platform tries them in, and the
+// graph form each one gets (ort-notes.md, "GPU providers measured and read"). No ORT import:
+// the config module and the CLI parse provider names without loading ONNX Runtime.
+import type { GraphDType } from './graph.ts';
+
+export const PROVIDERS = ['cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export const PRECISIONS = ['float32', 'float16'] as const satisfies readonly GraphDType[];
+
+/**
+ * CoreML session flags: MLProgram format (0x010; flags 0 is the old NeuralNetwork format,
+ * without LayerNorm, InstanceNorm or Erf) and subgraphs (0x002, for If).
+ */
+export const COREML_FLAGS = 0x010 | 0x002;
+
+/**
+ * Default order, CPU always last: Windows DirectML then WebGPU (D3D12); Apple Silicon WebGPU
+ * (Metal), CoreML only when asked for; Linux x64 CUDA when its opt-in libraries are
+ * installed, then WebGPU (Vulkan). Elsewhere (linux-arm64) only the CPU ships.
+ */
+export function defaultProviders(platform: NodeJS.Platform, arch: string, cudaInstalled: () => boolean): Provider[] {
+  if (platform === 'win32') return ['dml', 'webgpu', 'cpu'];
+  if (platform === 'darwin') return arch === 'arm64' ? ['webgpu', 'cpu'] : ['cpu'];
+  if (platform === 'linux' && arch === 'x64') return cudaInstalled() ? ['cuda', 'webgpu', 'cpu'] : ['webgpu', 'cpu'];
+  return ['cpu'];
+}
+
+/** A comma list of provider names (TOKENFLOW_PROVIDERS, --provider), tried in order. */
+export function parseProviders(raw: string, source: string): Provider[] {
+  const names = raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+  if (!names.length) throw new Error(`${source} names no execution provider (one or more of ${PROVIDERS.join(', ')}, comma-separated)`);
+  for (const name of names) {
+    if (!(PROVIDERS as readonly string[]).includes(name)) {
+      throw new Error(`${source}: unknown execution provider "${name}" (one of ${PROVIDERS.join(', ')})`);
+    }
+  }
+  return [...new Set(names)] as Provider[];
+}
+
+/** float32 or float16 (TOKENFLOW_PRECISION, --precision). */
+export function parsePrecision(raw: string, source: string): GraphDType {
+  const value = raw.trim();
+  if (!(PRECISIONS as readonly string[]).includes(value)) throw new Error(`${source} must be float32 or float16, got "${raw}"`);
+  return value as GraphDType;
+}
+
+/** The graph precision each provider gets by default: float16 on GPUs, float32 on the CPU. */
+export function providerDType(provider: Provider): GraphDType {
+  return provider === 'cpu' ? 'float32' : 'float16';
+}
+
+/**
+ * The form a provider's graphs take, chosen from what it runs natively:
+ * - `linear`: com.microsoft FusedMatMul (transB on the stored weight) where the provider has
+ *   it (CPU, CUDA, DirectML), else MatMul on the transposed weight + Add (WebGPU, CoreML).
+ * - `attention`: com.microsoft MultiHeadAttention where the provider has it, else explicit
+ *   MatMul-Softmax-MatMul (CoreML).
+ * - `halfAttention`: float16 graphs may run attention in float16 (fused flash/memory-efficient
+ *   kernels on CUDA and WebGPU). Not on the CPU, which computes float16 in float32 anyway
+ *   with casts around each op; models that ask for float32 attention (upcast_attention) get it
+ *   everywhere.
+ */
+export interface GraphVariant {
+  /** Part of the graph cache key. */
+  name: string;
+  linear: 'FusedMatMul' | 'MatMul';
+  attention: 'MultiHeadAttention' | 'MatMulSoftmax';
+  halfAttention: boolean;
+}
+
+const VARIANTS: Record<Provider, GraphVariant> = {
+  cpu: { name: 'cpu', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: false },
+  cuda: { name: 'cuda', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: true },
+  dml: { name: 'dml', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: true },
+  webgpu: { name: 'webgpu', linear: 'MatMul', attention: 'MultiHeadAttention', halfAttention: true },
+  coreml: { name: 'coreml', linear: 'MatMul', attention: 'MatMulSoftmax', halfAttention: true },
+};
+
+export function graphVariant(provider: Provider): GraphVariant {
+  return VARIANTS[provider];
+}
