@@ -13,6 +13,7 @@ const benches: Array<{ name: string; optIn?: boolean; run: (flags: string[]) => 
   { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
   { name: 'tokenflow-step', run: async () => (await import('./tokenflow_step.ts')).benchTokenFlowStep() },
   { name: 'pipeline', run: async () => (await import('./pipeline.ts')).benchPipeline() },
+  { name: 'providers', run: async () => (await import('./providers.ts')).benchProviders() },
   // Needs a real GPU (or --dry-run): bench/gpu.ts.
   { name: 'gpu', optIn: true, run: async (flags) => (await import('./gpu.ts')).benchGpu(flags) },
 ];
