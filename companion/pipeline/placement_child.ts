@@ -14,7 +14,7 @@ import { productRuntime } from './tokenflow.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 
 /** The components in pipeline order; each loads its session and releases it. */
-export const PLACEMENT_COMPONENTS: Record<string, (dir: string, options: RuntimeOptions) => Promise<{ release(): Promise<void> }>> = {
+const PLACEMENT_COMPONENTS: Record<string, (dir: string, options: RuntimeOptions) => Promise<{ release(): Promise<void> }>> = {
   text_encoder: async (dir, o) => {
     const { session } = await loadTextEncoder(dir, o);
     return { release: () => session.release() };
