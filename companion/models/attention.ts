@@ -2,8 +2,8 @@
 // models/attention.py (FeedForward with GEGLU, BasicTransformerBlock) and
 // models/transformers/transformer_2d.py (Transformer2DModel, continuous input).
 // The self-attention of every BasicTransformerBlock is the TokenFlow hook point.
-import { MS_DOMAIN, type Graph, type Value } from '../runtime/graph.ts';
-import { attention as multiHeadAttention, conv2d, gelu, groupNorm, layerNorm, linearLayer } from '../runtime/nn.ts';
+import type { Graph, Value } from '../runtime/graph.ts';
+import { attention as multiHeadAttention, conv2d, gelu, groupNorm, layerNorm, linearLayer, projection } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import type { SelfAttentionContext, UNetHooks } from './unet_hooks.ts';
 
@@ -19,6 +19,8 @@ export interface AttentionConfig {
   crossAttentionDim: number | null;
   heads: number;
   dimHead: number;
+  /** Attention in float32 even in a float16 graph (the UNet config's upcast_attention). */
+  upcast: boolean;
 }
 
 /** The projections of one Attention module, weights fetched now, nodes emitted on use. */
@@ -40,7 +42,7 @@ function attentionLayers(g: Graph, w: Weights, cfg: AttentionConfig): AttentionL
     toK: proj('to_k', kvDim),
     toV: proj('to_v', kvDim),
     toOut: linearLayer(g, w.pp('to_out').pp(0), inner, cfg.queryDim),
-    attend: (q, k, v) => multiHeadAttention(g, q, k, v, { heads: cfg.heads, channels: inner, name: w.path }),
+    attend: (q, k, v) => multiHeadAttention(g, q, k, v, { heads: cfg.heads, channels: inner, float32: cfg.upcast, name: w.path }),
   };
 }
 
@@ -86,9 +88,7 @@ export function feedForward(g: Graph, w: Weights, x: Value, dim: number, innerDi
   const weight = g.weight(proj.get('weight', [2 * innerDim, dim])); // [2*inner, dim]
   const bias = g.weight(proj.get('bias', [2 * innerDim]));
   const half = (input: Value, from: number) => g.node('Slice', [input, g.ints([from]), g.ints([from + innerDim]), g.ints([0])], {}, { name });
-  const project = (from: number) => g.node('Add', [
-    g.node('FusedMatMul', [x, half(weight, from)], { transB: 1 }, { name, domain: MS_DOMAIN }), half(bias, from),
-  ], {}, { name }); // [B, T, inner]
+  const project = (from: number) => projection(g, x, half(weight, from), half(bias, from), name); // [B, T, inner]
   const act = g.node('Mul', [project(0), gelu(g, project(innerDim), name)], {}, { name });
   return linearLayer(g, w.pp('net').pp(2), innerDim, dim)(act);
 }
@@ -98,6 +98,7 @@ export interface BasicTransformerBlockConfig {
   heads: number;
   dimHead: number;
   crossAttentionDim: number;
+  upcastAttention: boolean;
 }
 
 /**
@@ -112,11 +113,11 @@ export function basicTransformerBlock(
   const attn1 = w.pp('attn1');
   const n1 = layerNorm(g, w.pp('norm1'), hiddenStates, dim, LAYER_NORM_EPS);
   hooks.tap?.(`${attn1.path}.input`, n1, g);
-  const a1 = selfAttention(g, attn1, hiddenStates, n1, { queryDim: dim, crossAttentionDim: null, heads, dimHead }, hooks);
+  const a1 = selfAttention(g, attn1, hiddenStates, n1, { queryDim: dim, crossAttentionDim: null, heads, dimHead, upcast: cfg.upcastAttention }, hooks);
   hooks.tap?.(`${attn1.path}.output`, a1, g);
   let h = g.node('Add', [a1, hiddenStates], {}, { name });
   const n2 = layerNorm(g, w.pp('norm2'), h, dim, LAYER_NORM_EPS);
-  const a2 = attention(g, w.pp('attn2'), n2, encoderHiddenStates, { queryDim: dim, crossAttentionDim: cfg.crossAttentionDim, heads, dimHead });
+  const a2 = attention(g, w.pp('attn2'), n2, encoderHiddenStates, { queryDim: dim, crossAttentionDim: cfg.crossAttentionDim, heads, dimHead, upcast: cfg.upcastAttention });
   h = g.node('Add', [a2, h], {}, { name });
   const n3 = layerNorm(g, w.pp('norm3'), h, dim, LAYER_NORM_EPS);
   return g.node('Add', [feedForward(g, w.pp('ff'), n3, dim), h], {}, { name });
@@ -131,6 +132,7 @@ export interface Transformer2DModelConfig {
   groups: number;
   /** proj_in/proj_out as linear layers on tokens (SD 2.x) instead of 1x1 convs (SD 1.x). */
   useLinearProjection: boolean;
+  upcastAttention: boolean;
 }
 
 /**
@@ -161,7 +163,7 @@ export function transformer2DModel(
   }
   const blocks = w.pp('transformer_blocks');
   for (let i = 0; i < cfg.layers; i++) {
-    tokens = basicTransformerBlock(g, blocks.pp(i), tokens, encoderHiddenStates, { dim: C, heads, dimHead, crossAttentionDim: cfg.crossAttentionDim }, hooks);
+    tokens = basicTransformerBlock(g, blocks.pp(i), tokens, encoderHiddenStates, { dim: C, heads, dimHead, crossAttentionDim: cfg.crossAttentionDim, upcastAttention: cfg.upcastAttention }, hooks);
   }
   const out = cfg.useLinearProjection
     ? toNCHW(linearLayer(g, w.pp('proj_out'), C, C)(tokens), nhwcShape)

@@ -52,7 +52,9 @@ function clipEncoderLayer(g: Graph, w: Weights, x: Value, mask: Value, config: C
   const q = linear(g, attn.pp('q_proj'), n1, D, D);
   const k = linear(g, attn.pp('k_proj'), n1, D, D);
   const v = linear(g, attn.pp('v_proj'), n1, D, D);
-  const a = attention(g, q, k, v, { heads: config.num_attention_heads, channels: D, bias: mask, name: attn.path });
+  // float32: the causal mask holds float32's minimum (float16 -inf), and the text encoder
+  // runs once per prompt, so its attention's speed does not matter.
+  const a = attention(g, q, k, v, { heads: config.num_attention_heads, channels: D, bias: mask, float32: true, name: attn.path });
   const h = g.node('Add', [x, linear(g, attn.pp('out_proj'), a, D, D)], {}, { name: w.path });
   const n2 = layerNorm(g, w.pp('layer_norm2'), h, D, eps);
   const mlp = w.pp('mlp');

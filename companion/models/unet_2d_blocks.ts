@@ -20,6 +20,8 @@ export interface CrossAttnSettings {
   crossAttentionDim: number;
   transformerLayers: number;
   useLinearProjection: boolean;
+  /** Attention in float32 in float16 graphs (config upcast_attention). */
+  upcastAttention: boolean;
 }
 
 /** Tensors every block reads besides its input. */
@@ -140,6 +142,6 @@ function resnet(g: Graph, w: Weights, x: Value, cin: number, cout: number, outpu
 function transformer(g: Graph, w: Weights, x: Value, channels: number, s: ResnetSettings, a: CrossAttnSettings, ctx: BlockContext): Value {
   return transformer2DModel(g, w, x, ctx.encoderHiddenStates, {
     channels, heads: a.heads, crossAttentionDim: a.crossAttentionDim, layers: a.transformerLayers,
-    groups: s.groups, useLinearProjection: a.useLinearProjection,
+    groups: s.groups, useLinearProjection: a.useLinearProjection, upcastAttention: a.upcastAttention,
   }, ctx.hooks);
 }

@@ -49,6 +49,7 @@ export function unet2DConditionModel(
     crossAttentionDim: blocks[i]!.crossAttentionDim,
     transformerLayers: blocks[i]!.transformerLayers,
     useLinearProjection: config.use_linear_projection,
+    upcastAttention: config.upcast_attention ?? false,
   });
 
   let h = sample;

@@ -5,9 +5,9 @@
 // https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/autoencoders/vae.py
 //
 // The resnets and resamplers are resnet.ts's (without time embedding; Downsample2D padding 0).
-import { Graph, MS_DOMAIN, type GraphDType, type Value } from '../runtime/graph.ts';
+import { Graph, type GraphDType, type Value } from '../runtime/graph.ts';
 import { graphVariant, type Provider } from '../runtime/providers.ts';
-import { attention, conv2d, groupNorm, linear, silu } from '../runtime/nn.ts';
+import { attention, conv2d, groupNorm, linear, projection, silu } from '../runtime/nn.ts';
 import type { Weights } from '../runtime/weights.ts';
 import { readConfig, vaeConfigSchema, type VaeConfig } from './config.ts';
 import { openComponentWeights } from './folder.ts';
@@ -185,6 +185,5 @@ function attentionProjection(g: Graph, w: Weights, x: Value, channels: number): 
   if (w.shapeOf('weight')?.length !== 4) return linear(g, w, x, channels, channels);
   // x @ W^T on the reshaped weight (transB: no transposed copy of the weight is kept).
   const weight = g.node('Reshape', [g.weight(w.get('weight', [channels, channels, 1, 1])), g.ints([channels, channels])], {}, { name: w.path });
-  const y = g.node('FusedMatMul', [x, weight], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
-  return g.node('Add', [y, g.weight(w.get('bias', [channels]))], {}, { name: w.path });
+  return projection(g, x, weight, g.weight(w.get('bias', [channels])), w.path);
 }

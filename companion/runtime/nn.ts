@@ -1,9 +1,11 @@
 // Layer primitives over the graph builder. Each takes the accessor scoped to the layer
 // (so it only knows `weight` and `bias`) and uses the block's path to name its nodes.
 // Precision follows the input: float16 activations run the layer in float16, except the
-// normalisations and attention, which cast to float32 around themselves (their reductions
-// and softmax lose too much in half precision) and cast back. In float32 graphs every cast
-// is a no-op, so those graphs are unchanged.
+// normalisations, which cast to float32 around themselves (their reductions lose too much in
+// half precision) and cast back, and attention, whose precision `attention` decides. In
+// float32 graphs every cast is a no-op, so those graphs are unchanged.
+// The op forms follow the graph's provider variant (providers.ts): these primitives are the
+// only place that names an ONNX Runtime contrib op, so models/ never names an op domain.
 import type { Graph, Value } from './graph.ts';
 import { MS_DOMAIN } from './graph.ts';
 import type { Weights } from './weights.ts';
@@ -26,9 +28,23 @@ export function linearLayer(g: Graph, w: Weights, inFeatures: number, outFeature
     // ORT into an anonymous-memory copy of every weight (defeating the mmap in low-memory
     // mode, and raising peak RSS in the default mode before prepacking). A float32 input in a
     // float16 graph (the timestep embedding) gets its weights cast, which ORT folds once.
-    const y = g.node('FusedMatMul', [x, g.cast(g.weight(weightRef), x.type, w.path)], { transB: 1 }, { name: w.path, domain: MS_DOMAIN });
-    return biasRef ? g.node('Add', [y, g.cast(g.weight(biasRef), x.type, w.path)], {}, { name: w.path }) : y;
+    const bias = biasRef ? g.cast(g.weight(biasRef), x.type, w.path) : null;
+    return projection(g, x, g.cast(g.weight(weightRef), x.type, w.path), bias, w.path);
   };
+}
+
+/**
+ * x @ W^T (+ b) for a weight value stored [out, in], in the form the graph's provider runs:
+ * com.microsoft FusedMatMul with transB straight on the stored weight (no transposed copy:
+ * CPU, CUDA, DirectML), or MatMul on the transposed weight plus Add (WebGPU and CoreML have
+ * no FusedMatMul kernel; ORT folds the Transpose once when the session loads, and the weights
+ * then live on the device anyway).
+ */
+export function projection(g: Graph, x: Value, weight: Value, bias: Value | null, name: string): Value {
+  const y = g.variant.linear === 'FusedMatMul'
+    ? g.node('FusedMatMul', [x, weight], { transB: 1 }, { name, domain: MS_DOMAIN })
+    : g.node('MatMul', [x, g.node('Transpose', [weight], { perm: [1, 0] }, { name })], {}, { name });
+  return bias ? g.node('Add', [y, bias], {}, { name }) : y;
 }
 
 /**
@@ -107,24 +123,45 @@ export interface AttentionOptions {
   channels: number;
   /** Additive bias broadcast to [B, heads, Tq, Tk] (e.g. CLIP's causal mask). */
   bias?: Value;
+  /** Compute in float32 even in a float16 graph (the model's upcast_attention). */
+  float32?: boolean;
   name?: string;
 }
 
 /**
  * Scaled dot-product attention on [B, T, C] tensors with `heads` heads, softmax(q k^T / sqrt(d)) v.
- * Emitted as com.microsoft.MultiHeadAttention, which on CPU is about 1.6x faster than the plain
- * MatMul/Softmax form and does not materialise the full score tensor per head in RAM.
+ * Emitted as com.microsoft.MultiHeadAttention where the provider has it (on CPU about 1.6x
+ * faster than the plain form, without the full score tensor per head in RAM), else as
+ * explicit MatMul-Softmax-MatMul (CoreML; WebGPU in float32, see providers.ts).
  *
- * Always computed in float32: MultiHeadAttention has one type for q/k/v, scores and output,
- * so float32 inputs are the only way to get a float32 softmax from it on every provider.
- * (ORT's CUDA float16 kernels -- flash and memory-efficient attention -- accumulate the
- * softmax in float32, but its unfused fallback writes q k^T in float16 first, where SD 2.x
- * scores overflow: diffusers' reason for upcast_attention.) Float16 callers pay a cast of
- * q, k, v and of the result.
+ * Precision: MultiHeadAttention has one type for q/k/v, scores and output. In float16 graphs
+ * it runs in float16 where the provider has fused 16-bit kernels (CUDA flash and
+ * memory-efficient attention accumulate the softmax in float32; WebGPU's flash attention),
+ * and in float32 on the CPU (which computes float16 in float32 anyway) and wherever the
+ * model asks (`float32`: SD 2.x's upcast_attention, whose q k^T overflows float16 in ORT's
+ * unfused CUDA fallback). Float32 attention in a float16 graph pays a cast of q, k, v and of
+ * the result.
  */
 export function attention(g: Graph, q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
-  const f32 = (x: Value) => g.cast(x, 'float32', opts.name);
-  const inputs: (Value | null)[] = [f32(q), f32(k), f32(v)];
-  if (opts.bias) inputs.push(null, null, f32(opts.bias));
-  return g.cast(g.node('MultiHeadAttention', inputs, { num_heads: opts.heads }, { name: opts.name, domain: MS_DOMAIN }), q.type, opts.name);
+  const type = opts.float32 || !g.variant.halfAttention ? 'float32' : q.type;
+  const to = (x: Value) => g.cast(x, type, opts.name);
+  const form = type === 'float32' ? g.variant.float32Attention : g.variant.attention;
+  const out = form === 'MultiHeadAttention'
+    ? g.node('MultiHeadAttention', opts.bias ? [to(q), to(k), to(v), null, null, to(opts.bias)] : [to(q), to(k), to(v)], { num_heads: opts.heads }, { name: opts.name, domain: MS_DOMAIN })
+    : explicitAttention(g, to(q), to(k), to(v), opts.bias ? to(opts.bias) : undefined, opts);
+  return g.cast(out, q.type, opts.name);
+}
+
+/** softmax(q k^T / sqrt(d) + bias) v per head, as MatMul-Softmax-MatMul on [B, heads, T, d]. */
+function explicitAttention(g: Graph, q: Value, k: Value, v: Value, bias: Value | undefined, opts: AttentionOptions): Value {
+  const { heads, channels, name } = opts;
+  const d = channels / heads;
+  const perHead = (x: Value, perm: number[]) =>
+    g.node('Transpose', [g.node('Reshape', [x, g.ints([0, 0, heads, d])], {}, { name })], { perm }, { name });
+  const qh = g.node('Mul', [perHead(q, [0, 2, 1, 3]), g.scalar(1 / Math.sqrt(d), q.type)], {}, { name }); // [B, H, Tq, d]
+  let scores = g.node('MatMul', [qh, perHead(k, [0, 2, 3, 1])], {}, { name }); // [B, H, Tq, Tk]
+  if (bias) scores = g.node('Add', [scores, bias], {}, { name });
+  const probs = g.node('Softmax', [scores], { axis: -1 }, { name });
+  const out = g.node('MatMul', [probs, perHead(v, [0, 2, 1, 3])], {}, { name }); // [B, H, Tq, d]
+  return g.node('Reshape', [g.node('Transpose', [out], { perm: [0, 2, 1, 3] }, { name }), g.ints([0, 0, channels])], {}, { name });
 }

@@ -54,27 +54,33 @@ export function providerDType(provider: Provider): GraphDType {
  * The form a provider's graphs take, chosen from what it runs natively:
  * - `linear`: com.microsoft FusedMatMul (transB on the stored weight) where the provider has
  *   it (CPU, CUDA, DirectML), else MatMul on the transposed weight + Add (WebGPU, CoreML).
- * - `attention`: com.microsoft MultiHeadAttention where the provider has it, else explicit
- *   MatMul-Softmax-MatMul (CoreML).
+ * - `attention` (16-bit) and `float32Attention`: com.microsoft MultiHeadAttention where the
+ *   provider has it, else explicit MatMul-Softmax-MatMul (CoreML). WebGPU computes float32
+ *   attention explicitly too: its MultiHeadAttention, measured on Mesa's lavapipe against
+ *   the CPU in float32, is off by up to 3e-2 for sequences of 32 tokens or more at head size
+ *   8 (1e-3 at head size 64), where MatMul-Softmax-MatMul on WebGPU agrees to 1e-6.
  * - `halfAttention`: float16 graphs may run attention in float16 (fused flash/memory-efficient
  *   kernels on CUDA and WebGPU). Not on the CPU, which computes float16 in float32 anyway
  *   with casts around each op; models that ask for float32 attention (upcast_attention) get it
  *   everywhere.
  */
+export type AttentionForm = 'MultiHeadAttention' | 'MatMulSoftmax';
+
 export interface GraphVariant {
   /** Part of the graph cache key. */
   name: string;
   linear: 'FusedMatMul' | 'MatMul';
-  attention: 'MultiHeadAttention' | 'MatMulSoftmax';
+  attention: AttentionForm;
+  float32Attention: AttentionForm;
   halfAttention: boolean;
 }
 
 const VARIANTS: Record<Provider, GraphVariant> = {
-  cpu: { name: 'cpu', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: false },
-  cuda: { name: 'cuda', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: true },
-  dml: { name: 'dml', linear: 'FusedMatMul', attention: 'MultiHeadAttention', halfAttention: true },
-  webgpu: { name: 'webgpu', linear: 'MatMul', attention: 'MultiHeadAttention', halfAttention: true },
-  coreml: { name: 'coreml', linear: 'MatMul', attention: 'MatMulSoftmax', halfAttention: true },
+  cpu: { name: 'cpu', linear: 'FusedMatMul', attention: 'MultiHeadAttention', float32Attention: 'MultiHeadAttention', halfAttention: false },
+  cuda: { name: 'cuda', linear: 'FusedMatMul', attention: 'MultiHeadAttention', float32Attention: 'MultiHeadAttention', halfAttention: true },
+  dml: { name: 'dml', linear: 'FusedMatMul', attention: 'MultiHeadAttention', float32Attention: 'MultiHeadAttention', halfAttention: true },
+  webgpu: { name: 'webgpu', linear: 'MatMul', attention: 'MultiHeadAttention', float32Attention: 'MatMulSoftmax', halfAttention: true },
+  coreml: { name: 'coreml', linear: 'MatMul', attention: 'MatMulSoftmax', float32Attention: 'MatMulSoftmax', halfAttention: true },
 };
 
 export function graphVariant(provider: Provider): GraphVariant {

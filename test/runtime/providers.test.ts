@@ -25,13 +25,13 @@ test('CoreML sessions carry the MLProgram (0x010) and subgraph (0x002) flags; ot
 test('graph forms per provider: FusedMatMul where it exists, MultiHeadAttention except on CoreML', () => {
   const forms = (p: Parameters<typeof graphVariant>[0]) => {
     const v = graphVariant(p);
-    return [v.linear, v.attention, v.halfAttention];
+    return [v.linear, v.attention, v.float32Attention, v.halfAttention];
   };
-  assert.deepEqual(forms('cpu'), ['FusedMatMul', 'MultiHeadAttention', false]);
-  assert.deepEqual(forms('cuda'), ['FusedMatMul', 'MultiHeadAttention', true]);
-  assert.deepEqual(forms('dml'), ['FusedMatMul', 'MultiHeadAttention', true]);
-  assert.deepEqual(forms('webgpu'), ['MatMul', 'MultiHeadAttention', true]);
-  assert.deepEqual(forms('coreml'), ['MatMul', 'MatMulSoftmax', true]);
+  assert.deepEqual(forms('cpu'), ['FusedMatMul', 'MultiHeadAttention', 'MultiHeadAttention', false]);
+  assert.deepEqual(forms('cuda'), ['FusedMatMul', 'MultiHeadAttention', 'MultiHeadAttention', true]);
+  assert.deepEqual(forms('dml'), ['FusedMatMul', 'MultiHeadAttention', 'MultiHeadAttention', true]);
+  assert.deepEqual(forms('webgpu'), ['MatMul', 'MultiHeadAttention', 'MatMulSoftmax', true]);
+  assert.deepEqual(forms('coreml'), ['MatMul', 'MatMulSoftmax', 'MatMulSoftmax', true]);
   assert.equal(providerDType('cpu'), 'float32');
   assert.equal(providerDType('webgpu'), 'float16');
 });
