@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { providerPlans } from '../../bench/gpu.ts';
 import { tempDir } from '../helpers/cli.ts';
+import { prepareWebGpu } from '../helpers/webgpu.ts';
 
 const GPU_BENCH = fileURLToPath(new URL('../../bench/gpu.ts', import.meta.url));
 const LVP = '/usr/share/vulkan/icd.d/lvp_icd.json';
@@ -24,11 +24,8 @@ test('the GPU check says why a provider is not run', () => {
 });
 
 test('the GPU check runs end to end at tiny sizes (--dry-run) on WebGPU', async (t) => {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  if (!env.XDG_RUNTIME_DIR || !fs.existsSync(env.XDG_RUNTIME_DIR)) {
-    env.XDG_RUNTIME_DIR = tempDir(t, 'tokenflow-xdg-');
-    fs.chmodSync(env.XDG_RUNTIME_DIR, 0o700);
-  }
+  prepareWebGpu();
+  const env = { ...process.env, TOKENFLOW_HOME: tempDir(t, 'tokenflow-gpu-check-') };
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', GPU_BENCH, '--dry-run'], { env, timeout: 300_000, maxBuffer: 8 << 20 }, (err, out, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr.slice(-2000)}`));

@@ -1,28 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { heavyCpuOps, type PlacementReport } from '../../companion/pipeline/placement.ts';
 import { tempDir, tokenflow } from '../helpers/cli.ts';
+import { prepareWebGpu } from '../helpers/webgpu.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 const COMPONENTS = ['text_encoder', 'vae_encoder', 'vae_decoder', 'unet', 'tokenflow_unet'];
 
-// WebGPU runs here on Mesa's software Vulkan driver (lavapipe), which needs a runtime folder.
-function webgpuEnv(t: { after(fn: () => void): void }): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { TOKENFLOW_HOME: tempDir(t, 'tokenflow-placement-') };
-  if (!process.env.XDG_RUNTIME_DIR || !fs.existsSync(process.env.XDG_RUNTIME_DIR)) {
-    const runtime = tempDir(t, 'tokenflow-xdg-');
-    fs.chmodSync(runtime, 0o700);
-    env.XDG_RUNTIME_DIR = runtime;
-  }
-  return env;
-}
+prepareWebGpu();
 
 for (const model of ['tiny-sd15', 'tiny-sdlayout']) {
   for (const precision of ['float16', 'float32']) {
     test(`debug placement: ${model} on webgpu in ${precision} leaves no heavy op on the CPU`, async (t) => {
-      const r = await tokenflow(['debug', 'placement', '--model', fixture(model), '--provider', 'webgpu', '--precision', precision, '--json'], webgpuEnv(t));
+      const r = await tokenflow(['debug', 'placement', '--model', fixture(model), '--provider', 'webgpu', '--precision', precision, '--json'], { TOKENFLOW_HOME: tempDir(t, 'tokenflow-placement-') });
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const report = JSON.parse(r.stdout) as PlacementReport;
       assert.deepEqual(report.components.map((c) => c.name), COMPONENTS);
