@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { GraphDType } from '../runtime/graph.ts';
 import '../runtime/ort_platform.ts'; // where ORT has no build, fail here with the reason, not in the child
 import { parsePlacementLog } from '../runtime/placement_log.ts';
-import type { Provider } from '../runtime/session.ts';
+import type { Provider } from '../runtime/providers.ts';
 import type { ChildComponentResult } from './placement_child.ts';
 
 export interface ComponentPlacement {
@@ -60,15 +60,16 @@ export async function placementReport(request: PlacementRequest): Promise<Placem
   const args = ['--import', import.meta.resolve('tsx'), CHILD, request.modelDir, request.provider ?? 'default', request.precision ?? 'default'];
   const { code, stdout, stderr } = await runChild(args, request.env ?? process.env);
   const results = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ChildComponentResult);
-  if (code !== 0 && results.length === 0) {
-    throw new Error(`the placement child failed (exit ${code}): ${lastLines(stderr)}`);
+  if (code !== 0) {
+    const done = results.length ? ` after ${results.map((r) => r.name).join(', ')}` : '';
+    throw new Error(`the placement child stopped (exit ${code})${done}: ${lastLine(stderr)}`);
   }
   const sections = parsePlacementLog(stderr);
   return {
     components: results.map((r) => {
       const p = sections.get(r.name);
       const base = { name: r.name, provider: r.provider, precision: r.precision };
-      if (r.error || !p) {
+      if (r.error || !p || Object.keys(p.byProvider).length === 0) {
         return { ...base, by_provider: {}, cpu_ops: {}, error: r.error ?? 'ORT logged no placement for it' };
       }
       return { ...base, by_provider: p.byProvider, cpu_ops: p.cpuOps };
@@ -99,7 +100,7 @@ async function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ code:
   }
 }
 
-/** The end of a child's stderr without ORT's own log lines, for an error message. */
-function lastLines(stderr: string): string {
-  return stderr.split('\n').filter((l) => l.trim() && !/\[[VIWE]:onnxruntime/.test(l)).slice(-5).join('\n');
+/** The last line of a child's stderr that is not ORT's own log (its error message). */
+function lastLine(stderr: string): string {
+  return stderr.split('\n').filter((l) => l.trim() && !/\[[VIWE]:onnxruntime/.test(l)).at(-1) ?? '(no message)';
 }

@@ -51,4 +51,10 @@ async function main(args: string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+try {
+  await main(process.argv.slice(2));
+} catch (err) {
+  // The last line of stderr is what the parent reports.
+  writeSync(2, `${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
