@@ -17,7 +17,7 @@ const commands: Record<string, CommandEntry> = {
   jobs: { summary: "list, show or cancel the running daemon's jobs", load: () => import('./jobs.ts') },
   models: { summary: 'list, pull (from the Hugging Face hub) or verify models', load: () => import('./models.ts') },
   probe: { summary: 'show what the companion reads from a media file', load: () => import('./probe.ts') },
-  debug: { summary: 'parity tools: tokenize, run one component, run TokenFlow on a reference file', load: () => import('./debug.ts') },
+  debug: { summary: 'parity tools: tokenize, run one component, run TokenFlow on a reference file, node placement per provider', load: () => import('./debug.ts') },
 };
 
 export const EXIT_OK = 0;
