@@ -139,7 +139,7 @@ export interface VulkanStatus {
 }
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
-const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
 
 export function vulkanStatus(env: NodeJS.ProcessEnv = process.env): VulkanStatus {
   const libDirs = [...(env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean), ...LIB_DIRS];
@@ -202,9 +202,8 @@ function withTflops(t: ChildTimings, flopsPerSample: number): object {
 
 async function placementSummary(model: string, provider: GpuProvider, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<object> {
   const { heavyCpuOps, placementReport } = await import('../companion/pipeline/placement.ts');
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no placement within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs).unref());
   try {
-    const report = await Promise.race([placementReport({ modelDir: model, provider, env }), timer]);
+    const report = await placementReport({ modelDir: model, provider, env, timeoutMs });
     return Object.fromEntries(report.components.map((c) => [c.name, c.error ? { error: c.error } : {
       byProvider: c.by_provider, heavyOpsOnCpu: heavyCpuOps(c), cpuOps: c.cpu_ops,
     }]));

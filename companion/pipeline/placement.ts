@@ -37,6 +37,8 @@ export interface PlacementRequest {
   /** Default: the product's precision for the provider. */
   precision?: GraphDType;
   env?: NodeJS.ProcessEnv;
+  /** Stops the child after this long (default: no limit). */
+  timeoutMs?: number;
 }
 
 /**
@@ -58,11 +60,12 @@ const CHILD = fileURLToPath(new URL('./placement_child.ts', import.meta.url));
 
 export async function placementReport(request: PlacementRequest): Promise<PlacementReport> {
   const args = ['--import', import.meta.resolve('tsx'), CHILD, request.modelDir, request.provider ?? 'default', request.precision ?? 'default'];
-  const { code, stdout, stderr } = await runChild(args, request.env ?? process.env);
+  const { code, stopped, stdout, stderr } = await runChild(args, request.env ?? process.env, request.timeoutMs);
   const results = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ChildComponentResult);
   if (code !== 0) {
-    const done = results.length ? ` after ${results.map((r) => r.name).join(', ')}` : '';
-    throw new Error(`the placement child stopped (exit ${code})${done}: ${lastLine(stderr)}`);
+    const done = results.length ? ` (done: ${results.map((r) => r.name).join(', ')})` : '';
+    const why = stopped ? `was stopped after ${Math.round(request.timeoutMs! / 1000)} s` : `stopped (exit ${code}): ${lastLine(stderr)}`;
+    throw new Error(`the placement child${done} ${why}`);
   }
   const sections = parsePlacementLog(stderr);
   return {
@@ -81,19 +84,19 @@ export async function placementReport(request: PlacementRequest): Promise<Placem
  * Runs the child with its stderr in a file: node makes a piped stderr non-blocking, and ORT's
  * C++ stream stops writing for good at the first full pipe, which loses the rest of the log.
  */
-async function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runChild(args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<{ code: number; stopped: boolean; stdout: string; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tokenflow-placement-'));
   const logFile = join(dir, 'stderr.log');
   const fd = openSync(logFile, 'w');
   try {
-    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', fd] });
+    const { code, stopped, stdout } = await new Promise<{ code: number; stopped: boolean; stdout: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', fd], ...(timeoutMs ? { timeout: timeoutMs } : {}) });
       const out: Buffer[] = [];
       child.stdout!.on('data', (b: Buffer) => out.push(b));
       child.on('error', reject);
-      child.on('close', (c) => resolve({ code: c ?? 1, stdout: Buffer.concat(out).toString('utf8') }));
+      child.on('close', (c, signal) => resolve({ code: c ?? 1, stopped: signal !== null, stdout: Buffer.concat(out).toString('utf8') }));
     });
-    return { code, stdout, stderr: readFileSync(logFile, 'utf8') };
+    return { code, stopped, stdout, stderr: readFileSync(logFile, 'utf8') };
   } finally {
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
