@@ -12,7 +12,7 @@ export interface Placement {
   cpuOps: Record<string, number>;
 }
 
-export const CPU_EP = 'CPUExecutionProvider';
+const CPU_EP = 'CPUExecutionProvider';
 const SECTION = '@@tokenflow-placement ';
 const PLACED = /VerifyEachNodeIsAssignedToAnEp\]\s+(?:Node\(s\)|All nodes) placed on \[(\w+)\]\. Number of nodes: (\d+)/;
 const NODE = /VerifyEachNodeIsAssignedToAnEp\]\s+(\S+) \((.*)\)\s*$/;

@@ -35,8 +35,11 @@ for (const model of ['tiny-sd15', 'tiny-sdlayout']) {
 test('debug placement names a bad provider or precision', async () => {
   const bad = await tokenflow(['debug', 'placement', '--model', fixture('tiny-sd15'), '--provider', 'metal']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--provider must be one of cuda, dml, coreml, webgpu, cpu, got "metal"/);
+  assert.match(bad.stderr, /--provider: unknown execution provider "metal" \(one of cuda, dml, coreml, webgpu, cpu\)/);
+  const two = await tokenflow(['debug', 'placement', '--model', fixture('tiny-sd15'), '--provider', 'webgpu,cpu']);
+  assert.equal(two.code, 2);
+  assert.match(two.stderr, /--provider takes one execution provider/);
   const precision = await tokenflow(['debug', 'placement', '--model', fixture('tiny-sd15'), '--precision', 'bfloat16']);
   assert.equal(precision.code, 2);
-  assert.match(precision.stderr, /--precision must be float16 or float32, got "bfloat16"/);
+  assert.match(precision.stderr, /--precision must be float32 or float16, got "bfloat16"/);
 });
