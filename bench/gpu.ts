@@ -167,7 +167,10 @@ export function providerPlans(vulkan: VulkanStatus, dryRun: boolean, cuda: boole
       plans.push({ provider: 'webgpu', skipped: `only Mesa's software Vulkan driver is installed (${vulkan.drivers.join(', ') || 'no driver manifests'}); install the GPU's Vulkan driver (NVIDIA: nvidia_icd.json comes with the driver; in a container set NVIDIA_DRIVER_CAPABILITIES=all)` });
     } else plans.push({ provider: 'webgpu' });
   }
-  plans.push(cuda ? { provider: 'cuda' } : { provider: 'cuda', skipped: "ORT's CUDA provider library is not installed (reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=1)" });
+  plans.push(cuda ? { provider: 'cuda' } : {
+    provider: 'cuda',
+    skipped: "ORT's CUDA provider library is not installed (README, NVIDIA GPUs: ONNXRUNTIME_NODE_INSTALL=1 node node_modules/onnxruntime-node/script/install, which needs the internet)",
+  });
   return plans;
 }
 
