@@ -44,6 +44,12 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   const badExt = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(dir, 'e.mp4')], env);
   assert.equal(badExt.code, 2);
   assert.match(badExt.stderr, /ProRes needs a \.mov file/);
+  const badProvider = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--provider', 'metal', '-o', path.join(dir, 'g.mov')], env);
+  assert.equal(badProvider.code, 2);
+  assert.match(badProvider.stderr, /--provider: unknown execution provider "metal"/);
+  const badPrecision = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--precision', 'fp8', '-o', path.join(dir, 'g.mov')], env);
+  assert.equal(badPrecision.code, 2);
+  assert.match(badPrecision.stderr, /--precision must be float32 or float16, got "fp8"/);
   const noOut = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env);
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /-o OUT\.mov is required/);

@@ -115,3 +115,25 @@ test('a GPU provider whose float16 graph cannot be built is skipped for cpu; a d
   assert.equal(lines[1], `unet: running on ${GPU} with the float32 graph`);
   assert.deepEqual([...weightTypes(seen.at(-1)!.bytes)], [onnx.TensorProto.DataType.FLOAT]);
 });
+
+test('each provider variant gets its own graph and cache entry, also at the same dtype (coreml fails here, cpu runs)', async () => {
+  const cacheDir = join(dir, 'variants');
+  const built: string[] = [];
+  const source: GraphSource<undefined> = {
+    modelDir: MODEL, folder: 'unet', component: 'unet', mode: 'plain', conversionCacheDir,
+    build: (dtype, provider) => {
+      built.push(`${provider}/${dtype}`);
+      return { graph: buildUNetGraph(MODEL, { dtype, provider, conversionCacheDir }).graph };
+    },
+  };
+  const lines: string[] = [];
+  const { loaded } = await loadGraphSession(source, { providers: ['coreml', 'cpu'], dtype: 'float32', graphCacheDir: cacheDir, log: (l) => lines.push(l) });
+  await loaded.session.release();
+  assert.equal(loaded.provider, 'cpu');
+  assert.deepEqual(built, ['coreml/float32', 'cpu/float32']);
+  const ops = readdirSync(cacheDir).filter((f) => f.endsWith('.onnx')).map((f) =>
+    new Set(onnx.ModelProto.decode(readFileSync(join(cacheDir, f))).graph!.node!.map((n) => n.opType!)));
+  assert.equal(ops.length, 2);
+  assert.deepEqual(ops.map((o) => o.has('FusedMatMul')).sort(), [false, true], 'the CoreML graph has no FusedMatMul, the CPU graph has');
+  assert.match(lines.at(-1)!, /^unet: running on cpu with the float32 graph \(skipped coreml: .+\)$/);
+});

@@ -72,8 +72,8 @@ test('providers are tried one by one and fall back to CPU with a log line', asyn
   assert.equal(loaded.provider, 'cpu');
   assert.match(lines.join('\n'), new RegExp(`fallback: running on cpu \\(skipped ${unavailable}: .+\\)`));
   assert.equal(defaultProviders('linux', 'arm64').at(-1), 'cpu');
-  assert.deepEqual(defaultProviders('win32', 'x64'), ['dml', 'cpu']);
-  assert.deepEqual(defaultProviders('darwin', 'arm64'), ['coreml', 'cpu']);
+  assert.deepEqual(defaultProviders('win32', 'x64'), ['dml', 'webgpu', 'cpu']);
+  assert.deepEqual(defaultProviders('darwin', 'arm64'), ['webgpu', 'cpu']); // CoreML only when asked for
 });
 
 test('a missing feed names the input', async () => {
