@@ -27,7 +27,7 @@ test('the GPU check runs end to end at tiny sizes (--dry-run) on WebGPU', async 
   prepareWebGpu();
   const env = { ...process.env, TOKENFLOW_HOME: tempDir(t, 'tokenflow-gpu-check-') };
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', GPU_BENCH, '--dry-run'], { env, timeout: 300_000, maxBuffer: 8 << 20 }, (err, out, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', GPU_BENCH, '--dry-run'], { env, timeout: 600_000, maxBuffer: 8 << 20 }, (err, out, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr.slice(-2000)}`));
       else resolve(out);
     });
