@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
 import { ClipTokenizer } from '../models/clip_tokenizer.ts';
+import { placementCommand } from './debug_placement.ts';
 import { runCommand } from './debug_run.ts';
 import { tokenflowCommand } from './debug_tokenflow.ts';
 
@@ -40,6 +41,7 @@ function tokenizerDir(model: string): string {
 
 const subcommands: Record<string, Command> = {
   tokenize,
+  placement: placementCommand,
   run: runCommand,
   tokenflow: tokenflowCommand,
 };

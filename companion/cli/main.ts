@@ -18,7 +18,7 @@ const commands: Record<string, CommandEntry> = {
   jobs: { summary: "list, show or cancel the running daemon's jobs", load: () => import('./jobs.ts') },
   models: { summary: 'list, pull (from the Hugging Face hub) or verify models', load: () => import('./models.ts') },
   probe: { summary: 'show what the companion reads from a media file', load: () => import('./probe.ts') },
-  debug: { summary: 'parity tools: tokenize, run one component, run TokenFlow on a reference file', load: () => import('./debug.ts') },
+  debug: { summary: 'parity tools: tokenize, run one component, run TokenFlow on a reference file, node placement per provider', load: () => import('./debug.ts') },
 };
 
 export const EXIT_OK = 0;
@@ -48,7 +48,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`tokenflow: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
-  const { command } = await entry.load();
+  let command: Command;
+  try {
+    ({ command } = await entry.load());
+  } catch (err) {
+    // e.g. ONNX Runtime on a platform it has no build for: its reason, not a stack trace
+    console.error(`tokenflow ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT_FAILURE;
+  }
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.help);
     return EXIT_OK;

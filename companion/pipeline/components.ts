@@ -76,10 +76,15 @@ export async function tokenize(modelDir: string, prompts: readonly string[]): Pr
   return prompts.map((p) => tokenizer.encode(p).inputIds);
 }
 
+/** The text encoder's session (encodeText loads, runs and releases it). */
+export function loadTextEncoder(modelDir: string, options: RuntimeOptions): Promise<LoadedSession> {
+  return session(modelDir, 'text_encoder', 'text_encoder', (dtype, provider) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph, options);
+}
+
 /** Runs the text encoder once on the given id rows; returns each row's `last_hidden_state` [77 * D]. */
 export async function encodeText(modelDir: string, ids: readonly number[][], options: RuntimeOptions): Promise<{ embeds: Float32Array[]; loadMs: number }> {
   const started = performance.now();
-  const loaded = await session(modelDir, 'text_encoder', 'text_encoder', (dtype, provider) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph, options);
+  const loaded = await loadTextEncoder(modelDir, options);
   const loadMs = performance.now() - started;
   try {
     const seq = ids[0]!.length;

@@ -6,6 +6,7 @@
 // Precision follows the provider (createPolicySession): GPU providers get float16 graphs
 // (float32 norms and timestep embedding), the CPU float32 ones, since on x64 CPUs ORT
 // computes float16 graphs in float32 anyway with casts around nearly every op.
+import './ort_platform.ts'; // first: says why, where onnxruntime-node has no binary to load
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -59,7 +60,7 @@ export function defaultProviders(platform = process.platform, arch = process.arc
 }
 
 /** The CUDA provider library exists only after the opt-in install (ONNXRUNTIME_NODE_INSTALL=1). */
-function cudaProviderInstalled(): boolean {
+export function cudaProviderInstalled(): boolean {
   try {
     const require = createRequire(import.meta.url);
     const root = dirname(require.resolve('onnxruntime-node/package.json'));

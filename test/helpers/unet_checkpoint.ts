@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unetBlockSettings, unetConfigSchema, type UNetConfig } from '../../companion/models/config.ts';
-import { writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
+import { toFloat16, writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
 
 export type WeightShapes = [name: string, shape: number[]][];
 
@@ -93,22 +93,30 @@ function uniform(n: number, state: { s: number }): Float32Array {
 
 /**
  * Writes `<dir>/unet/{config.json, diffusion_pytorch_model.safetensors}` with random weights
- * scaled like a default init (variance 1/fan_in), norms near 1/0. Returns the parameter count.
+ * scaled like a default init (variance 1/fan_in), norms near 1/0, as F32 (default) or F16.
+ * Each tensor is generated as it is written, so a full-size UNet never sits in memory whole.
+ * Returns the parameter count.
  */
-export function writeRandomUNet(dir: string, rawConfig: Record<string, unknown>, options: { seed?: number; extra?: WeightShapes; drop?: string[] } = {}): number {
+export function writeRandomUNet(
+  dir: string, rawConfig: Record<string, unknown>, options: { seed?: number; extra?: WeightShapes; drop?: string[]; dtype?: 'F32' | 'F16' } = {},
+): number {
   const config = unetConfigSchema.parse(rawConfig);
   const state = { s: options.seed ?? 12345 };
   const shapes = unetWeightShapes(config).filter(([name]) => !options.drop?.includes(name)).concat(options.extra ?? []);
+  const dtype = options.dtype ?? 'F32';
   let params = 0;
   const tensors = shapes.map(([name, shape]): [string, TensorToWrite] => {
     const size = shape.reduce((a, b) => a * b, 1);
     params += size;
-    const data = uniform(size, state);
-    const isNorm = /norm[^.]*\.weight$/.test(name);
-    const fanIn = shape.length > 1 ? size / shape[0]! : 0;
-    const scale = shape.length > 1 ? Math.sqrt(3 / fanIn) : 0.1;
-    for (let i = 0; i < size; i++) data[i] = (isNorm ? 1 : 0) + data[i]! * scale;
-    return [name, { dtype: 'F32', shape, data }];
+    const values = () => {
+      const data = uniform(size, state);
+      const isNorm = /norm[^.]*\.weight$/.test(name);
+      const fanIn = shape.length > 1 ? size / shape[0]! : 0;
+      const scale = shape.length > 1 ? Math.sqrt(3 / fanIn) : 0.1;
+      for (let i = 0; i < size; i++) data[i] = (isNorm ? 1 : 0) + data[i]! * scale;
+      return dtype === 'F16' ? toFloat16(data) : data;
+    };
+    return [name, { dtype, shape, data: values }];
   });
   mkdirSync(join(dir, 'unet'), { recursive: true });
   writeFileSync(join(dir, 'unet', 'config.json'), JSON.stringify({ _class_name: 'UNet2DConditionModel', ...rawConfig }, null, 2));
