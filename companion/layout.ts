@@ -23,12 +23,19 @@ export const ENTRY_MODULES = {
   pipeline_process: 'pipeline/process_entry',
   tokenflow_pipeline: 'pipeline/tokenflow',
   model_inspect_worker: 'models/inspect_worker',
+  placement_child: 'pipeline/placement_child',
 } as const;
 
 export type EntryModule = keyof typeof ENTRY_MODULES;
 
 export function moduleUrl(name: EntryModule): URL {
   return packaged ? new URL(`./${name}.mjs`, import.meta.url) : new URL(`./${ENTRY_MODULES[name]}.ts`, import.meta.url);
+}
+
+/** Node's arguments to run an entry module as a child process: from source through tsx. */
+export function childNodeArgs(name: EntryModule): string[] {
+  const file = fileURLToPath(moduleUrl(name));
+  return packaged ? [file] : ['--import', import.meta.resolve('tsx'), file];
 }
 
 /** The repository (source) or the tokenflow-companion folder (packaged). */

@@ -1,5 +1,5 @@
 // Bundles the companion to plain JavaScript with esbuild: one ES module per entry of
-// ENTRY_MODULES (the CLI and the pipeline worker's modules) in lib/, plus the chunks they
+// ENTRY_MODULES (the CLI and the modules run in child processes and worker threads) in lib/, plus the chunks they
 // share, so the packaged companion needs no TypeScript loader. onnxruntime-node stays a
 // package of its own (it loads its native binding from its folder); everything else
 // (express, ws, zod, onnx-proto, ...) is inlined.

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { childNodeArgs } from '../layout.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import '../runtime/ort_platform.ts'; // where ORT has no build, fail here with the reason, not in the child
 import { parsePlacementLog } from '../runtime/placement_log.ts';
@@ -56,10 +56,8 @@ export function heavyCpuOps(c: ComponentPlacement): Record<string, number> {
   return Object.fromEntries(Object.entries(c.cpu_ops).filter(([op]) => isHeavyOp(op)));
 }
 
-const CHILD = fileURLToPath(new URL('./placement_child.ts', import.meta.url));
-
 export async function placementReport(request: PlacementRequest): Promise<PlacementReport> {
-  const args = ['--import', import.meta.resolve('tsx'), CHILD, request.modelDir, request.provider ?? 'default', request.precision ?? 'default'];
+  const args = [...childNodeArgs('placement_child'), request.modelDir, request.provider ?? 'default', request.precision ?? 'default'];
   const { code, stopped, stdout, stderr } = await runChild(args, request.env ?? process.env, request.timeoutMs);
   const results = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ChildComponentResult);
   if (code !== 0) {
