@@ -14,16 +14,27 @@ export const PRECISIONS = ['float32', 'float16'] as const satisfies readonly Gra
  */
 export const COREML_FLAGS = 0x010 | 0x002;
 
+/** What the Linux default order depends on: facts of the machine, injected for tests. */
+export interface LinuxGpuFacts {
+  /** ORT's CUDA provider libraries are installed (the opt-in download). */
+  cudaInstalled: () => boolean;
+  /** A GPU device node exists (/dev/dri/renderD*, /dev/nvidia*). */
+  gpuDevicePresent: () => boolean;
+}
+
 /**
  * Default order, CPU always last: Windows DirectML then WebGPU (D3D12); Apple Silicon WebGPU
  * (Metal), CoreML only when asked for; Linux x64 CUDA when its opt-in libraries are
- * installed, then WebGPU (Vulkan). Elsewhere (linux-arm64) only the CPU ships.
+ * installed, then WebGPU (Vulkan) when the machine has a GPU device: without one the only
+ * Vulkan adapter is Mesa's software driver (lavapipe), which runs the tiny UNet about 25x
+ * slower than the CPU provider (README, Benchmarks). Elsewhere (linux-arm64) only the CPU ships.
  */
-export function defaultProviders(platform: NodeJS.Platform, arch: string, cudaInstalled: () => boolean): Provider[] {
+export function defaultProviders(platform: NodeJS.Platform, arch: string, linux: LinuxGpuFacts): Provider[] {
   if (platform === 'win32') return ['dml', 'webgpu', 'cpu'];
   if (platform === 'darwin') return arch === 'arm64' ? ['webgpu', 'cpu'] : ['cpu'];
-  if (platform === 'linux' && arch === 'x64') return cudaInstalled() ? ['cuda', 'webgpu', 'cpu'] : ['webgpu', 'cpu'];
-  return ['cpu'];
+  if (platform !== 'linux' || arch !== 'x64') return ['cpu'];
+  const gpu = linux.gpuDevicePresent();
+  return [...(linux.cudaInstalled() ? ['cuda' as const] : []), ...(gpu ? ['webgpu' as const] : []), 'cpu'];
 }
 
 /** A comma list of provider names (TOKENFLOW_PROVIDERS, --provider), tried in order. */

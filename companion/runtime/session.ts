@@ -8,7 +8,7 @@
 // computes float16 graphs in float32 anyway with casts around nearly every op.
 import './ort_platform.ts'; // first: says why, where onnxruntime-node has no binary to load
 import * as ort from 'onnxruntime-node';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { providersFromEnv } from '../config.ts';
@@ -56,7 +56,19 @@ export interface ModelBytes {
 
 /** This machine's provider order (providers.ts): GPU providers first, CPU always last. */
 export function defaultProviders(platform = process.platform, arch = process.arch): Provider[] {
-  return platformProviders(platform, arch, cudaProviderInstalled);
+  return platformProviders(platform, arch, { cudaInstalled: cudaProviderInstalled, gpuDevicePresent: linuxGpuDevicePresent });
+}
+
+/** A GPU the kernel exposes: a DRM render node (Mesa, AMD, Intel, NVIDIA) or NVIDIA's own device. */
+export function linuxGpuDevicePresent(): boolean {
+  const names = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  return names('/dev/dri').some((n) => n.startsWith('renderD')) || names('/dev').some((n) => /^nvidia\d+$/.test(n));
 }
 
 /** The CUDA provider library exists only after the opt-in install (ONNXRUNTIME_NODE_INSTALL=1). */

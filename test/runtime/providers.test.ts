@@ -4,16 +4,19 @@ import { COREML_FLAGS, defaultProviders, graphVariant, providerDType } from '../
 import { Graph } from '../../companion/runtime/graph.ts';
 import { createSession, executionProvider, ort } from '../../companion/runtime/session.ts';
 
-test('default provider order per platform, CPU last', () => {
-  const cuda = () => true;
-  const noCuda = () => false;
-  assert.deepEqual(defaultProviders('win32', 'x64', noCuda), ['dml', 'webgpu', 'cpu']);
-  assert.deepEqual(defaultProviders('win32', 'arm64', noCuda), ['dml', 'webgpu', 'cpu']);
+test('default provider order per platform, CPU last; Linux WebGPU only with a GPU device', () => {
+  const facts = (cuda: boolean, gpu: boolean) => ({ cudaInstalled: () => cuda, gpuDevicePresent: () => gpu });
+  const none = facts(false, false);
+  assert.deepEqual(defaultProviders('win32', 'x64', none), ['dml', 'webgpu', 'cpu']);
+  assert.deepEqual(defaultProviders('win32', 'arm64', none), ['dml', 'webgpu', 'cpu']);
   // CoreML only when asked for (TOKENFLOW_PROVIDERS / --provider).
-  assert.deepEqual(defaultProviders('darwin', 'arm64', noCuda), ['webgpu', 'cpu']);
-  assert.deepEqual(defaultProviders('linux', 'x64', cuda), ['cuda', 'webgpu', 'cpu']);
-  assert.deepEqual(defaultProviders('linux', 'x64', noCuda), ['webgpu', 'cpu']);
-  assert.deepEqual(defaultProviders('linux', 'arm64', cuda), ['cpu']);
+  assert.deepEqual(defaultProviders('darwin', 'arm64', none), ['webgpu', 'cpu']);
+  assert.deepEqual(defaultProviders('linux', 'x64', facts(true, true)), ['cuda', 'webgpu', 'cpu']);
+  assert.deepEqual(defaultProviders('linux', 'x64', facts(false, true)), ['webgpu', 'cpu']);
+  // No /dev/dri render node or NVIDIA device: Vulkan could only be Mesa's software driver.
+  assert.deepEqual(defaultProviders('linux', 'x64', facts(false, false)), ['cpu']);
+  assert.deepEqual(defaultProviders('linux', 'x64', facts(true, false)), ['cuda', 'cpu']);
+  assert.deepEqual(defaultProviders('linux', 'arm64', facts(true, true)), ['cpu']);
 });
 
 test('CoreML sessions carry the MLProgram (0x010) and subgraph (0x002) flags; others their defaults', () => {
