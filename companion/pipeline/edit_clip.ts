@@ -177,7 +177,9 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   options.capture?.store?.(store);
   log('info', found.hit ? `inversion: reusing the cached latents (${found.storeDir})` : `inversion: ${found.evaluations} UNet evaluations in ${(timings.invert / 1000).toFixed(1)} s`);
 
-  // Edit.
+  // Edit. Loading the editor (graph build, session creation) takes seconds to minutes: the
+  // stage shows from now on, its count (UNet calls, total 0 until known) once it is loaded.
+  options.onProgress?.('edit', 0, 0);
   started = performance.now();
   const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
     providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,

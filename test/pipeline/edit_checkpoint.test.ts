@@ -70,14 +70,14 @@ async function interruptInStep(opts: EditClipOptions, k: number): Promise<void> 
   }), { name: 'AbortError' });
 }
 
-/** Logs and edit-stage progress ([done, total, doneBefore]) of a run. */
+/** Logs and counted edit-stage progress ([done, total, doneBefore]) of a run (not the stage's start, total 0). */
 function recorder() {
   const logs: string[] = [];
   const edit: [number, number, number][] = [];
   const hooks: Pick<EditClipOptions, 'onLog' | 'onProgress'> = {
     onLog: (_level, message) => logs.push(message),
     onProgress: (stage, done, total, doneBefore) => {
-      if (stage === 'edit') edit.push([done, total, doneBefore ?? 0]);
+      if (stage === 'edit' && total > 0) edit.push([done, total, doneBefore ?? 0]);
     },
   };
   return { logs, edit, hooks };

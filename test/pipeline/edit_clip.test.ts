@@ -41,11 +41,20 @@ test('10 frames in batches of 4 (a shorter last batch) at a non-square 32x24: ex
   const dir = tempDir(t);
   const previews: PipelinePreview[] = [];
   const progress = new Map<string, [number, number]>();
+  const timeline: string[] = [];
   const r = await editClip(options(dir, {
     onPreview: (p) => previews.push(p),
     previewEvery: 1,
-    onProgress: (stage, done, total) => progress.set(stage, [done, total]),
+    runtime: { providers: ['cpu'], log: (message: string) => timeline.push(message) },
+    onProgress: (stage, done, total) => {
+      if (!progress.has(stage)) timeline.push(`${stage} ${done}/${total}`);
+      progress.set(stage, [done, total]);
+    },
   }));
+  // The edit stage shows (0 of a count not known yet) before its editor loads its UNet session.
+  const editShown = timeline.indexOf('edit 0/0');
+  const editorLoaded = timeline.findIndex((line, i) => i > timeline.indexOf('invert 0/4') + 2 && /^unet: running on cpu/.test(line));
+  assert.ok(editShown >= 0 && editorLoaded > editShown, timeline.join('\n'));
   assert.deepEqual({ count: r.frames.count, width: r.frames.width, height: r.frames.height }, { count: 10, width: 32, height: 24 });
   assert.equal(fs.statSync(r.frames.path).size, 10 * 32 * 24 * 3);
   assert.deepEqual(r.frameIndices, [...Array(10).keys()]);
