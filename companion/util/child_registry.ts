@@ -57,13 +57,21 @@ export class ChildRegistry {
     const identity = processIdentity(pid);
     if (identity === null) return; // already gone, or no way to recognise it later
     const file = path.join(this.dir, `${pid}.json`);
-    fs.writeFileSync(file, JSON.stringify({ pid, command: path.basename(command), identity } satisfies ChildRecord), { mode: 0o600 });
+    let recorded = true;
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid, command: path.basename(command), identity } satisfies ChildRecord), { mode: 0o600 });
+    } catch {
+      // A full data disk: the child runs unrecorded (killed on this daemon's exit, not after a
+      // kill -9) rather than failing the probe or render that needs it, which reports the disk.
+      recorded = false;
+      removeQuietly(file);
+    }
     if (this.live.size === 0) process.on('exit', this.killAllOnExit);
     this.live.set(pid, child);
     child.once('exit', () => {
       this.live.delete(pid);
       if (this.live.size === 0) process.off('exit', this.killAllOnExit);
-      fs.rmSync(file, { force: true });
+      if (recorded) fs.rmSync(file, { force: true });
     });
   }
 }
@@ -88,6 +96,15 @@ export function childSpawnOptions(): { detached: boolean } {
 /** Records `child` in the installed registry, if any (see childSpawnOptions). */
 export function trackChild(child: ChildProcess, command: string): void {
   if (registry && process.platform !== 'win32') registry.track(child, command);
+}
+
+/** Removes a torn record; a folder that cannot be written to leaves nothing to remove. */
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // ENOTDIR and the like: there is no file.
+  }
 }
 
 /** SIGKILL to the process group led by `pid`; false if it no longer exists. */

@@ -64,3 +64,15 @@ test('a child that exits on its own takes its record with it', { skip: !posix &&
   await new Promise((resolve) => child.once('exit', resolve));
   assert.deepEqual(fs.readdirSync(dir), []);
 });
+
+test('a record that cannot be written (full data disk) leaves the child running and its spawn working', { skip: !posix && 'process groups' }, async (t) => {
+  const dir = path.join(tempDir(t), 'children');
+  const registry = new ChildRegistry(dir);
+  // Writes into the registry fail from now on (ENOTDIR stands in for ENOSPC: both are a failed write).
+  fs.rmSync(dir, { recursive: true });
+  fs.writeFileSync(dir, '');
+  const child = spawn('/bin/sh', ['-c', 'exit 3'], { detached: true, stdio: 'ignore' });
+  assert.doesNotThrow(() => registry.track(child, '/bin/sh'));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  assert.equal(code, 3);
+});
