@@ -1,7 +1,7 @@
 // The farm's Redis address: `redis://[USER:PASSWORD@]HOST:PORT[/DB]`, or `rediss://` for TLS.
 // The password may also come from TOKENFLOW_QUEUE_PASSWORD (config.ts), so it need not sit in
 // a command line or a service file; it is never part of what gets logged (`display`).
-import type { RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'bullmq';
 
 export interface QueueConnection {
   /** ioredis options for BullMQ's connections. */
