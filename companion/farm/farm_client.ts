@@ -4,7 +4,7 @@
 // for a local run. A cancel removes a waiting job or asks the worker running it to stop; a
 // daemon shutdown leaves the job in the queue, and the next start attaches to it again (the
 // job id is the BullMQ job id, so submitting it again finds the same job).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobResult } from '../../shared/jobs.ts';
@@ -12,6 +12,7 @@ import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
 import { StopReason } from '../jobs/stop_reason.ts';
 import { PipelineError } from '../pipeline/interface.ts';
 import { CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, QUEUE_NAME, type FarmJobData } from './protocol.ts';
+import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
 /** Finished BullMQ jobs are kept this long, for a daemon that was down when one ended. */
@@ -50,16 +51,11 @@ export class FarmClient {
 
   /** `defaultModel`: the daemon's, written into jobs that name none (workers have their own). */
   static async open(connection: QueueConnection, defaultModel: string, log: (level: LogLevel, message: string) => void): Promise<FarmClient> {
+    await checkReachable(connection);
     const queue = new Queue<FarmJobData, JobResult>(QUEUE_NAME, { connection: connection.options });
     const queueEvents = new QueueEvents(QUEUE_NAME, { connection: connection.options });
-    const redis = new Redis(connection.options);
-    try {
-      await Promise.all([queue.waitUntilReady(), queueEvents.waitUntilReady(), redis.ping()]);
-    } catch (err) {
-      await Promise.allSettled([queue.close(), queueEvents.close()]);
-      redis.disconnect();
-      throw new Error(`cannot reach the farm's queue at ${connection.display}: ${err instanceof Error ? err.message : err}`);
-    }
+    const redis = openRedis(connection, (m) => log('error', m));
+    await Promise.all([queue.waitUntilReady(), queueEvents.waitUntilReady()]);
     return new FarmClient(queue, queueEvents, redis, log, defaultModel);
   }
 

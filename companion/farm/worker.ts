@@ -6,7 +6,6 @@
 // the editor's side.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobResult } from '../../shared/jobs.ts';
@@ -18,6 +17,7 @@ import { runJob, type RunnerEvents } from '../jobs/runner.ts';
 import { PipelineError } from '../pipeline/interface.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';
 import { CANCEL_CHANNEL, cancelKey, encodeFailure, QUEUE_NAME, type FarmEvent, type FarmJobData } from './protocol.ts';
+import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
 /** Progress ticks go to Redis at most this often per job (stage changes and logs always). */
@@ -44,11 +44,12 @@ export interface FarmWorker {
 
 export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker> {
   const { log } = opts;
+  await checkReachable(opts.connection);
   fs.mkdirSync(opts.outputDir, { recursive: true });
   fs.mkdirSync(opts.workDir, { recursive: true, mode: 0o700 });
   const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE);
-  const redis = new Redis(opts.connection.options);
-  const subscriber = new Redis(opts.connection.options);
+  const redis = openRedis(opts.connection, (m) => log('error', m));
+  const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
 
   const processor = async (job: Job<FarmJobData, JobResult>, token?: string, signal?: AbortSignal): Promise<JobResult> => {
@@ -87,7 +88,7 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         pipelines,
         media: opts.media,
         signal,
-        events: relay(job),
+        events: relay(job, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
       });
       fs.rmSync(path.join(opts.workDir, record.id), { recursive: true, force: true });
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
@@ -141,8 +142,9 @@ function workerSource(editorSource: string, maps: readonly PathMapping[]): strin
   return mapped;
 }
 
-/** The runner's events as BullMQ progress updates, in order; ticks thinned out. */
-function relay(job: Job<FarmJobData, JobResult>): RunnerEvents {
+/** The runner's events as BullMQ progress updates, in order; ticks thinned out. Its log lines
+ * also go to the worker's own log. */
+function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message: string) => void): RunnerEvents {
   let chain: Promise<void> = Promise.resolve();
   let lastTick = -Infinity;
   const send = (event: FarmEvent) => {
@@ -159,6 +161,9 @@ function relay(job: Job<FarmJobData, JobResult>): RunnerEvents {
     stageEnd: (stage) => send({ t: 'stageEnd', stage }),
     stageSkipped: (stage) => send({ t: 'stageSkipped', stage }),
     preview: () => {},
-    log: (level, message) => send({ t: 'log', level, message }),
+    log: (level, message) => {
+      log(level, message);
+      send({ t: 'log', level, message });
+    },
   };
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
-import { BIN, tempDir } from '../helpers/cli.ts';
+import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
@@ -132,4 +132,56 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
   const next = await submit(d, clip, 'after the cancels');
   assert.equal((await reached(d, next, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished')).state, 'succeeded');
   assert.deepEqual(fs.readdirSync(path.join(home, 'renders')).filter((f) => !f.includes('after-the-cancels')), [], 'no render or partial file of a canceled job');
+});
+
+test('a stopped worker puts its job back, another resumes it from its checkpoint, and a restarted daemon collects the outcome', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-resume-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const editorHome = path.join(home, 'editor');
+  const first = await serveDaemon(editorHome, ['--queue', redis.url]);
+  t.after(() => first.stop('SIGKILL'));
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
+  const w1 = await startWorker(path.join(home, 'w1'), workerArgs);
+  t.after(() => w1.stop('SIGKILL'));
+  const id = await submit(first, clip, 'resumed elsewhere');
+  await until(() => first.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'invert'), 240_000, 'the job to reach invert');
+  // The editor closes the laptop and the GPU machine is stopped, both mid-job.
+  assert.equal(await first.stop('SIGTERM'), 0);
+  await w1.stop('SIGTERM');
+  assert.equal(w1.child.exitCode, 0, w1.output());
+  assert.match(w1.output(), /put back in the queue/);
+
+  const w2 = await startWorker(path.join(home, 'w2'), workerArgs);
+  t.after(() => w2.stop('SIGKILL'));
+  await until(() => /succeeded/.test(w2.output()), 240_000, `the second worker to finish the job:\n${w2.output()}`);
+  assert.match(w2.output(), new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`));
+  // It resumed from the first attempt's checkpoint in the shared work folder.
+  assert.match(w2.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+
+  const second = await serveDaemon(editorHome, ['--queue', redis.url]);
+  t.after(() => second.stop('SIGKILL'));
+  await until(async () => (await second.job(id)).state === 'succeeded', 60_000, `the restarted daemon to collect the outcome:\n${second.output()}`);
+  const job = await second.job(id);
+  const probe = await ffprobeJson(job.result!.output_path!, 'stream=codec_name,nb_frames');
+  assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+  // It attached at start-up, before its event stream opened: its log says so.
+  assert.match(second.output(), new RegExp(`job ${id.slice(0, 8)}: attached to the farm's job \\(completed\\)`));
+});
+
+test('worker: an unreachable or refusing queue is an error naming the address, never the password', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-auth-');
+  const redis = await startRedis('right-password');
+  t.after(() => redis.stop());
+  const wrong = await tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home));
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.match(wrong.stderr, new RegExp(`cannot reach the farm's queue at redis://127\\.0\\.0\\.1:${redis.port}/0 \\(with a password\\): .*(WRONGPASS|invalid)`));
+  assert.doesNotMatch(wrong.stdout + wrong.stderr, /wrong-password/);
+  const badMap = await tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home));
+  assert.equal(badMap.code, 2);
+  assert.match(badMap.stderr, /FROM=TO/);
+  const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--concurrency does not apply with --queue/);
 });
