@@ -185,3 +185,30 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
 });
+
+test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-kill-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
+  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const id = await submit(d, clip, 'survives a dead worker');
+  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'edit'), 240_000, 'the job to reach edit');
+  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
+  const victim = workers.find((w) => started.test(w.output()))!;
+  const other = workers.find((w) => w !== victim)!;
+  await victim.stop('SIGKILL');
+  const killedAt = performance.now();
+  const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
+  await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
+  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (BullMQ's lock and stalled check)`);
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+  const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
+  assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+});
