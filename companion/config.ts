@@ -148,3 +148,8 @@ function absolute(value: string | undefined): string | undefined {
   const v = nonEmpty(value);
   return v && path.isAbsolute(v) ? v : undefined;
 }
+
+/** The studio farm's queue (TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD); undefined when unset. */
+export function queueFromEnv(env: Env = process.env): { url: string | undefined; password: string | undefined } {
+  return { url: nonEmpty(env.TOKENFLOW_QUEUE), password: nonEmpty(env.TOKENFLOW_QUEUE_PASSWORD) };
+}

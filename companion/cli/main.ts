@@ -13,6 +13,7 @@ const commands: Record<string, CommandEntry> = {
   demo: { summary: 'edit a generated clip with the bundled tiny model (checks the install)', load: () => import('./demo.ts') },
   edit: { summary: 'edit one video headless: tokenflow edit <video> --prompt ... -o out.mov', load: () => import('./edit.ts') },
   serve: { summary: 'run the daemon the Premiere panel talks to', load: () => import('./serve.ts') },
+  worker: { summary: 'run a studio farm worker: take jobs from a Redis queue (see README "Studio")', load: () => import('./worker.ts') },
   service: { summary: 'start the daemon at login: tokenflow service install|uninstall|status', load: () => import('./service.ts') },
   token: { summary: "print the daemon's pairing token", load: () => import('./token.ts') },
   jobs: { summary: "list, show or cancel the running daemon's jobs", load: () => import('./jobs.ts') },

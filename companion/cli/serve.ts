@@ -1,6 +1,8 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
+import { FarmClient } from '../farm/farm_client.ts';
+import { parseQueueUrl, type QueueConnection } from '../farm/queue_url.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { JobService, JobServiceError } from '../jobs/index.ts';
 import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
@@ -20,6 +22,12 @@ import { parseOptions, UsageError, type Command } from './command.ts';
 
 const EXPOSE_FLAG = 'i-know-this-exposes-the-daemon';
 
+/**
+ * With --queue the daemon hands every queued job to the farm at once (the workers' own
+ * --concurrency decides how many run); this only bounds the jobs it follows at a time.
+ */
+const FARM_FOLLOWED_JOBS = 1000;
+
 const help = `Usage: tokenflow serve [options]
 
 Runs the TokenFlow daemon: the REST API and event stream the Premiere panel talks to.
@@ -37,6 +45,10 @@ Options:
   --model DIR|ORG/NAME  default model: a diffusers folder, \`tiny-sd15\` (bundled), or a
                         hub id already in the HF cache (or TOKENFLOW_MODEL; see
                         \`tokenflow models list\`)
+  --queue URL           studio farm: hand jobs to the workers on this Redis instead of
+                        running them here: redis://[USER:PASSWORD@]HOST:PORT[/DB] or
+                        rediss:// (or TOKENFLOW_QUEUE; password also from
+                        TOKENFLOW_QUEUE_PASSWORD). See the README's "Studio" section
   --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
                         "null" or "https://example.com"); repeatable. Only such
                         Origins get CORS answers; needed only if the panel is refused
@@ -44,7 +56,8 @@ Options:
   -h, --help            this help
 
 Environment: TOKENFLOW_HOME (config, data and renders under one folder),
-TOKENFLOW_OUTPUT_DIR, TOKENFLOW_PORT, TOKENFLOW_MODEL, TOKENFLOW_FFMPEG, TOKENFLOW_FFPROBE.`;
+TOKENFLOW_OUTPUT_DIR, TOKENFLOW_PORT, TOKENFLOW_MODEL, TOKENFLOW_FFMPEG, TOKENFLOW_FFPROBE,
+TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD.`;
 
 export const command: Command = {
   help,
@@ -59,6 +72,7 @@ export const command: Command = {
         concurrency: { type: 'string' },
         output: { type: 'string' },
         model: { type: 'string' },
+        queue: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
       },
     });
@@ -74,6 +88,17 @@ export const command: Command = {
       );
     }
     const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
+    const queueEnv = queueFromEnv();
+    const queueUrl = values.queue ?? queueEnv.url;
+    let queue: QueueConnection | undefined;
+    if (queueUrl !== undefined) {
+      if (values.concurrency !== undefined) throw new UsageError('--concurrency does not apply with --queue: each worker has its own (tokenflow worker --concurrency)');
+      try {
+        queue = parseQueueUrl(queueUrl, queueEnv.password);
+      } catch (err) {
+        throw new UsageError(message(err));
+      }
+    }
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const configuredModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
@@ -87,6 +112,7 @@ export const command: Command = {
       outputDir,
       configuredModel,
       allowedOrigins: values['allow-origin'] ?? [],
+      queue,
     });
   },
 };
@@ -102,6 +128,8 @@ interface ServeOptions {
   /** --model or TOKENFLOW_MODEL; undefined: chosen from the installed models. */
   configuredModel: string | undefined;
   allowedOrigins: string[];
+  /** --queue: jobs go to the studio farm's workers. */
+  queue: QueueConnection | undefined;
 }
 
 async function serve(opts: ServeOptions): Promise<number> {
@@ -151,12 +179,19 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
   }
 
+  const farm = opts.queue && await FarmClient.open(opts.queue, defaultModel, log);
   const jobs = new JobService({
-    dataDir: opts.dataDir, outputDir: opts.outputDir, concurrency: opts.concurrency, log,
-    outputFileMode: 0o666 & ~userUmask,
+    dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
+    // Farm renders are written by the workers, with the shared folder's own rules.
+    ...(farm ? { execute: farm.execute, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
   });
-  await jobs.start();
+  try {
+    await jobs.start();
+  } catch (err) {
+    await farm?.close();
+    throw err;
+  }
   let daemon;
   try {
     daemon = await startDaemon({
@@ -173,6 +208,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     });
   } catch (err) {
     await jobs.close();
+    await farm?.close();
     throw err;
   }
   await writeDaemonFile(opts.dataDir, { pid: process.pid, url: daemon.url, version, started_at: new Date().toISOString() });
@@ -188,7 +224,8 @@ async function serve(opts: ServeOptions): Promise<number> {
     ].join('\n'));
   }
   log('info', `bearer token: print it with \`tokenflow token\` (stored in ${tokenPath(opts.configDir)})`);
-  log('info', `jobs run ${opts.concurrency} at a time; renders go to ${opts.outputDir}`);
+  if (opts.queue) log('info', `jobs go to the studio farm's queue at ${opts.queue.display}; the workers write the renders`);
+  else log('info', `jobs run ${opts.concurrency} at a time; renders go to ${opts.outputDir}`);
   log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); press Ctrl-C to stop`);
 
   await new Promise<void>((resolve) => {
@@ -207,6 +244,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   });
   await daemon.close();
   await jobs.close();
+  await farm?.close();
   await removeDaemonFile(opts.dataDir);
   log('info', 'stopped');
   return 0;

@@ -1,9 +1,10 @@
 // The job service's public surface, for the HTTP/WS server and the CLI. Implemented by
 // JobService (service.ts).
 import type { EventOf, ServerEvent, ServerEventType } from '../../shared/events.ts';
-import type { JobRecord, JobRequestInput, JobSettings } from '../../shared/jobs.ts';
+import type { JobRecord, JobRequestInput, JobResult, JobSettings } from '../../shared/jobs.ts';
 import type { Preset, PresetBodyInput } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
+import type { RunJobContext } from './runner.ts';
 
 export interface JobServiceOptions {
   /** Daemon data folder; the job log and user presets live in `<dataDir>/jobs/`. */
@@ -21,6 +22,11 @@ export interface JobServiceOptions {
    * the product's pipeline module. Tests pass a test double.
    */
   pipelineModule?: URL;
+  /**
+   * Runs one attempt of a job: default, here (runner.ts's runJob). The studio farm passes one
+   * that hands the job to its queue and relays the worker's events (companion/farm/).
+   */
+  execute?: (ctx: RunJobContext) => Promise<JobResult>;
   /** Probe the source when a job is submitted and refuse non-video (default true). */
   probeOnSubmit?: boolean;
   /**

@@ -35,7 +35,8 @@ import { cachedProbe } from './probe_cache.ts';
 import { PreviewThrottle } from './preview_throttle.ts';
 import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
-import { runJob } from './runner.ts';
+import { runJob, type RunJobContext } from './runner.ts';
+import { StopReason } from './stop_reason.ts';
 import { assertTransition, isFinished } from './state_machine.ts';
 import { ChildRegistry, installChildRegistry, uninstallChildRegistry } from '../util/child_registry.ts';
 
@@ -47,16 +48,6 @@ const PROGRESS_INTERVAL_MS = 100;
 
 /** How often the outcome of a job that could not be recorded (full disk) is tried again. */
 const UNRECORDED_RETRY_MS = 5_000;
-
-/** Why a running job's signal fired. */
-class StopReason extends Error {
-  constructor(
-    readonly kind: 'cancel' | 'shutdown' | 'storage',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 interface ActiveJob {
   controller: AbortController;
@@ -84,6 +75,7 @@ export class JobService implements JobServiceApi {
   private readonly concurrency: number;
   private readonly maxAttempts: number;
   private readonly pipelines: PipelineHost;
+  private readonly execute: (ctx: RunJobContext) => Promise<JobResult>;
   private readonly probeOnSubmit: boolean;
   private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly previewIntervalMs: number;
@@ -111,6 +103,7 @@ export class JobService implements JobServiceApi {
     this.concurrency = positiveInt(options.concurrency ?? 1, 'concurrency');
     this.maxAttempts = positiveInt(options.maxAttempts ?? 3, 'maxAttempts');
     this.pipelines = new PipelineHost(options.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { abortGraceMs: options.abortGraceMs });
+    this.execute = options.execute ?? runJob;
     this.probeOnSubmit = options.probeOnSubmit ?? true;
     this.checkSettings = options.checkSettings;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
@@ -435,7 +428,7 @@ export class JobService implements JobServiceApi {
     };
     this.active.set(id, active);
     this.jobLog(id, 'info', `started (attempt ${attempt})`);
-    active.done = runJob({
+    active.done = this.execute({
       job: this.current(id),
       jobDir: this.jobDir(id),
       outputDir: this.outputDir,

@@ -29,8 +29,9 @@ export function daemonEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function serveDaemon(home: string): Promise<ServedDaemon> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: daemonEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `extraArgs`: more `tokenflow serve` options (e.g. --queue). */
+export async function serveDaemon(home: string, extraArgs: string[] = []): Promise<ServedDaemon> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...extraArgs], { env: daemonEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));

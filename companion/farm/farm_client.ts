@@ -1,0 +1,157 @@
+// The daemon's side of the studio farm: JobService's executor (JobServiceOptions.execute)
+// that hands a job to the BullMQ queue instead of running it, and turns the queue's events for
+// it back into the runner's events, so the job service records and announces them exactly as
+// for a local run. A cancel removes a waiting job or asks the worker running it to stop; a
+// daemon shutdown leaves the job in the queue, and the next start attaches to it again (the
+// job id is the BullMQ job id, so submitting it again finds the same job).
+import type { Redis } from 'ioredis';
+import { Job, Queue, QueueEvents } from 'bullmq';
+import type { LogLevel } from '../../shared/events.ts';
+import type { JobResult } from '../../shared/jobs.ts';
+import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
+import { StopReason } from '../jobs/stop_reason.ts';
+import { PipelineError } from '../pipeline/interface.ts';
+import { CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, QUEUE_NAME, type FarmJobData } from './protocol.ts';
+import { checkReachable, openRedis } from './connect.ts';
+import type { QueueConnection } from './queue_url.ts';
+
+/** Finished BullMQ jobs are kept this long, for a daemon that was down when one ended. */
+const KEEP_FINISHED_S = 7 * 24 * 3600;
+
+interface Watcher {
+  events: RunnerEvents;
+  completed(result: JobResult): void;
+  failed(reason: string): void;
+  removed(): void;
+}
+
+export class FarmClient {
+  private readonly watchers = new Map<string, Watcher>();
+
+  private constructor(
+    private readonly queue: Queue<FarmJobData, JobResult>,
+    private readonly queueEvents: QueueEvents,
+    private readonly redis: Redis,
+    private readonly log: (level: LogLevel, message: string) => void,
+    private readonly defaultModel: string,
+  ) {
+    queueEvents.on('progress', ({ jobId, data }) => {
+      const watcher = this.watchers.get(jobId);
+      const parsed = FarmEvent.safeParse(data);
+      if (watcher && parsed.success) deliver(watcher.events, parsed.data);
+    });
+    queueEvents.on('completed', ({ jobId, returnvalue }) => {
+      this.watchers.get(jobId)?.completed(typeof returnvalue === 'string' ? (JSON.parse(returnvalue) as JobResult) : (returnvalue as JobResult));
+    });
+    queueEvents.on('failed', ({ jobId, failedReason }) => this.watchers.get(jobId)?.failed(failedReason));
+    queueEvents.on('removed', ({ jobId }) => this.watchers.get(jobId)?.removed());
+    queueEvents.on('error', (err) => log('error', `queue events: ${err.message}`));
+    queue.on('error', (err) => log('error', `queue: ${err.message}`));
+  }
+
+  /** `defaultModel`: the daemon's, written into jobs that name none (workers have their own). */
+  static async open(connection: QueueConnection, defaultModel: string, log: (level: LogLevel, message: string) => void): Promise<FarmClient> {
+    await checkReachable(connection);
+    const queue = new Queue<FarmJobData, JobResult>(QUEUE_NAME, { connection: connection.options });
+    const queueEvents = new QueueEvents(QUEUE_NAME, { connection: connection.options });
+    const redis = openRedis(connection, (m) => log('error', m));
+    await Promise.all([queue.waitUntilReady(), queueEvents.waitUntilReady()]);
+    return new FarmClient(queue, queueEvents, redis, log, defaultModel);
+  }
+
+  /** JobServiceOptions.execute: one attempt of a job, run by whichever worker takes it. */
+  readonly execute = (ctx: RunJobContext): Promise<JobResult> => {
+    const id = ctx.job.id;
+    const { signal } = ctx;
+    return new Promise<JobResult>((resolve, reject) => {
+      const settle = (fn: () => void) => {
+        if (this.watchers.get(id) !== watcher) return;
+        this.watchers.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const aborted = () => new DOMException(`job aborted: ${signal.reason instanceof Error ? signal.reason.message : 'canceled'}`, 'AbortError');
+      const watcher: Watcher = {
+        events: ctx.events,
+        completed: (result) => settle(() => resolve(result)),
+        failed: (reason) => settle(() => reject(signal.aborted ? aborted() : failure(reason))),
+        removed: () => settle(() => reject(signal.aborted ? aborted() : new PipelineError('internal', 'the job was removed from the farm queue'))),
+      };
+      const onAbort = () => {
+        if (signal.reason instanceof StopReason && signal.reason.kind === 'shutdown') {
+          // The job stays in the queue; the next daemon start attaches to it again.
+          settle(() => reject(aborted()));
+          return;
+        }
+        void this.cancel(id).catch((err: unknown) => this.log('error', `job ${id.slice(0, 8)}: cancel on the farm failed: ${err instanceof Error ? err.message : err}`));
+      };
+      this.watchers.set(id, watcher);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.attach(ctx).then(
+        (finished) => {
+          if (finished) finished.result !== undefined ? watcher.completed(finished.result) : watcher.failed(finished.reason);
+        },
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+  };
+
+  /** Adds the job (or finds it, after a daemon restart); a job that already ended says how. */
+  private async attach(ctx: RunJobContext): Promise<{ result?: JobResult; reason: string } | null> {
+    const id = ctx.job.id;
+    const existing = await Job.fromId<FarmJobData, JobResult>(this.queue, id);
+    if (existing) {
+      const state = await existing.getState();
+      ctx.events.log('info', `attached to the farm's job (${state})`);
+      if (state === 'completed') return { result: existing.returnvalue, reason: '' };
+      if (state === 'failed') return { reason: existing.failedReason };
+      return null;
+    }
+    const job = { ...ctx.job, settings: { ...ctx.job.settings, model: ctx.job.settings.model ?? this.defaultModel } };
+    await this.queue.add('edit', { job }, {
+      jobId: id,
+      // A failure is final, as in the local runner; a worker that dies is BullMQ's stalled-job
+      // check's business (the job goes back to the queue once, then fails).
+      attempts: 1,
+      removeOnComplete: { age: KEEP_FINISHED_S },
+      removeOnFail: { age: KEEP_FINISHED_S },
+    });
+    ctx.events.log('info', 'sent to the farm; waiting for a worker');
+    return null;
+  }
+
+  private async cancel(id: string): Promise<void> {
+    await this.redis.set(cancelKey(id), '1', 'EX', 24 * 3600);
+    const job = await Job.fromId(this.queue, id);
+    // A waiting job is simply removed ('removed' settles it); a running one is locked by its
+    // worker, which the channel reaches.
+    const removed = job ? await job.remove().then(() => true, () => false) : false;
+    if (!removed) await this.redis.publish(CANCEL_CHANNEL, id);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
+    this.redis.disconnect();
+  }
+}
+
+function deliver(events: RunnerEvents, e: FarmEvent): void {
+  switch (e.t) {
+    case 'stageStart':
+      return events.stageStart(e.stage);
+    case 'progress':
+      return events.progress(e.stage, e.done, e.total, e.doneBefore);
+    case 'stageEnd':
+      return events.stageEnd(e.stage);
+    case 'stageSkipped':
+      return events.stageSkipped(e.stage);
+    case 'log':
+      return events.log(e.level, `[worker] ${e.message}`);
+  }
+}
+
+/** The worker's JobError as an error the job service classifies to the same code. */
+function failure(reason: string): Error {
+  const error = decodeFailure(reason);
+  return new PipelineError(error.code, error.message);
+}

@@ -1,0 +1,47 @@
+// What the daemon and the farm's workers exchange through BullMQ: the queue's name, a job's
+// data (the daemon's job record), the runner's events carried as job progress, a failure as
+// the job's failed reason, and the cancel request for a job a worker is running.
+import { z } from 'zod';
+import { JobError } from '../../shared/errors.ts';
+import type { JobRecord } from '../../shared/jobs.ts';
+import { Stage } from '../../shared/jobs.ts';
+
+export const QUEUE_NAME = 'tokenflow-jobs';
+
+/** Pub/sub channel a daemon publishes a job id on to cancel it where it runs. */
+export const CANCEL_CHANNEL = 'tokenflow:cancel';
+
+/** Set (a day) on cancel too, for a worker that takes the job just as it is canceled. */
+export function cancelKey(jobId: string): string {
+  return `tokenflow:canceled:${jobId}`;
+}
+
+export interface FarmJobData {
+  job: JobRecord;
+}
+
+const Level = z.enum(['debug', 'info', 'warn', 'error']);
+
+/** One runner event (RunnerEvents), carried as the BullMQ job's progress. */
+export const FarmEvent = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('stageStart'), stage: Stage }),
+  z.object({ t: z.literal('progress'), stage: Stage, done: z.number(), total: z.number(), doneBefore: z.number().optional() }),
+  z.object({ t: z.literal('stageEnd'), stage: Stage }),
+  z.object({ t: z.literal('stageSkipped'), stage: Stage }),
+  z.object({ t: z.literal('log'), level: Level, message: z.string() }),
+]);
+export type FarmEvent = z.infer<typeof FarmEvent>;
+
+/** A failed job's reason: its JobError as JSON (the worker classified what its run threw). */
+export function encodeFailure(error: JobError): string {
+  return JSON.stringify(error);
+}
+
+export function decodeFailure(reason: string): JobError {
+  try {
+    return JobError.parse(JSON.parse(reason));
+  } catch {
+    // BullMQ's own reasons (e.g. a job stalled more often than allowed) are plain text.
+    return { code: 'internal', message: reason };
+  }
+}

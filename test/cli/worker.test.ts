@@ -1,0 +1,214 @@
+// The studio farm end to end, as a studio runs it: a real redis-server, `tokenflow serve
+// --queue` and `tokenflow worker` processes, real ffmpeg and the bundled tiny model. The
+// daemon keeps its API and events; the workers run the jobs and write the renders.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { EventOf } from '../../shared/events.ts';
+import type { JobRecord } from '../../shared/jobs.ts';
+import { ffprobeJson, makeClip } from '../media/clips.ts';
+import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { startRedis } from '../helpers/redis_server.ts';
+import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
+
+const SLOW = { timeout: 600_000 };
+
+interface WorkerProcess {
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+async function startWorker(home: string, args: string[]): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: daemonEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await until(() => /taking jobs/.test(out) || child.exitCode !== null, 60_000, 'the worker to start');
+  assert.equal(child.exitCode, null, `the worker exited:\n${out}`);
+  return {
+    child,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+function jobBody(clip: string, prompt: string) {
+  return {
+    source_path: clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt, codec: 'h264',
+    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8 },
+  };
+}
+
+async function submit(d: ServedDaemon, clip: string, prompt: string): Promise<string> {
+  const res = await d.request('POST', '/v1/jobs', jobBody(clip, prompt));
+  assert.equal(res.status, 202, JSON.stringify(res.json));
+  return (res.json as { job: JobRecord }).job.id;
+}
+
+function states(d: ServedDaemon, id: string): JobRecord[] {
+  return d.events.filter((e): e is EventOf<'job.state'> => e.type === 'job.state' && e.job.id === id).map((e) => e.job);
+}
+
+async function reached(d: ServedDaemon, id: string, predicate: (j: JobRecord) => boolean, what: string, ms = 240_000): Promise<JobRecord> {
+  await until(() => states(d, id).some(predicate), ms, `job ${id.slice(0, 8)}: ${what}\n${d.output()}`);
+  return states(d, id).find(predicate)!;
+}
+
+test('one daemon and two workers run four jobs to valid renders; paths are mapped both ways', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  // One shared folder, seen by the editor and by the workers under different paths.
+  const shared = path.join(home, 'shared');
+  fs.mkdirSync(path.join(shared, 'renders'), { recursive: true });
+  const editorView = path.join(home, 'editor-view');
+  const workerView = path.join(home, 'worker-view');
+  fs.symlinkSync(shared, editorView);
+  fs.symlinkSync(shared, workerView);
+  await makeClip(path.join(shared, 'clip.mp4'), { width: 320, height: 240, rate: '10', frames: 8 });
+  const clip = path.join(editorView, 'clip.mp4');
+
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const workerArgs = ['--queue', redis.url, '--path-map', `${editorView}=${workerView}`, '--output', path.join(workerView, 'renders'), '--work', path.join(workerView, 'work')];
+  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) ids.push(await submit(d, clip, `farm job ${i}`));
+  for (const id of ids) {
+    const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed' || j.state === 'canceled', 'finished');
+    assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+    const out = done.result!.output_path!;
+    assert.ok(out.startsWith(path.join(editorView, 'renders') + path.sep), `the render's path is the editor's: ${out}`);
+    const probe = await ffprobeJson(out, 'stream=codec_name,width,height,nb_frames');
+    assert.deepEqual(probe.streams[0], { codec_name: 'h264', width: 320, height: 240, nb_frames: '8' });
+    assert.equal(done.result!.frame_count, 8);
+    // The worker's stages reached the daemon's clients as progress events.
+    const stages = new Set(d.events.filter((e): e is EventOf<'job.progress'> => e.type === 'job.progress' && e.job_id === id).map((e) => e.stage));
+    for (const stage of ['probe', 'extract', 'invert', 'edit', 'decode', 'encode'] as const) assert.ok(stages.has(stage), `progress for ${stage}: ${[...stages]}`);
+  }
+  // Both workers took jobs (each was ready, one job at a time, before the four were submitted).
+  for (const [i, w] of workers.entries()) assert.match(w.output(), /succeeded/, `worker ${i + 1} ran no job:\n${w.output()}`);
+  // The daemon's job log holds the records (`tokenflow jobs list` reads them the same way).
+  const listed = (await d.request('GET', '/v1/jobs')).json as { jobs: JobRecord[] };
+  assert.deepEqual(listed.jobs.filter((j) => ids.includes(j.id)).map((j) => j.state), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+  // Work folders are gone once the jobs end.
+  assert.deepEqual(fs.readdirSync(path.join(shared, 'work')), []);
+});
+
+test('a job submitted with no worker waits, then runs; cancel reaches a queued and a running remote job', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-cancel-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  // 1280x720: the running job is long enough for its cancel to find it running.
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+
+  const running = await submit(d, clip, 'canceled while running');
+  const queued = await submit(d, clip, 'canceled while queued');
+  await until(() => /waiting for a worker/.test(d.output()), 30_000, 'the daemon to hand the jobs to the queue');
+  const canceledQueued = (await d.request('POST', `/v1/jobs/${queued}/cancel`)).json as JobRecord;
+  assert.ok(['running', 'canceled'].includes(canceledQueued.state));
+  assert.equal((await reached(d, queued, (j) => j.state === 'canceled', 'canceled', 30_000)).error?.code, 'canceled');
+
+  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')]);
+  t.after(() => worker.stop('SIGKILL'));
+  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the job to run on the worker');
+  assert.equal((await d.request('POST', `/v1/jobs/${running}/cancel`)).status, 200);
+  const canceled = await reached(d, running, (j) => j.state === 'canceled', 'canceled', 60_000);
+  assert.match(canceled.error!.message, /^canceled during (invert|edit|decode)$/);
+  await until(() => /cancel requested/.test(worker.output()), 30_000, 'the worker to hear the cancel');
+  // The queued job never ran anywhere; the worker keeps taking jobs after a cancel.
+  assert.doesNotMatch(worker.output(), new RegExp(`job ${queued.slice(0, 8)}`));
+  const next = await submit(d, clip, 'after the cancels');
+  assert.equal((await reached(d, next, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished')).state, 'succeeded');
+  assert.deepEqual(fs.readdirSync(path.join(home, 'renders')).filter((f) => !f.includes('after-the-cancels')), [], 'no render or partial file of a canceled job');
+});
+
+test('a stopped worker puts its job back, another resumes it from its checkpoint, and a restarted daemon collects the outcome', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-resume-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const editorHome = path.join(home, 'editor');
+  const first = await serveDaemon(editorHome, ['--queue', redis.url]);
+  t.after(() => first.stop('SIGKILL'));
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
+  const w1 = await startWorker(path.join(home, 'w1'), workerArgs);
+  t.after(() => w1.stop('SIGKILL'));
+  const id = await submit(first, clip, 'resumed elsewhere');
+  await until(() => first.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'invert'), 240_000, 'the job to reach invert');
+  // The editor closes the laptop and the GPU machine is stopped, both mid-job.
+  assert.equal(await first.stop('SIGTERM'), 0);
+  await w1.stop('SIGTERM');
+  assert.equal(w1.child.exitCode, 0, w1.output());
+  assert.match(w1.output(), /put back in the queue/);
+
+  const w2 = await startWorker(path.join(home, 'w2'), workerArgs);
+  t.after(() => w2.stop('SIGKILL'));
+  await until(() => /succeeded/.test(w2.output()), 240_000, `the second worker to finish the job:\n${w2.output()}`);
+  assert.match(w2.output(), new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`));
+  // It resumed from the first attempt's checkpoint in the shared work folder.
+  assert.match(w2.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+
+  const second = await serveDaemon(editorHome, ['--queue', redis.url]);
+  t.after(() => second.stop('SIGKILL'));
+  await until(async () => (await second.job(id)).state === 'succeeded', 60_000, `the restarted daemon to collect the outcome:\n${second.output()}`);
+  const job = await second.job(id);
+  const probe = await ffprobeJson(job.result!.output_path!, 'stream=codec_name,nb_frames');
+  assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+  // It attached at start-up, before its event stream opened: its log says so.
+  assert.match(second.output(), new RegExp(`job ${id.slice(0, 8)}: attached to the farm's job \\(completed\\)`));
+});
+
+test('worker: an unreachable or refusing queue is an error naming the address, never the password', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-auth-');
+  const redis = await startRedis('right-password');
+  t.after(() => redis.stop());
+  const wrong = await tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home));
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.match(wrong.stderr, new RegExp(`cannot reach the farm's queue at redis://127\\.0\\.0\\.1:${redis.port}/0 \\(with a password\\): .*(WRONGPASS|invalid)`));
+  assert.doesNotMatch(wrong.stdout + wrong.stderr, /wrong-password/);
+  const badMap = await tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home));
+  assert.equal(badMap.code, 2);
+  assert.match(badMap.stderr, /FROM=TO/);
+  const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--concurrency does not apply with --queue/);
+});
+
+test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-kill-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
+  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const id = await submit(d, clip, 'survives a dead worker');
+  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'edit'), 240_000, 'the job to reach edit');
+  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
+  const victim = workers.find((w) => started.test(w.output()))!;
+  const other = workers.find((w) => w !== victim)!;
+  await victim.stop('SIGKILL');
+  const killedAt = performance.now();
+  const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
+  await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
+  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (BullMQ's lock and stalled check)`);
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+  const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
+  assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+});
