@@ -16,4 +16,6 @@ export const API_PATHS = {
   preset: `${API_PREFIX}/presets/:name`,
   models: `${API_PREFIX}/models`,
   events: `${API_PREFIX}/events`,
+  pair: `${API_PREFIX}/pair`,
+  pairConfirm: `${API_PREFIX}/pair/:id/confirm`,
 } as const;

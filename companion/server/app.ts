@@ -8,9 +8,11 @@ import { API_PATHS, API_VERSION } from '../../shared/api.ts';
 import { Health, PublicHealth, type ModelInfo } from '../../shared/health.ts';
 import { JobDeleteQuery, JobId, JobRequest, PresetName } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
+import { PairingConfirm, type PairingGranted } from '../../shared/pairing.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { JobServiceError, type JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorHandler, sendError, validationError } from './errors.ts';
+import type { PairingDesk } from './pairing.ts';
 import { bearerToken, checkRequestHeaders, checkToken, judgeOrigin, type HostPolicy, type OriginPolicy } from './security.ts';
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */
@@ -28,6 +30,8 @@ export interface AppDeps {
   /** Installed models (GET /v1/models, and ids in the health). */
   listModels: () => Promise<ModelInfo[]>;
   log: (level: LogLevel, message: string) => void;
+  /** Pairing without a terminal (shared/pairing.ts). */
+  pairing: PairingDesk;
 }
 
 /** Routes that take no query parameters validate against this (unknown ones are refused). */
@@ -72,6 +76,8 @@ export function createApp(deps: AppDeps): express.Express {
     validateQuery(req, NoQuery);
     res.json(await fullHealth(deps));
   });
+
+  mountPairing(app, deps);
 
   app.use((req, res, next) => {
     const refused = checkToken(bearerToken(req.headers.authorization), deps.token);
@@ -163,6 +169,48 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(errorHandler((line) => deps.log('error', line)));
   return app;
+}
+
+/**
+ * The two routes that take no token. Only the panel may pair: a request with any Origin but
+ * the panel's own (`uxp:`/`plugin:`) or none is refused here, even one allowed with
+ * --allow-origin — a web page the user vouched for may call the API with a token the user
+ * gave it, but never obtain one.
+ */
+function mountPairing(app: express.Express, deps: AppDeps): void {
+  const onlyPanel = (req: Request, _res: Response, next: NextFunction) => {
+    const verdict = judgeOrigin(req.headers.origin, deps.originPolicy);
+    if (!verdict.accepted || verdict.cors) {
+      throw new ApiError(403, 'forbidden', `Origin "${clip(req.headers.origin)}" may not pair: only the TokenFlow panel can`);
+    }
+    if (hasBody(req) && !req.is('application/json')) {
+      throw new ApiError(415, 'unsupported_media_type', 'request body must be JSON (Content-Type: application/json)');
+    }
+    next();
+  };
+  const json = express.json({ limit: 1024, strict: true, type: 'application/json' });
+
+  app.post(API_PATHS.pair, onlyPanel, json, (req, res) => {
+    validateQuery(req, NoQuery);
+    validateBody(req, NoBody);
+    const started = deps.pairing.start();
+    deps.log('info', `pairing requested (${req.headers.origin ?? 'no Origin'}); the code is valid until ${started.expires_at}`);
+    res.status(201).json(started);
+  });
+
+  app.post(API_PATHS.pairConfirm, onlyPanel, json, (req, res) => {
+    validateQuery(req, NoQuery);
+    const body = PairingConfirm.safeParse(req.body);
+    if (!body.success) throw validationError(body.error, 'pairing confirmation');
+    try {
+      const token = deps.pairing.confirm(String(req.params.id), body.data.code);
+      deps.log('info', 'pairing confirmed: the panel has the token');
+      res.json({ token } satisfies PairingGranted);
+    } catch (err) {
+      if (err instanceof ApiError) deps.log('warn', `pairing refused: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
 async function fullHealth(deps: AppDeps): Promise<Health> {

@@ -10,6 +10,7 @@ import type { JobServiceApi } from '../jobs/index.ts';
 import { createApp } from './app.ts';
 import { errorBody } from './errors.ts';
 import { EventHub } from './events.ts';
+import { PairingDesk } from './pairing.ts';
 import type { HostPolicy } from './security.ts';
 
 export interface DaemonOptions {
@@ -70,6 +71,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     device: opts.device ?? (() => null),
     listModels: opts.listModels ?? (async () => []),
     log,
+    pairing: new PairingDesk({ token: opts.token, announce: (code, seconds) => log('warn', pairingAnnouncement(code, seconds)) }),
   });
   const events = new EventHub({
     jobs: opts.jobs,
@@ -136,6 +138,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return closing;
     },
   };
+}
+
+/** The line that shows the user the pairing code (tests and the README quote its shape). */
+export function pairingAnnouncement(code: string, seconds: number): string {
+  return `PAIRING CODE for the TokenFlow panel: ${code} (type it in the panel within ${seconds} s; if you did not ask to pair, ignore it)`;
 }
 
 /** The answer to a request Node's HTTP layer refused before express saw it. */

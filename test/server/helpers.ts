@@ -6,7 +6,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import type { ServerEvent } from '../../shared/events.ts';
+import type { LogLevel, ServerEvent } from '../../shared/events.ts';
 import type { ModelInfo } from '../../shared/health.ts';
 import type { JobRequestInput } from '../../shared/jobs.ts';
 import { resolveFolders } from '../../companion/config.ts';
@@ -45,6 +45,7 @@ export interface TestDaemonOptions {
   heartbeatMs?: number;
   listModels?: () => Promise<ModelInfo[]>;
   requestTimeoutMs?: number;
+  log?: (level: LogLevel, message: string) => void;
 }
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
@@ -72,6 +73,7 @@ export async function startTestDaemon(t: TestContext, opts: TestDaemonOptions = 
     heartbeatMs: opts.heartbeatMs,
     listModels: opts.listModels,
     requestTimeoutMs: opts.requestTimeoutMs,
+    log: opts.log,
   });
   let closed = false;
   const close = async () => {
