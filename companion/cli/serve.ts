@@ -14,6 +14,7 @@ import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
 import { cachedInspector, inspectOffThread, type ModelInspector } from '../models/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
+import { notifyDesktop } from '../server/notify.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -167,6 +168,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       device: () => device,
       listModels: () => models.list(),
       log,
+      notify: (title, text) => notifyDesktop(title, text, (why) => log('debug', `no desktop notification for the pairing code (${why})`)),
     });
   } catch (err) {
     await jobs.close();

@@ -31,6 +31,8 @@ export interface DaemonOptions {
   /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
   requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** Also shows the pairing code as a desktop notification (`tokenflow serve`; not in tests). */
+  notify?: (title: string, text: string) => void;
 }
 
 export interface Daemon {
@@ -71,7 +73,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     device: opts.device ?? (() => null),
     listModels: opts.listModels ?? (async () => []),
     log,
-    pairing: new PairingDesk({ token: opts.token, announce: (code, seconds) => log('warn', pairingAnnouncement(code, seconds)) }),
+    pairing: new PairingDesk({
+      token: opts.token,
+      announce: (code, seconds) => {
+        log('warn', pairingAnnouncement(code, seconds));
+        opts.notify?.('TokenFlow pairing code', `${code}: type it in the TokenFlow panel in Premiere Pro (valid ${seconds} s).`);
+      },
+    }),
   });
   const events = new EventHub({
     jobs: opts.jobs,

@@ -15,7 +15,7 @@ export interface PairingOptions {
   now?: () => number;
   lifetimeMs?: number;
   tries?: number;
-  /** Pairing requests allowed per window (default 5 per minute). */
+  /** Pairing requests allowed per window (default 5 per 10 minutes). */
   startsPerWindow?: number;
   windowMs?: number;
 }
@@ -38,7 +38,7 @@ export class PairingDesk {
       lifetimeMs: 120_000,
       tries: 3,
       startsPerWindow: 5,
-      windowMs: 60_000,
+      windowMs: 600_000,
       ...options,
     };
   }
@@ -49,7 +49,7 @@ export class PairingDesk {
     this.recentStarts = this.recentStarts.filter((t) => now - t < this.opts.windowMs);
     if (this.recentStarts.length >= this.opts.startsPerWindow) {
       const waitS = Math.ceil((this.recentStarts[0]! + this.opts.windowMs - now) / 1000);
-      throw new ApiError(429, 'too_many_requests', `pairing was started ${this.recentStarts.length} times in the last minute; try again in ${waitS} s`);
+      throw new ApiError(429, 'too_many_requests', `pairing was started ${this.recentStarts.length} times in the last ${Math.round(this.opts.windowMs / 60_000)} minutes; try again in ${waitS} s`);
     }
     this.recentStarts.push(now);
     const code = String(randomInt(0, 10 ** PAIRING_CODE_DIGITS)).padStart(PAIRING_CODE_DIGITS, '0');

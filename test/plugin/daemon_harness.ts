@@ -30,6 +30,10 @@ export interface PanelDaemon {
   readonly clip: string;
   jobs: JobService;
   daemon: Daemon;
+  /** Every line the daemon logged (pairing codes appear here). */
+  readonly logs: string[];
+  /** The newest pairing code the daemon announced, digits only. */
+  pairingCode(): string;
   /** Stops the server and the job service, keeping every file (running jobs are re-queued). */
   stop(): Promise<void>;
   /** Starts again on the same port and folders. */
@@ -49,6 +53,7 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
   const clip = await makeClip(path.join(home, options.clipName ?? 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
   const pipelineModule = new URL(`./doubles/panel_pipeline.ts?delay=${options.delayMs ?? 5}&steps=${options.steps ?? 4}`, import.meta.url);
 
+  const logs: string[] = [];
   const launch = async (port: number) => {
     const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule, previewIntervalMs: 0 });
     await jobs.start();
@@ -62,6 +67,7 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
       // A ready daemon as the panel sees it (the pipeline double needs no model).
       device: () => 'cpu',
       listModels: async () => [{ id: 'tiny-sd15', path: path.join(home, 'models', 'tiny-sd15'), is_default: true, size_bytes: null }],
+      log: (_level, message) => logs.push(message),
     });
     return { jobs, daemon };
   };
@@ -77,6 +83,13 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
     clip,
     jobs: running.jobs,
     daemon: running.daemon,
+    logs,
+    pairingCode() {
+      const line = logs.filter((l) => l.startsWith('PAIRING CODE')).at(-1);
+      const m = line === undefined ? null : /: (\d{3}) (\d{3}) /.exec(line);
+      if (!m) throw new Error(`the daemon announced no pairing code:\n${logs.join('\n')}`);
+      return `${m[1]}${m[2]}`;
+    },
     async stop() {
       if (!running) return;
       const { jobs, daemon } = running;

@@ -4,7 +4,8 @@
 import { PanelModel, type Topic } from '../app/model.ts';
 import { loadSettings } from '../app/settings.ts';
 import type { FetchLike } from '../daemon/client.ts';
-import { DaemonConnection, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
+import { DaemonHttpError, DaemonUnreachableError } from '../daemon/client.ts';
+import { DaemonConnection, PairingStateError, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
 import { SecureTokenStore, type KeyValueStore, type UxpSecureStorage } from '../host/storage.ts';
 import { PremiereAdapter } from '../premiere/adapter.ts';
 import type { Ppro } from '../premiere/ppro.ts';
@@ -40,6 +41,16 @@ export function daemonUrl(port: number): string {
   return `http://127.0.0.1:${port}`;
 }
 
+/** Why pairing failed, for the user: the daemon's own reason, or what else went wrong. */
+function pairingFailure(err: unknown): string {
+  if (err instanceof DaemonHttpError && err.code === 'forbidden') {
+    return `${err.message}. Paste the token from \`tokenflow token\` instead.`;
+  }
+  if (err instanceof DaemonHttpError || err instanceof PairingStateError) return err.message;
+  if (err instanceof DaemonUnreachableError) return 'The companion stopped answering: start it, then pair again.';
+  return `Pairing failed: ${err instanceof Error ? err.message : String(err)}`;
+}
+
 /** The stored port if the manifest allows it, else the first allowed one. */
 function allowedPort(saved: number, allowed: readonly number[]): number {
   return allowed.includes(saved) || allowed.length === 0 ? saved : allowed[0]!;
@@ -67,6 +78,22 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
         return err instanceof TokenFormatError ? err.message : `Could not store the token: ${err instanceof Error ? err.message : String(err)}`;
       }
     },
+    startPairing: async () => {
+      try {
+        return { expiresAt: (await connection.startPairing()).expires_at };
+      } catch (err) {
+        return { error: pairingFailure(err) };
+      }
+    },
+    confirmPairing: async (code) => {
+      try {
+        await connection.confirmPairing(code);
+        return undefined;
+      } catch (err) {
+        return pairingFailure(err);
+      }
+    },
+    pairingPending: () => connection.pairingPending,
     retry: () => connection.retryNow(),
     forgetToken: () => void connection.forgetToken(),
     setPort: (port) => {

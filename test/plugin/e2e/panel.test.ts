@@ -89,6 +89,26 @@ async function openPanel(context: BrowserContext, origin: string, config: E2ECon
   return page;
 }
 
+/**
+ * The page has a web Origin, which the daemon never lets pair (only the panel's uxp:/plugin:
+ * Origins, or none). In Premiere the panel sends its own; here the pairing requests are
+ * relayed with the panel's Origin, and the answer handed back to the page.
+ */
+async function panelOriginForPairing(context: BrowserContext, pageOrigin: string): Promise<void> {
+  const cors = { 'Access-Control-Allow-Origin': pageOrigin, 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'Content-Type, Accept' };
+  await context.route(/\/v1\/pair(\/|$)/, async (route) => {
+    const request = route.request();
+    if (request.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+    const body = request.postData();
+    const answer = await fetch(request.url(), {
+      method: request.method(),
+      headers: { Origin: 'uxp://com.tokenflow.premiere', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ?? undefined,
+    });
+    await route.fulfill({ status: answer.status, headers: { ...cors, 'Content-Type': 'application/json' }, body: await answer.text() });
+  });
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const byTest = (id: string) => `[data-testid="${id}"]`;
 const jobCard = (page: Page, prompt: string) => page.locator(byTest('job'), { has: page.locator(byTest('job-prompt'), { hasText: prompt }) });
@@ -120,6 +140,22 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
   await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
   await shot(page, '01-pairing');
+  // Pairing with a code: the companion shows it (here: its log); a wrong code says why.
+  await panelOriginForPairing(context, origin);
+  await page.click(byTest('pair-start'));
+  await page.waitForSelector(`${byTest('pairing')}[data-state="waiting_for_code"]`);
+  const code = daemon.pairingCode();
+  await page.fill(byTest('pair-code'), code === '000000' ? '000001' : '000000');
+  await page.click(byTest('pair-confirm'));
+  await page.waitForSelector(`${byTest('pair-error')}:has-text("wrong code")`);
+  assert.match((await page.textContent(byTest('pair-error'))) ?? '', /2 tries left/);
+  await shot(page, '01b-pairing-wrong-code');
+  await page.fill(byTest('pair-code'), `${code.slice(0, 3)} ${code.slice(3)}`);
+  await page.click(byTest('pair-confirm'));
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
+  // Unpair forgets the token; pasting the token from `tokenflow token` still works.
+  await page.click('.connection button:has-text("Unpair")');
+  await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
   await page.fill(byTest('token-input'), 'not a token');
   await page.click(byTest('token-submit'));
   await page.waitForSelector('.connection .error:has-text("not a TokenFlow token")');
