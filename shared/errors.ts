@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
   'disk_full', // no space left on the output, work or data folder (HTTP 507 when a request cannot be recorded)
   'model_not_found',
+  'hub_failed', // a model download failed at the hub or on the network (model jobs, HTTP 502)
   'pipeline_failed',
   'encode_failed', // ffmpeg lacks an encoder or the encode failed
   'ffmpeg_unavailable', // ffmpeg/ffprobe cannot be found or run

@@ -15,6 +15,7 @@ import { cachedInspector, inspectOffThread, type ModelInspector } from '../model
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import { notifyDesktop } from '../server/notify.ts';
+import { ModelPullService } from '../models/pull_jobs.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -155,6 +156,8 @@ async function serve(opts: ServeOptions): Promise<number> {
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
   });
   await jobs.start();
+  const modelPulls = new ModelPullService({ dataDir: opts.dataDir, log, onInstalled: () => models.invalidate() });
+  modelPulls.start();
   let daemon;
   try {
     daemon = await startDaemon({
@@ -167,10 +170,12 @@ async function serve(opts: ServeOptions): Promise<number> {
       version,
       device: () => device,
       listModels: () => models.list(),
+      modelPulls,
       log,
       notify: (title, text) => notifyDesktop(title, text, (why) => log('debug', `no desktop notification for the pairing code (${why})`)),
     });
   } catch (err) {
+    await modelPulls.close();
     await jobs.close();
     throw err;
   }
@@ -205,6 +210,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     process.on('SIGTERM', stop);
   });
   await daemon.close();
+  await modelPulls.close();
   await jobs.close();
   await removeDaemonFile(opts.dataDir);
   log('info', 'stopped');

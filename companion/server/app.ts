@@ -13,6 +13,8 @@ import type { LogLevel } from '../../shared/events.ts';
 import { JobServiceError, type JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorHandler, sendError, validationError } from './errors.ts';
 import type { PairingDesk } from './pairing.ts';
+import { ModelJobId, ModelPullRequest } from '../../shared/model_pulls.ts';
+import { ModelPullError, type ModelPullService } from '../models/pull_jobs.ts';
 import { bearerToken, checkRequestHeaders, checkToken, judgeOrigin, type HostPolicy, type OriginPolicy } from './security.ts';
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */
@@ -32,6 +34,8 @@ export interface AppDeps {
   log: (level: LogLevel, message: string) => void;
   /** Pairing without a terminal (shared/pairing.ts). */
   pairing: PairingDesk;
+  /** Model downloads (shared/model_pulls.ts); absent in daemons built without them. */
+  modelPulls?: ModelPullService;
 }
 
 /** Routes that take no query parameters validate against this (unknown ones are refused). */
@@ -164,6 +168,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ models: await deps.listModels() });
   });
 
+  mountModelPulls(app, deps);
+
   app.use((req, res) => {
     sendError(res, new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`));
   });
@@ -210,6 +216,55 @@ function mountPairing(app: express.Express, deps: AppDeps): void {
       if (err instanceof ApiError) deps.log('warn', `pairing refused: ${err.message}`);
       throw err;
     }
+  });
+}
+
+function mountModelPulls(app: express.Express, deps: AppDeps): void {
+  const pulls = () => {
+    if (!deps.modelPulls) throw new ApiError(404, 'not_found', 'this daemon does not download models');
+    return deps.modelPulls;
+  };
+  const call = async <T>(fn: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ModelPullError) throw new ApiError(err.status, err.code, err.message, err.field);
+      throw err;
+    }
+  };
+  const jobParam = (req: Request): string => {
+    const parsed = ModelJobId.safeParse(req.params.id);
+    if (!parsed.success) throw new ApiError(400, 'bad_request', `model job id "${clip(req.params.id)}" is not a UUID`, 'id');
+    return parsed.data;
+  };
+
+  app.post(API_PATHS.modelPull, async (req, res) => {
+    validateQuery(req, NoQuery);
+    const body = ModelPullRequest.safeParse(req.body);
+    if (!body.success) throw validationError(body.error, 'model pull request');
+    const { job, created } = await call(() => pulls().submit(body.data));
+    res.setHeader('Location', `${API_PATHS.modelPulls}/${job.id}`);
+    res.status(created ? 202 : 200).json({ job, created });
+  });
+
+  app.get(API_PATHS.modelPulls, (req, res) => {
+    validateQuery(req, NoQuery);
+    res.json({ jobs: pulls().list() });
+  });
+
+  app.get(API_PATHS.modelPullJob, (req, res) => {
+    validateQuery(req, NoQuery);
+    const id = jobParam(req);
+    const job = pulls().get(id);
+    if (!job) throw new ApiError(404, 'not_found', `no model job with id ${id}`, 'id');
+    res.json(job);
+  });
+
+  app.post(API_PATHS.modelPullCancel, async (req, res) => {
+    validateQuery(req, NoQuery);
+    validateBody(req, NoBody);
+    const id = jobParam(req);
+    res.json(await call(() => pulls().cancel(id)));
   });
 }
 

@@ -11,6 +11,7 @@ import { createApp } from './app.ts';
 import { errorBody } from './errors.ts';
 import { EventHub } from './events.ts';
 import { PairingDesk } from './pairing.ts';
+import type { ModelPullService } from '../models/pull_jobs.ts';
 import type { HostPolicy } from './security.ts';
 
 export interface DaemonOptions {
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
   requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** Model downloads for the panel (`POST /v1/models/pull`); their events go on /v1/events. */
+  modelPulls?: ModelPullService;
   /** Also shows the pairing code as a desktop notification (`tokenflow serve`; not in tests). */
   notify?: (title: string, text: string) => void;
 }
@@ -73,6 +76,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     device: opts.device ?? (() => null),
     listModels: opts.listModels ?? (async () => []),
     log,
+    modelPulls: opts.modelPulls,
     pairing: new PairingDesk({
       token: opts.token,
       announce: (code, seconds) => {
@@ -90,6 +94,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     heartbeatMs: opts.heartbeatMs,
     log,
   });
+
+  const stopModelEvents = opts.modelPulls?.onEvent((job) => events.broadcast({ type: 'model.progress', job }));
 
   // requireHostHeader off: a missing Host is refused by our own check, with a JSON body.
   const requestTimeout = opts.requestTimeoutMs ?? 60_000;
@@ -134,6 +140,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     port,
     events,
     close() {
+      stopModelEvents?.();
       closing ??= Promise.all([
         events.close(),
         new Promise<void>((resolve) => {

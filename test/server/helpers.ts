@@ -12,6 +12,7 @@ import type { JobRequestInput } from '../../shared/jobs.ts';
 import { resolveFolders } from '../../companion/config.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
+import type { ModelPullService } from '../../companion/models/pull_jobs.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { makeClip } from '../media/clips.ts';
 
@@ -46,6 +47,7 @@ export interface TestDaemonOptions {
   listModels?: () => Promise<ModelInfo[]>;
   requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  modelPulls?: ModelPullService;
 }
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
@@ -74,6 +76,7 @@ export async function startTestDaemon(t: TestContext, opts: TestDaemonOptions = 
     listModels: opts.listModels,
     requestTimeoutMs: opts.requestTimeoutMs,
     log: opts.log,
+    modelPulls: opts.modelPulls,
   });
   let closed = false;
   const close = async () => {
