@@ -171,6 +171,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       device: () => device,
       listModels: () => models.list(),
       modelPulls,
+      outputDir: opts.outputDir,
       log,
       notify: (title, text) => notifyDesktop(title, text, (why) => log('debug', `no desktop notification for the pairing code (${why})`)),
     });

@@ -1,5 +1,6 @@
 // One HTTP server carrying the REST app and the `/v1/events` WebSocket (ws in noServer mode,
 // so the upgrade goes through the same Host/Origin/token checks as every request).
+import { statfs } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
   requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** The render folder, whose free space the health reports. */
+  outputDir?: string;
   /** Model downloads for the panel (`POST /v1/models/pull`); their events go on /v1/events. */
   modelPulls?: ModelPullService;
   /** Also shows the pairing code as a desktop notification (`tokenflow serve`; not in tests). */
@@ -77,6 +80,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     listModels: opts.listModels ?? (async () => []),
     log,
     modelPulls: opts.modelPulls,
+    outputFreeBytes: opts.outputDir === undefined ? undefined : () => freeBytes(opts.outputDir!),
     pairing: new PairingDesk({
       token: opts.token,
       announce: (code, seconds) => {
@@ -153,6 +157,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return closing;
     },
   };
+}
+
+async function freeBytes(folder: string): Promise<number | null> {
+  try {
+    const s = await statfs(folder);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
 }
 
 /** The line that shows the user the pairing code (tests and the README quote its shape). */

@@ -6,6 +6,7 @@ import { ErrorBody } from '../../../shared/errors.ts';
 import { Health, ModelListResponse, type ModelInfo } from '../../../shared/health.ts';
 import { JobListResponse, JobRecord, JobSubmitResponse, type JobRequestInput } from '../../../shared/jobs.ts';
 import { PairingGranted, PairingStarted } from '../../../shared/pairing.ts';
+import { ModelJob, ModelJobListResponse, ModelPullResponse, type ModelPullRequest } from '../../../shared/model_pulls.ts';
 import { Preset, PresetListResponse, type PresetBodyInput } from '../../../shared/presets.ts';
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -127,6 +128,18 @@ export class DaemonClient {
 
   async models(): Promise<ModelInfo[]> {
     return (await this.request('GET', API_PATHS.models, ModelListResponse)).models;
+  }
+
+  pullModel(request: ModelPullRequest): Promise<ModelPullResponse> {
+    return this.request('POST', API_PATHS.modelPull, ModelPullResponse, request);
+  }
+
+  async modelPulls(): Promise<ModelJob[]> {
+    return (await this.request('GET', API_PATHS.modelPulls, ModelJobListResponse)).jobs;
+  }
+
+  cancelModelPull(id: string): Promise<ModelJob> {
+    return this.request('POST', `${API_PATHS.modelPulls}/${encodeURIComponent(id)}/cancel`, ModelJob);
   }
 
   /** The events socket's URL (ws: on the same host and port). */

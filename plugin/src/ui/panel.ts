@@ -5,6 +5,8 @@ import { PanelModel, type Topic } from '../app/model.ts';
 import { loadSettings } from '../app/settings.ts';
 import type { FetchLike } from '../daemon/client.ts';
 import { DaemonHttpError, DaemonUnreachableError } from '../daemon/client.ts';
+import { SetupModel } from '../app/setup.ts';
+import { ChecklistView } from './checklist.ts';
 import { DaemonConnection, PairingStateError, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
 import { SecureTokenStore, type KeyValueStore, type UxpSecureStorage } from '../host/storage.ts';
 import { PremiereAdapter } from '../premiere/adapter.ts';
@@ -13,7 +15,7 @@ import { ActionsSection } from './actions.ts';
 import { AdvancedSection } from './advanced.ts';
 import { ClipCard } from './clip_card.ts';
 import { ConnectionView } from './connection_view.ts';
-import { h, replaceChildren } from './dom.ts';
+import { h, replaceChildren, setVisible } from './dom.ts';
 import { JobList } from './job_list.ts';
 import { NoticeView } from './notice_view.ts';
 import { PromptForm } from './prompt_form.ts';
@@ -101,6 +103,8 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
       connection.setBaseUrl(daemonUrl(port));
     },
   });
+  const setup = new SetupModel(connection);
+  const checklist = new ChecklistView(setup);
   const notice = new NoticeView(() => model.clearNotice());
   const clipCard = new ClipCard();
   const form = new PromptForm(model);
@@ -108,6 +112,7 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
   const actions = new ActionsSection(model);
   const jobs = new JobList(model);
 
+  const editor = h('div', { class: 'editor', 'data-testid': 'editor' }, h('div', { class: 'section-title' }, 'Clip'), clipCard.el, form.el, advanced.el, actions.el, jobs.el);
   replaceChildren(
     root,
     h(
@@ -115,18 +120,24 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
       { class: 'panel' },
       connectionView.el,
       notice.el,
-      h('div', { class: 'section-title' }, 'Clip'),
-      clipCard.el,
-      form.el,
-      advanced.el,
-      actions.el,
-      jobs.el,
+      checklist.el,
+      editor,
     ),
   );
+  /** The checklist until every check passes (a warning does not block), then the editing view. */
+  const renderSetup = () => {
+    const checks = setup.checks(model.connection);
+    const ready = model.connection.kind === 'connected' && checks.every((c) => c.state === 'ok' || c.state === 'warn');
+    checklist.update(checks);
+    setVisible(checklist.el, !ready);
+    setVisible(editor, ready);
+  };
+  const unsubscribeSetup = setup.subscribe(renderSetup);
 
   const render = (topics: ReadonlySet<Topic>) => {
     if (topics.has('connection')) {
       connectionView.update(model.connection, model.settings.port);
+      renderSetup();
       advanced.update(model.health);
     }
     if (topics.has('notice')) notice.update(model.notice);
@@ -152,6 +163,7 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
     },
     destroy() {
       unsubscribe();
+      unsubscribeSetup();
       model.stop();
     },
   };

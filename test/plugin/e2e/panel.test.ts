@@ -138,7 +138,10 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
 
   // 1. Pairing: no token stored yet.
   await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
-  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`, { state: 'attached' });
+  // Until paired, the checklist stands where the editing view will be.
+  await page.waitForSelector(`${byTest('check-paired')}[data-state="todo"]`);
+  assert.equal(await page.isVisible(byTest('editor')), false);
   await shot(page, '01-pairing');
   // Pairing with a code: the companion shows it (here: its log); a wrong code says why.
   await panelOriginForPairing(context, origin);
