@@ -39,6 +39,8 @@ const ACTIVE = new Set<ModelJob['state']>(['queued', 'running']);
 export class ModelPullService {
   private readonly jobs = new Map<string, ModelJob>();
   private readonly running = new Map<string, AbortController>();
+  /** Each model's last pull until it has settled (a canceled one still holds the repo's lock). */
+  private readonly settling = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(job: ModelJob) => void>();
   private readonly file: string;
   private closed = false;
@@ -79,6 +81,7 @@ export class ModelPullService {
   async submit(request: ModelPullRequest): Promise<{ job: ModelJob; created: boolean }> {
     const active = this.list().find((j) => j.model_id === request.id && ACTIVE.has(j.state));
     if (active) return { job: active, created: false };
+    await this.settling.get(request.id);
     const env = this.opts.env ?? process.env;
     let needs;
     try {
@@ -134,7 +137,7 @@ export class ModelPullService {
     const controller = new AbortController();
     this.running.set(job.id, controller);
     this.update(job, { state: 'running' });
-    void this.pull(job, controller).then(
+    const settled = this.pull(job, controller).then(
       () => {
         this.running.delete(job.id);
         if (job.state !== 'running') return;
@@ -150,6 +153,10 @@ export class ModelPullService {
         this.log('error', `download of ${job.model_id} failed: ${failure.message}`);
       },
     );
+    this.settling.set(job.model_id, settled);
+    void settled.finally(() => {
+      if (this.settling.get(job.model_id) === settled) this.settling.delete(job.model_id);
+    });
   }
 
   private async pull(job: ModelJob, controller: AbortController): Promise<void> {

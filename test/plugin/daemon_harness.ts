@@ -25,6 +25,8 @@ export interface PanelDaemonOptions {
    * (fake) hub endpoint into the daemon's own HF cache. Otherwise SD 2.1-base counts as installed.
    */
   hubEndpoint?: string;
+  /** Back-off before a model download's retry (default 10 ms). */
+  retryDelayMs?: number;
   /** What the health reports as the device (default cpu). */
   device?: string;
 }
@@ -72,7 +74,7 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
     // First run: the real model lister over the daemon's HF cache, and real model jobs.
     const lister = options.hubEndpoint === undefined ? undefined : createModelLister({ env: hubEnv });
     const modelPulls = options.hubEndpoint === undefined ? undefined
-      : new ModelPullService({ dataDir: folders.dataDir, env: hubEnv, log, onInstalled: () => lister!.invalidate(), retry: { attempts: 2, baseDelayMs: 10, stallTimeoutMs: 5000 } });
+      : new ModelPullService({ dataDir: folders.dataDir, env: hubEnv, log, onInstalled: () => lister!.invalidate(), retry: { attempts: 2, baseDelayMs: options.retryDelayMs ?? 10, stallTimeoutMs: 5000 } });
     modelPulls?.start();
     const listModels = lister
       ? async () => [tiny, ...(await lister.list()).filter((m) => m.id.includes('/')).map((m) => ({ ...m, is_default: false }))]
