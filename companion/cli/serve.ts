@@ -16,6 +16,7 @@ import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import { notifyDesktop } from '../server/notify.ts';
 import { ModelPullService } from '../models/pull_jobs.ts';
+import { gpuName } from '../runtime/gpu_name.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -142,9 +143,12 @@ async function serve(opts: ServeOptions): Promise<number> {
   if (models.defaultDir !== undefined) await inspect(models.defaultDir);
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
   let device: string | null = null;
+  let deviceName: string | null = null;
   try {
     const probe = await probeProvider();
     device = probe.provider;
+    deviceName = await gpuName(probe.provider);
+    if (deviceName !== null) log('info', `GPU: ${deviceName}`);
     log('info', `execution provider: ${probe.line}; models run as ${providerDType(probe.provider)} graphs${process.env.TOKENFLOW_PRECISION ? ` unless TOKENFLOW_PRECISION (${process.env.TOKENFLOW_PRECISION}) says otherwise` : ''}`);
   } catch (err) {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
@@ -169,6 +173,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       allowedOrigins: opts.allowedOrigins,
       version,
       device: () => device,
+      deviceName: () => deviceName,
       listModels: () => models.list(),
       modelPulls,
       outputDir: opts.outputDir,

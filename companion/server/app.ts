@@ -34,6 +34,8 @@ export interface AppDeps {
   log: (level: LogLevel, message: string) => void;
   /** Pairing without a terminal (shared/pairing.ts). */
   pairing: PairingDesk;
+  /** The GPU's name, for the health (null when none or unknown). */
+  deviceName?: () => string | null;
   /** Free bytes of the render folder, for the health; null when it cannot be measured. */
   outputFreeBytes?: () => Promise<number | null>;
   /** Model downloads (shared/model_pulls.ts); absent in daemons built without them. */
@@ -282,6 +284,7 @@ async function fullHealth(deps: AppDeps): Promise<Health> {
     models: models.map((m) => m.id),
     default_model: defaultModel,
     queue: deps.jobs.queueCounts(),
+    device_name: deps.deviceName?.() ?? null,
     output_free_bytes: deps.outputFreeBytes ? await deps.outputFreeBytes() : null,
   });
 }

@@ -28,6 +28,8 @@ export interface DaemonOptions {
   allowedOrigins?: readonly string[];
   version: string;
   device?: () => string | null;
+  /** The GPU's name, if known. */
+  deviceName?: () => string | null;
   listModels?: () => Promise<ModelInfo[]>;
   heartbeatMs?: number;
   /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
@@ -80,6 +82,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     listModels: opts.listModels ?? (async () => []),
     log,
     modelPulls: opts.modelPulls,
+    deviceName: opts.deviceName,
     outputFreeBytes: opts.outputDir === undefined ? undefined : () => freeBytes(opts.outputDir!),
     pairing: new PairingDesk({
       token: opts.token,

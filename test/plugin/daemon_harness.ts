@@ -27,8 +27,9 @@ export interface PanelDaemonOptions {
   hubEndpoint?: string;
   /** Back-off before a model download's retry (default 10 ms). */
   retryDelayMs?: number;
-  /** What the health reports as the device (default cpu). */
+  /** What the health reports as the device (default cpu) and the GPU's name. */
   device?: string;
+  deviceName?: string;
 }
 
 export interface PanelDaemon {
@@ -88,6 +89,7 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
       allowedOrigins: options.allowedOrigins,
       // A ready daemon as the panel sees it (the pipeline double needs no model).
       device: () => options.device ?? 'cpu',
+      deviceName: () => options.deviceName ?? null,
       listModels,
       modelPulls,
       outputDir: folders.outputDir,

@@ -100,7 +100,7 @@ export class SetupModel {
         ? { id: 'device', state: 'todo', title: 'No inference device', detail: 'The companion could not load ONNX Runtime: its log says why.' }
         : device.startsWith('cpu')
           ? { id: 'device', state: 'warn', title: 'CPU only', detail: 'No GPU is in use: renders at full size take hours on the CPU. Short, small previews are fine.' }
-          : { id: 'device', state: 'ok', title: `Device: ${device}`, detail: '' },
+          : { id: 'device', state: 'ok', title: health.device_name ? `GPU: ${health.device_name} (${device})` : `GPU: ${device}`, detail: '' },
     );
     checks.push(this.modelCheck());
     const free = health.output_free_bytes;

@@ -72,3 +72,21 @@ test('checklist: not running, then connected without a model; download, cancel, 
   const resumed = hub.fileRequests(UNET).map((r) => r.range).filter(Boolean);
   assert.ok(resumed.some((r) => /^bytes=[1-9]\d*-$/.test(r!)), `the second download resumed the partial UNet (${JSON.stringify(resumed)})`);
 });
+
+test('device line: the GPU by name; low disk space is a todo naming the free space', () => {
+  const noConnection = { subscribe: () => () => {} } as unknown as DaemonConnection;
+  const setup = new SetupModel(noConnection);
+  setup.models = [{ id: 'stabilityai/stable-diffusion-2-1-base', path: '/m', is_default: true, size_bytes: null }];
+  const health = {
+    status: 'ok' as const, version: '0.1.0', api_version: 'v1' as const, device: 'cuda', device_name: 'NVIDIA H200',
+    models: ['stabilityai/stable-diffusion-2-1-base'], default_model: 'stabilityai/stable-diffusion-2-1-base', queue: { queued: 0, running: 0 }, output_free_bytes: 1.5e9,
+  };
+  const checks = setup.checks({ kind: 'connected', health });
+  assert.deepEqual(checks.map((c) => [c.id, c.state, c.title]), [
+    ['companion', 'ok', 'TokenFlow companion found'],
+    ['paired', 'ok', 'Paired'],
+    ['device', 'ok', 'GPU: NVIDIA H200 (cuda)'],
+    ['model', 'ok', 'Model: stabilityai/stable-diffusion-2-1-base'],
+    ['disk', 'todo', 'Only 1.5 GB free for renders'],
+  ]);
+});
