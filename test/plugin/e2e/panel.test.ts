@@ -300,7 +300,7 @@ test('first run from nothing: checklist → pair → download the model from the
   const hub = await FakeHub.start();
   t.after(() => hub.close());
   hub.addRepo(RECOMMENDED_MODEL.id, readModelFiles('test/fixtures/tiny-sd15'));
-  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 20, steps: 2, hubEndpoint: hub.endpoint });
+  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 20, steps: 2, hubEndpoint: hub.endpoint, retryDelayMs: 60_000 });
   const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES, ports: [daemon.port], platform: 'linux' };
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
   t.after(() => fs.rm(userDataDir, { recursive: true, force: true }));
@@ -337,17 +337,24 @@ test('first run from nothing: checklist → pair → download the model from the
   assert.equal(await page.isVisible(byTest('editor')), false);
   await snap(page, '03-paired-no-model');
 
-  // 4. Download: progress is shown, then the checklist is green and the editor appears.
+  // 4. Download: progress is shown; the UNet's connection drops mid-way and the retry waits
+  // a minute, long enough to cancel. Downloading again resumes; then the checklist is green
+  // and the editor appears.
   hub.dropOnce.set('unet/diffusion_pytorch_model.safetensors', 2_000_000);
   await page.click(byTest('model-download'));
   await page.waitForSelector(`${byTest('check-model')}[data-state="busy"]`);
-  assert.match((await page.textContent(byTest('check-model-detail'))) ?? '', /^[\d.]+ (KB|MB) of [\d.]+ MB/);
+  await page.waitForFunction(() => /^[\d.]+ MB of [\d.]+ MB/.test(document.querySelector('[data-testid="check-model-detail"]')?.textContent ?? ''));
   await snap(page, '04-downloading');
+  await page.click(byTest('model-cancel'));
+  await page.waitForSelector(`${byTest('check-model')}[data-state="todo"]`);
+  assert.match((await page.textContent(byTest('check-model-detail'))) ?? '', /Download canceled; it resumes where it stopped/);
+  await snap(page, '04b-download-canceled');
+  await page.click(byTest('model-download'));
   await page.waitForSelector(byTest('editor'), { state: 'visible', timeout: 60_000 });
   assert.equal(await page.isVisible(byTest('checklist')), false);
   const pulls = await fetch(`${daemon.url}/v1/models/pulls`, { headers: { Authorization: `Bearer ${daemon.token}` } }).then((r) => r.json());
-  assert.equal(pulls.jobs[0].state, 'succeeded');
-  assert.equal(pulls.jobs[0].bytes_done, pulls.jobs[0].bytes_total);
+  assert.deepEqual(pulls.jobs.map((j: { state: string }) => j.state), ['canceled', 'succeeded']);
+  assert.equal(pulls.jobs[1].bytes_done, pulls.jobs[1].bytes_total);
   assert.match(await page.textContent(byTest('connection')) ?? '', /Connected/);
   await snap(page, '05-ready');
 
