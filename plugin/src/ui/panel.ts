@@ -5,7 +5,7 @@ import { PanelModel, type Topic } from '../app/model.ts';
 import { loadSettings } from '../app/settings.ts';
 import type { FetchLike } from '../daemon/client.ts';
 import { DaemonHttpError, DaemonUnreachableError } from '../daemon/client.ts';
-import { SetupModel } from '../app/setup.ts';
+import { BUNDLED_TEST_MODEL, SetupModel } from '../app/setup.ts';
 import { ChecklistView } from './checklist.ts';
 import { DaemonConnection, PairingStateError, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
 import { SecureTokenStore, type KeyValueStore, type UxpSecureStorage } from '../host/storage.ts';
@@ -132,7 +132,20 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
     setVisible(checklist.el, !ready);
     setVisible(editor, ready);
   };
-  const unsubscribeSetup = setup.subscribe(renderSetup);
+  const unsubscribeSetup = setup.subscribe(() => {
+    adoptDownloadedModel();
+    renderSetup();
+  });
+  /**
+   * The daemon keeps the default model it chose at start (the bundled test model on a first
+   * run) until it restarts, so a model just downloaded from the checklist becomes the panel's
+   * model, unless the user picked one.
+   */
+  const adoptDownloadedModel = () => {
+    const health = model.health;
+    if (setup.pull?.state !== 'succeeded' || model.settings.model !== '' || health?.default_model !== BUNDLED_TEST_MODEL) return;
+    model.updateSettings({ model: setup.pull.model_id });
+  };
 
   const render = (topics: ReadonlySet<Topic>) => {
     if (topics.has('connection')) {

@@ -365,4 +365,8 @@ test('first run from nothing: checklist → pair → download the model from the
   await page.click(byTest('render'));
   await jobCard(page, 'a fox walking on a beach').locator(`${byTest('job-message')}:has-text("Placed on V2 above the clip")`).waitFor({ timeout: 60_000 });
   await snap(page, '06-rendered');
+  // The daemon's default is still the bundled test model (chosen at its start): the render
+  // used the model just downloaded.
+  const jobs = await fetch(`${daemon.url}/v1/jobs`, { headers: { Authorization: `Bearer ${daemon.token}` } }).then((r) => r.json());
+  assert.deepEqual(jobs.jobs.map((j: { request: { model?: string } }) => j.request.model), [RECOMMENDED_MODEL.id]);
 });
