@@ -15,5 +15,11 @@ export const API_PATHS = {
   presets: `${API_PREFIX}/presets`,
   preset: `${API_PREFIX}/presets/:name`,
   models: `${API_PREFIX}/models`,
+  modelPull: `${API_PREFIX}/models/pull`,
+  modelPulls: `${API_PREFIX}/models/pulls`,
+  modelPullJob: `${API_PREFIX}/models/pulls/:id`,
+  modelPullCancel: `${API_PREFIX}/models/pulls/:id/cancel`,
   events: `${API_PREFIX}/events`,
+  pair: `${API_PREFIX}/pair`,
+  pairConfirm: `${API_PREFIX}/pair/:id/confirm`,
 } as const;

@@ -10,6 +10,9 @@ export const ERROR_CODES = [
   'bad_request', // malformed JSON or a field failed validation (`field` names it)
   'unauthorized', // missing or wrong bearer token
   'forbidden', // Host or Origin refused
+  'pairing_refused', // wrong pairing code, or too many wrong codes (HTTP 403)
+  'pairing_expired', // the pairing code's time ran out (HTTP 410)
+  'too_many_requests', // pairing started too often (HTTP 429)
   'not_found', // unknown job, preset, model or route
   'conflict', // e.g. deleting a job that is still active, overwriting a built-in preset
   'idempotency_conflict', // same idempotency key, different request body (HTTP 422)
@@ -19,6 +22,7 @@ export const ERROR_CODES = [
   'media_invalid', // the source is missing, not a video, corrupt, or the range is outside it
   'disk_full', // no space left on the output, work or data folder (HTTP 507 when a request cannot be recorded)
   'model_not_found',
+  'hub_failed', // a model download failed at the hub or on the network (model jobs, HTTP 502)
   'pipeline_failed',
   'encode_failed', // ffmpeg lacks an encoder or the encode failed
   'ffmpeg_unavailable', // ffmpeg/ffprobe cannot be found or run

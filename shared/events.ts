@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { API_VERSION } from './api.ts';
 import { ErrorCode } from './errors.ts';
 import { JobId, JobRecord, Stage } from './jobs.ts';
+import { ModelProgressEvent } from './model_pulls.ts';
 
 /** First message on every (re)connect: the daemon and the current state of every active job. */
 export const HelloEvent = z.strictObject({
@@ -77,6 +78,7 @@ export const ServerEvent = z.discriminatedUnion('type', [
   JobPreviewEvent,
   JobLogEvent,
   JobDeletedEvent,
+  ModelProgressEvent,
   ErrorEvent,
 ]);
 export type ServerEvent = z.infer<typeof ServerEvent>;

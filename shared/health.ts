@@ -14,6 +14,10 @@ export const Health = z.strictObject({
   models: z.array(ModelId),
   default_model: ModelId.nullable(),
   queue: z.strictObject({ queued: z.number().int().min(0), running: z.number().int().min(0) }),
+  /** The GPU's name (e.g. "NVIDIA H200") when the provider runs on one and it can be told. */
+  device_name: z.string().nullable().optional(),
+  /** Free bytes in the render folder (the panel's setup checklist); null when unknown. */
+  output_free_bytes: z.number().int().min(0).nullable().optional(),
 });
 export type Health = z.infer<typeof Health>;
 

@@ -5,4 +5,6 @@ export * from './jobs.ts';
 export * from './events.ts';
 export * from './health.ts';
 export * from './presets.ts';
+export * from './pairing.ts';
+export * from './model_pulls.ts';
 export * from './ticks.ts';

@@ -16,6 +16,9 @@ import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../models/catalog.ts';
 import { cachedInspector, inspectOffThread, type ModelInspector } from '../models/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
+import { notifyDesktop } from '../server/notify.ts';
+import { ModelPullService } from '../models/pull_jobs.ts';
+import { gpuName } from '../runtime/gpu_name.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -171,9 +174,12 @@ async function serve(opts: ServeOptions): Promise<number> {
   // A bad TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION stops the start, naming the variable.
   const providers = providersFromEnv();
   const precision = precisionFromEnv();
+  let deviceName: string | null = null;
   try {
     const probe = await probeProvider(providers);
     device = probe.provider;
+    deviceName = await gpuName(probe.provider);
+    if (deviceName !== null) log('info', `GPU: ${deviceName}`);
     log('info', `execution provider: ${probe.line}; models run as ${precision ?? providerDType(probe.provider)} graphs${precision ? ' (TOKENFLOW_PRECISION)' : ''}`);
   } catch (err) {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
@@ -192,6 +198,8 @@ async function serve(opts: ServeOptions): Promise<number> {
     await farm?.close();
     throw err;
   }
+  const modelPulls = new ModelPullService({ dataDir: opts.dataDir, log, onInstalled: () => models.invalidate() });
+  modelPulls.start();
   let daemon;
   try {
     daemon = await startDaemon({
@@ -203,10 +211,15 @@ async function serve(opts: ServeOptions): Promise<number> {
       allowedOrigins: opts.allowedOrigins,
       version,
       device: () => device,
+      deviceName: () => deviceName,
       listModels: () => models.list(),
+      modelPulls,
+      outputDir: opts.outputDir,
       log,
+      notify: (title, text) => notifyDesktop(title, text, (why) => log('debug', `no desktop notification for the pairing code (${why})`)),
     });
   } catch (err) {
+    await modelPulls.close();
     await jobs.close();
     await farm?.close();
     throw err;
@@ -243,6 +256,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     process.on('SIGTERM', stop);
   });
   await daemon.close();
+  await modelPulls.close();
   await jobs.close();
   await farm?.close();
   await removeDaemonFile(opts.dataDir);

@@ -137,6 +137,56 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
   }
 }
 
+export interface PullNeeds {
+  commit: string;
+  /** Bytes still to download: planned files not yet in the cache, less their partial downloads. */
+  bytesNeeded: number;
+  /** Full sizes of the files not yet in the cache (partial downloads counted whole). */
+  bytesToFetch: number;
+  /** Bytes of the whole pull (including what is already in the cache). */
+  bytesTotal: number;
+  /** The folder the blobs go to (created if missing), for the free-space check. */
+  blobsDir: string;
+}
+
+/**
+ * What a pull would still download, from the listing alone (no file is fetched): the planned
+ * files, plus the shards of sharded weights (named like `<base>-00001-of-00002.safetensors`
+ * beside their index). Files the listing gives no size for count as 0.
+ */
+export async function pullNeeds(repoId: string, opts: Pick<PullOptions, 'revision' | 'precision' | 'env' | 'signal' | 'retry'> = {}): Promise<PullNeeds> {
+  const env = opts.env ?? process.env;
+  const revision = opts.revision ?? 'main';
+  if (!isRepoId(repoId)) throw new HubError('not-found', `"${repoId}" is not a hub model id (expected org/name, e.g. stabilityai/stable-diffusion-2-1-base)`);
+  const config = hubConfig(env);
+  if (isOfflineMode(env)) throw new HubError('offline', `HF_HUB_OFFLINE is set: not contacting ${config.endpoint} to pull ${repoId}`);
+  const listing = await fetchListing(config, repoId, revision, { ...DEFAULT_RETRY, ...opts.retry }, opts.signal);
+  const plan = planPipelineFiles(listing.siblings, opts.precision ?? 'fp16');
+  if (plan.missing.length) {
+    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) lacks files a Stable Diffusion pipeline needs: ${plan.missing.join(', ')}`);
+  }
+  const files = [...plan.files];
+  for (const index of plan.files.filter((f) => f.rfilename.endsWith('.safetensors.index.json'))) {
+    const base = index.rfilename.slice(0, -'.safetensors.index.json'.length);
+    files.push(...listing.siblings.filter((s) => s.rfilename.startsWith(`${base}-`) && /-\d{5}-of-\d{5}\.safetensors$/.test(s.rfilename)));
+  }
+  const repo = new CachedRepo(hubCacheDir(env), repoId);
+  const blobsDir = path.join(repo.dir, 'blobs');
+  mkdirSync(blobsDir, { recursive: true });
+  let bytesNeeded = 0;
+  let bytesToFetch = 0;
+  let bytesTotal = 0;
+  for (const f of files) {
+    const size = f.lfs?.size ?? f.size ?? 0;
+    const hash = f.lfs?.sha256 ?? f.blobId;
+    bytesTotal += size;
+    if (hash !== undefined && blobSize(repo.blobPath(hash)) === size) continue;
+    bytesToFetch += size;
+    bytesNeeded += hash === undefined ? size : Math.max(0, size - (blobSize(`${repo.blobPath(hash)}.incomplete`) ?? 0));
+  }
+  return { commit: listing.sha, bytesNeeded, bytesToFetch, bytesTotal, blobsDir };
+}
+
 /**
  * Size and hash of a listed file. The hub's listing carries them (`lfs.sha256` for LFS files,
  * `blobId` = git sha1 for the rest); for a mirror whose listing does not, a HEAD request on

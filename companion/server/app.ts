@@ -8,9 +8,13 @@ import { API_PATHS, API_VERSION } from '../../shared/api.ts';
 import { Health, PublicHealth, type ModelInfo } from '../../shared/health.ts';
 import { JobDeleteQuery, JobId, JobRequest, PresetName } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
+import { PairingConfirm, type PairingGranted } from '../../shared/pairing.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { JobServiceError, type JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorHandler, sendError, validationError } from './errors.ts';
+import type { PairingDesk } from './pairing.ts';
+import { ModelJobId, ModelPullRequest } from '../../shared/model_pulls.ts';
+import { ModelPullError, type ModelPullService } from '../models/pull_jobs.ts';
 import { bearerToken, checkRequestHeaders, checkToken, judgeOrigin, type HostPolicy, type OriginPolicy } from './security.ts';
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */
@@ -28,6 +32,14 @@ export interface AppDeps {
   /** Installed models (GET /v1/models, and ids in the health). */
   listModels: () => Promise<ModelInfo[]>;
   log: (level: LogLevel, message: string) => void;
+  /** Pairing without a terminal (shared/pairing.ts). */
+  pairing: PairingDesk;
+  /** The GPU's name, for the health (null when none or unknown). */
+  deviceName?: () => string | null;
+  /** Free bytes of the render folder, for the health; null when it cannot be measured. */
+  outputFreeBytes?: () => Promise<number | null>;
+  /** Model downloads (shared/model_pulls.ts); absent in daemons built without them. */
+  modelPulls?: ModelPullService;
 }
 
 /** Routes that take no query parameters validate against this (unknown ones are refused). */
@@ -72,6 +84,8 @@ export function createApp(deps: AppDeps): express.Express {
     validateQuery(req, NoQuery);
     res.json(await fullHealth(deps));
   });
+
+  mountPairing(app, deps);
 
   app.use((req, res, next) => {
     const refused = checkToken(bearerToken(req.headers.authorization), deps.token);
@@ -158,11 +172,104 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ models: await deps.listModels() });
   });
 
+  mountModelPulls(app, deps);
+
   app.use((req, res) => {
     sendError(res, new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`));
   });
   app.use(errorHandler((line) => deps.log('error', line)));
   return app;
+}
+
+/**
+ * The two routes that take no token. Only the panel may pair: a request with any Origin but
+ * the panel's own (`uxp:`/`plugin:`) or none is refused here, even one allowed with
+ * --allow-origin — a web page the user vouched for may call the API with a token the user
+ * gave it, but never obtain one.
+ */
+function mountPairing(app: express.Express, deps: AppDeps): void {
+  const onlyPanel = (req: Request, _res: Response, next: NextFunction) => {
+    const verdict = judgeOrigin(req.headers.origin, deps.originPolicy);
+    if (!verdict.accepted || verdict.cors) {
+      throw new ApiError(403, 'forbidden', `Origin "${clip(req.headers.origin)}" may not pair: only the TokenFlow panel can`);
+    }
+    if (hasBody(req) && !req.is('application/json')) {
+      throw new ApiError(415, 'unsupported_media_type', 'request body must be JSON (Content-Type: application/json)');
+    }
+    next();
+  };
+  const json = express.json({ limit: 1024, strict: true, type: 'application/json' });
+
+  app.post(API_PATHS.pair, onlyPanel, json, (req, res) => {
+    validateQuery(req, NoQuery);
+    validateBody(req, NoBody);
+    const started = deps.pairing.start();
+    deps.log('info', `pairing requested (${req.headers.origin ?? 'no Origin'}); the code is valid until ${started.expires_at}`);
+    res.status(201).json(started);
+  });
+
+  app.post(API_PATHS.pairConfirm, onlyPanel, json, (req, res) => {
+    validateQuery(req, NoQuery);
+    const body = PairingConfirm.safeParse(req.body);
+    if (!body.success) throw validationError(body.error, 'pairing confirmation');
+    try {
+      const token = deps.pairing.confirm(String(req.params.id), body.data.code);
+      deps.log('info', 'pairing confirmed: the panel has the token');
+      res.json({ token } satisfies PairingGranted);
+    } catch (err) {
+      if (err instanceof ApiError) deps.log('warn', `pairing refused: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+function mountModelPulls(app: express.Express, deps: AppDeps): void {
+  const pulls = () => {
+    if (!deps.modelPulls) throw new ApiError(404, 'not_found', 'this daemon does not download models');
+    return deps.modelPulls;
+  };
+  const call = async <T>(fn: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ModelPullError) throw new ApiError(err.status, err.code, err.message, err.field);
+      throw err;
+    }
+  };
+  const jobParam = (req: Request): string => {
+    const parsed = ModelJobId.safeParse(req.params.id);
+    if (!parsed.success) throw new ApiError(400, 'bad_request', `model job id "${clip(req.params.id)}" is not a UUID`, 'id');
+    return parsed.data;
+  };
+
+  app.post(API_PATHS.modelPull, async (req, res) => {
+    validateQuery(req, NoQuery);
+    const body = ModelPullRequest.safeParse(req.body);
+    if (!body.success) throw validationError(body.error, 'model pull request');
+    const { job, created } = await call(() => pulls().submit(body.data));
+    res.setHeader('Location', `${API_PATHS.modelPulls}/${job.id}`);
+    res.status(created ? 202 : 200).json({ job, created });
+  });
+
+  app.get(API_PATHS.modelPulls, (req, res) => {
+    validateQuery(req, NoQuery);
+    res.json({ jobs: pulls().list() });
+  });
+
+  app.get(API_PATHS.modelPullJob, (req, res) => {
+    validateQuery(req, NoQuery);
+    const id = jobParam(req);
+    const job = pulls().get(id);
+    if (!job) throw new ApiError(404, 'not_found', `no model job with id ${id}`, 'id');
+    res.json(job);
+  });
+
+  app.post(API_PATHS.modelPullCancel, async (req, res) => {
+    validateQuery(req, NoQuery);
+    validateBody(req, NoBody);
+    const id = jobParam(req);
+    res.json(await call(() => pulls().cancel(id)));
+  });
 }
 
 async function fullHealth(deps: AppDeps): Promise<Health> {
@@ -177,6 +284,8 @@ async function fullHealth(deps: AppDeps): Promise<Health> {
     models: models.map((m) => m.id),
     default_model: defaultModel,
     queue: deps.jobs.queueCounts(),
+    device_name: deps.deviceName?.() ?? null,
+    output_free_bytes: deps.outputFreeBytes ? await deps.outputFreeBytes() : null,
   });
 }
 

@@ -1,5 +1,6 @@
 // One HTTP server carrying the REST app and the `/v1/events` WebSocket (ws in noServer mode,
 // so the upgrade goes through the same Host/Origin/token checks as every request).
+import { statfs } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import type { JobServiceApi } from '../jobs/index.ts';
 import { createApp } from './app.ts';
 import { errorBody } from './errors.ts';
 import { EventHub } from './events.ts';
+import { PairingDesk } from './pairing.ts';
+import type { ModelPullService } from '../models/pull_jobs.ts';
 import type { HostPolicy } from './security.ts';
 
 export interface DaemonOptions {
@@ -25,11 +28,19 @@ export interface DaemonOptions {
   allowedOrigins?: readonly string[];
   version: string;
   device?: () => string | null;
+  /** The GPU's name, if known. */
+  deviceName?: () => string | null;
   listModels?: () => Promise<ModelInfo[]>;
   heartbeatMs?: number;
   /** A request whose headers and body have not arrived by then is answered 408 (default 60 s). */
   requestTimeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** The render folder, whose free space the health reports. */
+  outputDir?: string;
+  /** Model downloads for the panel (`POST /v1/models/pull`); their events go on /v1/events. */
+  modelPulls?: ModelPullService;
+  /** Also shows the pairing code as a desktop notification (`tokenflow serve`; not in tests). */
+  notify?: (title: string, text: string) => void;
 }
 
 export interface Daemon {
@@ -70,6 +81,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     device: opts.device ?? (() => null),
     listModels: opts.listModels ?? (async () => []),
     log,
+    modelPulls: opts.modelPulls,
+    deviceName: opts.deviceName,
+    outputFreeBytes: opts.outputDir === undefined ? undefined : () => freeBytes(opts.outputDir!),
+    pairing: new PairingDesk({
+      token: opts.token,
+      announce: (code, seconds) => {
+        log('warn', pairingAnnouncement(code, seconds));
+        opts.notify?.('TokenFlow pairing code', `${code}: type it in the TokenFlow panel in Premiere Pro (valid ${seconds} s).`);
+      },
+    }),
   });
   const events = new EventHub({
     jobs: opts.jobs,
@@ -80,6 +101,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     heartbeatMs: opts.heartbeatMs,
     log,
   });
+
+  const stopModelEvents = opts.modelPulls?.onEvent((job) => events.broadcast({ type: 'model.progress', job }));
 
   // requireHostHeader off: a missing Host is refused by our own check, with a JSON body.
   const requestTimeout = opts.requestTimeoutMs ?? 60_000;
@@ -124,6 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     port,
     events,
     close() {
+      stopModelEvents?.();
       closing ??= Promise.all([
         events.close(),
         new Promise<void>((resolve) => {
@@ -136,6 +160,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return closing;
     },
   };
+}
+
+async function freeBytes(folder: string): Promise<number | null> {
+  try {
+    const s = await statfs(folder);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** The line that shows the user the pairing code (tests and the README quote its shape). */
+export function pairingAnnouncement(code: string, seconds: number): string {
+  return `PAIRING CODE for the TokenFlow panel: ${code} (type it in the panel within ${seconds} s; if you did not ask to pair, ignore it)`;
 }
 
 /** The answer to a request Node's HTTP layer refused before express saw it. */

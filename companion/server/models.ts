@@ -27,6 +27,8 @@ export interface ModelLister {
   /** The folder of the default model (validated by locateModel), if one is set. */
   readonly defaultDir: string | undefined;
   list(): Promise<ModelInfo[]>;
+  /** Forgets the listing (a model was just installed): the next list() scans again. */
+  invalidate(): void;
 }
 
 /** Throws (with what to do) if `defaultModel` names no folder and no cached hub model. */
@@ -57,6 +59,9 @@ export function createModelLister(opts: ModelListerOptions = {}): ModelLister {
         refresh().catch((err: unknown) => opts.log?.('warn', `could not list models: ${err instanceof Error ? err.message : err}`));
       }
       return cached.models;
+    },
+    invalidate() {
+      cached = undefined;
     },
   };
 }

@@ -8,6 +8,8 @@ import { resolveFolders } from '../../companion/config.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
+import { createModelLister } from '../../companion/server/models.ts';
+import { ModelPullService } from '../../companion/models/pull_jobs.ts';
 import { makeClip } from '../media/clips.ts';
 
 export interface PanelDaemonOptions {
@@ -18,6 +20,16 @@ export interface PanelDaemonOptions {
   allowedOrigins?: string[];
   /** File name of the generated clip (default clip.mp4). */
   clipName?: string;
+  /**
+   * A first run: only the bundled test model is installed, and models are downloaded from this
+   * (fake) hub endpoint into the daemon's own HF cache. Otherwise SD 2.1-base counts as installed.
+   */
+  hubEndpoint?: string;
+  /** Back-off before a model download's retry (default 10 ms). */
+  retryDelayMs?: number;
+  /** What the health reports as the device (default cpu) and the GPU's name. */
+  device?: string;
+  deviceName?: string;
 }
 
 export interface PanelDaemon {
@@ -30,6 +42,10 @@ export interface PanelDaemon {
   readonly clip: string;
   jobs: JobService;
   daemon: Daemon;
+  /** Every line the daemon logged (pairing codes appear here). */
+  readonly logs: string[];
+  /** The newest pairing code the daemon announced, digits only. */
+  pairingCode(): string;
   /** Stops the server and the job service, keeping every file (running jobs are re-queued). */
   stop(): Promise<void>;
   /** Starts again on the same port and folders. */
@@ -49,9 +65,21 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
   const clip = await makeClip(path.join(home, options.clipName ?? 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
   const pipelineModule = new URL(`./doubles/panel_pipeline.ts?delay=${options.delayMs ?? 5}&steps=${options.steps ?? 4}`, import.meta.url);
 
+  const logs: string[] = [];
+  const log = (_level: string, message: string) => logs.push(message);
+  const hubEnv = { HF_HOME: path.join(home, 'hf'), HF_ENDPOINT: options.hubEndpoint, TOKENFLOW_MODELS: '' };
+  const tiny = { id: 'tiny-sd15', path: path.join(home, 'models', 'tiny-sd15'), is_default: true, size_bytes: null };
   const launch = async (port: number) => {
     const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule, previewIntervalMs: 0 });
     await jobs.start();
+    // First run: the real model lister over the daemon's HF cache, and real model jobs.
+    const lister = options.hubEndpoint === undefined ? undefined : createModelLister({ env: hubEnv });
+    const modelPulls = options.hubEndpoint === undefined ? undefined
+      : new ModelPullService({ dataDir: folders.dataDir, env: hubEnv, log, onInstalled: () => lister!.invalidate(), retry: { attempts: 2, baseDelayMs: options.retryDelayMs ?? 10, stallTimeoutMs: 5000 } });
+    modelPulls?.start();
+    const listModels = lister
+      ? async () => [tiny, ...(await lister.list()).filter((m) => m.id.includes('/')).map((m) => ({ ...m, is_default: false }))]
+      : async () => [tiny, { id: 'stabilityai/stable-diffusion-2-1-base', path: path.join(home, 'hf', 'sd21'), is_default: false, size_bytes: null }];
     const daemon = await startDaemon({
       jobs,
       token,
@@ -60,13 +88,17 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
       version: '0.0.0-panel-test',
       allowedOrigins: options.allowedOrigins,
       // A ready daemon as the panel sees it (the pipeline double needs no model).
-      device: () => 'cpu',
-      listModels: async () => [{ id: 'tiny-sd15', path: path.join(home, 'models', 'tiny-sd15'), is_default: true, size_bytes: null }],
+      device: () => options.device ?? 'cpu',
+      deviceName: () => options.deviceName ?? null,
+      listModels,
+      modelPulls,
+      outputDir: folders.outputDir,
+      log,
     });
-    return { jobs, daemon };
+    return { jobs, daemon, modelPulls };
   };
 
-  let running: { jobs: JobService; daemon: Daemon } | undefined = await launch(0);
+  let running: { jobs: JobService; daemon: Daemon; modelPulls?: ModelPullService } | undefined = await launch(0);
   const port = running.daemon.port;
   const handle: PanelDaemon = {
     url: running.daemon.url,
@@ -77,11 +109,19 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
     clip,
     jobs: running.jobs,
     daemon: running.daemon,
+    logs,
+    pairingCode() {
+      const line = logs.filter((l) => l.startsWith('PAIRING CODE')).at(-1);
+      const m = line === undefined ? null : /: (\d{3}) (\d{3}) /.exec(line);
+      if (!m) throw new Error(`the daemon announced no pairing code:\n${logs.join('\n')}`);
+      return `${m[1]}${m[2]}`;
+    },
     async stop() {
       if (!running) return;
-      const { jobs, daemon } = running;
+      const { jobs, daemon, modelPulls } = running;
       running = undefined;
       await daemon.close();
+      await modelPulls?.close();
       await jobs.close();
     },
     async restart() {

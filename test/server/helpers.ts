@@ -6,12 +6,13 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import type { ServerEvent } from '../../shared/events.ts';
+import type { LogLevel, ServerEvent } from '../../shared/events.ts';
 import type { ModelInfo } from '../../shared/health.ts';
 import type { JobRequestInput } from '../../shared/jobs.ts';
 import { resolveFolders } from '../../companion/config.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
+import type { ModelPullService } from '../../companion/models/pull_jobs.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { makeClip } from '../media/clips.ts';
 
@@ -45,6 +46,8 @@ export interface TestDaemonOptions {
   heartbeatMs?: number;
   listModels?: () => Promise<ModelInfo[]>;
   requestTimeoutMs?: number;
+  log?: (level: LogLevel, message: string) => void;
+  modelPulls?: ModelPullService;
 }
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
@@ -72,6 +75,8 @@ export async function startTestDaemon(t: TestContext, opts: TestDaemonOptions = 
     heartbeatMs: opts.heartbeatMs,
     listModels: opts.listModels,
     requestTimeoutMs: opts.requestTimeoutMs,
+    log: opts.log,
+    modelPulls: opts.modelPulls,
   });
   let closed = false;
   const close = async () => {

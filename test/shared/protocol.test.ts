@@ -199,6 +199,14 @@ test('every event type round-trips through the union', () => {
     { type: 'job.preview', job_id: JOB_ID, index: 4, mime: 'image/jpeg', data: Buffer.from('jpegbytes').toString('base64'), width: 64, height: 48 },
     { type: 'job.log', job_id: JOB_ID, level: 'info', message: 'probe: 30 frames', time: now },
     { type: 'job.deleted', job_id: JOB_ID },
+    {
+      type: 'model.progress',
+      job: {
+        id: JOB_ID, model_id: 'stabilityai/stable-diffusion-2-1-base', revision: 'main', precision: 'fp16', state: 'running',
+        bytes_done: 1_000_000, bytes_total: 2_600_000_000, bytes_per_second: 5e6, eta_s: 519.8, file: 'unet/diffusion_pytorch_model.fp16.safetensors',
+        error: null, created_at: now, updated_at: now,
+      },
+    },
     { type: 'error', code: 'bad_request', message: 'unknown message' },
   ];
   const types = new Set<string>();

@@ -5,6 +5,8 @@ import { API_PATHS, API_VERSION } from '../../../shared/api.ts';
 import { ErrorBody } from '../../../shared/errors.ts';
 import { Health, ModelListResponse, type ModelInfo } from '../../../shared/health.ts';
 import { JobListResponse, JobRecord, JobSubmitResponse, type JobRequestInput } from '../../../shared/jobs.ts';
+import { PairingGranted, PairingStarted } from '../../../shared/pairing.ts';
+import { ModelJob, ModelJobListResponse, ModelPullResponse, type ModelPullRequest } from '../../../shared/model_pulls.ts';
 import { Preset, PresetListResponse, type PresetBodyInput } from '../../../shared/presets.ts';
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -81,6 +83,17 @@ export class DaemonClient {
     return { service: record.service, apiVersion: typeof record.api_version === 'string' ? record.api_version : 'unknown' };
   }
 
+  /** Asks the daemon for a pairing: it shows a one-time code to the user (shared/pairing.ts). */
+  startPairing(): Promise<PairingStarted> {
+    return this.request('POST', API_PATHS.pair, PairingStarted, undefined, false);
+  }
+
+  /** The daemon's token for the code the user typed; a DaemonHttpError says why not. */
+  async confirmPairing(pairingId: string, code: string): Promise<string> {
+    const path = API_PATHS.pairConfirm.replace(':id', encodeURIComponent(pairingId));
+    return (await this.request('POST', path, PairingGranted, { code }, false)).token;
+  }
+
   health(): Promise<Health> {
     return this.request('GET', API_PATHS.health, Health);
   }
@@ -117,13 +130,25 @@ export class DaemonClient {
     return (await this.request('GET', API_PATHS.models, ModelListResponse)).models;
   }
 
+  pullModel(request: ModelPullRequest): Promise<ModelPullResponse> {
+    return this.request('POST', API_PATHS.modelPull, ModelPullResponse, request);
+  }
+
+  async modelPulls(): Promise<ModelJob[]> {
+    return (await this.request('GET', API_PATHS.modelPulls, ModelJobListResponse)).jobs;
+  }
+
+  cancelModelPull(id: string): Promise<ModelJob> {
+    return this.request('POST', `${API_PATHS.modelPulls}/${encodeURIComponent(id)}/cancel`, ModelJob);
+  }
+
   /** The events socket's URL (ws: on the same host and port). */
   eventsUrl(): string {
     return `${this.baseUrl.replace(/^http/, 'ws')}${API_PATHS.events}`;
   }
 
-  private async request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
-    const answer = await this.send(method, path, body, true);
+  private async request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown, authenticated = true): Promise<z.infer<S>> {
+    const answer = await this.send(method, path, body, authenticated);
     const parsed = schema.safeParse(answer);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

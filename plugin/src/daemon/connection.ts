@@ -6,6 +6,7 @@
 import { API_VERSION } from '../../../shared/api.ts';
 import { ServerEvent, type EventOf } from '../../../shared/events.ts';
 import type { Health } from '../../../shared/health.ts';
+import type { PairingStarted } from '../../../shared/pairing.ts';
 import type { SecretStore } from '../host/storage.ts';
 import { DaemonClient, DaemonHttpError, DaemonProtocolError, DaemonUnreachableError, type FetchLike } from './client.ts';
 
@@ -64,6 +65,9 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_-]{16,256}$/;
 
 export class TokenFormatError extends Error {}
 
+/** Confirming a pairing that was never started (or already ended). */
+export class PairingStateError extends Error {}
+
 /** The token as the user pasted it, trimmed; refuses text that cannot be a daemon token. */
 export function normalizeToken(input: string): string {
   const token = input.trim().replace(/^Bearer\s+/i, '');
@@ -98,6 +102,8 @@ export class DaemonConnection {
    * hello switches to the other form for the next try.
    */
   private socketAuth: 'protocol' | 'query' = 'protocol';
+  /** The pairing request waiting for the user's code. */
+  private pairingId: string | undefined;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -153,6 +159,40 @@ export class DaemonConnection {
   /** Stores a token the user pasted and tries it. Throws TokenFormatError for obvious typos. */
   async submitToken(input: string): Promise<void> {
     const token = normalizeToken(input);
+    await this.options.secrets.set(token);
+    this.restart();
+  }
+
+  /**
+   * Asks the daemon for a pairing code (shown by the companion, never sent to the panel).
+   * Resolves with when it expires; a DaemonHttpError/DaemonUnreachableError says why not.
+   */
+  async startPairing(): Promise<PairingStarted> {
+    const started = await new DaemonClient({ baseUrl: this.options.baseUrl, fetch: this.options.fetch }).startPairing();
+    this.pairingId = started.pairing_id;
+    return started;
+  }
+
+  /** Whether a pairing request waits for the user's code. */
+  get pairingPending(): boolean {
+    return this.pairingId !== undefined;
+  }
+
+  /** Trades the code the user typed for the token, stores it and connects. */
+  async confirmPairing(code: string): Promise<void> {
+    if (this.pairingId === undefined) throw new PairingStateError('Start pairing first: click “Pair”.');
+    const client = new DaemonClient({ baseUrl: this.options.baseUrl, fetch: this.options.fetch });
+    let token: string;
+    try {
+      token = await client.confirmPairing(this.pairingId, code);
+    } catch (err) {
+      // A request the daemon no longer knows (expired, void, replaced) cannot be retried.
+      if (err instanceof DaemonHttpError && (err.status === 404 || err.status === 410 || err.code === 'pairing_refused' && /void/.test(err.message))) {
+        this.pairingId = undefined;
+      }
+      throw err;
+    }
+    this.pairingId = undefined;
     await this.options.secrets.set(token);
     this.restart();
   }

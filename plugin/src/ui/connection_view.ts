@@ -6,9 +6,19 @@ import { h, replaceChildren } from './dom.ts';
 
 export interface ConnectionActions {
   submitToken(token: string): Promise<string | undefined>;
+  /** Asks the companion for a pairing code: when it expires, or why it could not start. */
+  startPairing(): Promise<{ expiresAt: string } | { error: string }>;
+  /** Sends the typed code: undefined when paired, else why not. */
+  confirmPairing(code: string): Promise<string | undefined>;
+  pairingPending(): boolean;
   retry(): void;
   forgetToken(): void;
   setPort(port: number): void;
+}
+
+/** An ISO time as the user's local clock time (HH:MM:SS). */
+function clockTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 function seconds(ms: number): string {
@@ -21,6 +31,11 @@ export class ConnectionView {
   readonly el = h('section', { class: 'connection', 'data-testid': 'connection' });
   private tokenDraft = '';
   private tokenError = '';
+  /** The pairing request waiting for a code, and the last refusal, kept across re-renders. */
+  private pairingExpiresAt: string | undefined;
+  private pairingError = '';
+  private codeDraft = '';
+  private readonly pairingBox = h('div', { 'data-testid': 'pairing' });
 
   constructor(
     private readonly allowedPorts: readonly number[],
@@ -31,6 +46,8 @@ export class ConnectionView {
   update(status: ConnectionStatus, port: number, version?: string): void {
     this.el.setAttribute('data-state', status.kind);
     if (status.kind === 'connected') {
+      this.pairingExpiresAt = undefined;
+      this.pairingError = '';
       const { health } = status;
       const ready = health.status === 'ok';
       replaceChildren(
@@ -94,11 +111,62 @@ export class ConnectionView {
       case 'needs_token':
       case 'wrong_token':
         return [
-          title(status.kind === 'needs_token' ? 'Pair the panel with the daemon' : 'The daemon refused the token', status.kind === 'needs_token' ? 'busy' : 'off'),
-          h('p', {}, 'Run ', code('tokenflow token'), ' in a terminal and paste the token it prints. It is stored in Premiere’s secure storage; you are asked only once.'),
-          this.tokenRow(status.kind === 'wrong_token' ? status.message : ''),
+          title(status.kind === 'needs_token' ? 'Pair the panel with the TokenFlow companion' : 'The daemon refused the stored token: pair again', status.kind === 'needs_token' ? 'busy' : 'off'),
+          status.kind === 'wrong_token' && h('p', { class: 'error' }, status.message),
+          this.pairingRow(),
+          h('p', { class: 'hint' }, 'Or run ', code('tokenflow token'), ' in a terminal and paste the token it prints. Either way it is stored in Premiere’s secure storage; you are asked only once.'),
+          this.tokenRow(''),
         ];
     }
+  }
+
+  /**
+   * Pairing in two clicks: "Pair" makes the companion show a one-time code (its window, a
+   * desktop notification, its log); the user types it here (README, "Pairing").
+   */
+  private pairingRow(): HTMLElement {
+    const box = this.pairingBox;
+    box.setAttribute('data-state', this.pairingExpiresAt === undefined ? 'idle' : 'waiting_for_code');
+    const errorLine = h('p', { class: 'error', 'data-testid': 'pair-error' }, this.pairingError);
+    const start = async () => {
+      const answer = await this.actions.startPairing();
+      this.pairingExpiresAt = 'error' in answer ? undefined : answer.expiresAt;
+      this.pairingError = 'error' in answer ? answer.error : '';
+      this.pairingRow();
+    };
+    if (this.pairingExpiresAt === undefined) {
+      replaceChildren(
+        box,
+        h('p', {}, 'Click ', h('strong', {}, 'Pair'), ': the TokenFlow companion shows a 6-digit code, which you type here. Only this panel can pair; web pages cannot.'),
+        h('div', { class: 'row' }, h('button', { class: 'primary', 'data-testid': 'pair-start', onclick: () => void start() }, this.pairingError ? 'Pair again' : 'Pair')),
+        errorLine,
+      );
+      return box;
+    }
+    const input = h('input', {
+      type: 'text',
+      class: 'grow',
+      inputmode: 'numeric',
+      autocomplete: 'off',
+      placeholder: '6-digit code',
+      value: this.codeDraft,
+      'data-testid': 'pair-code',
+      oninput: () => (this.codeDraft = input.value),
+    });
+    const confirm = async () => {
+      const error = await this.actions.confirmPairing(input.value);
+      this.codeDraft = '';
+      this.pairingError = error ?? '';
+      if (!error || !this.actions.pairingPending()) this.pairingExpiresAt = undefined;
+      this.pairingRow();
+    };
+    replaceChildren(
+      box,
+      h('p', {}, 'The companion now shows a pairing code: in the window where it runs, as a desktop notification, or (when it starts at login) at the end of its log ', code('service.log'), '. Type it here before ', clockTime(this.pairingExpiresAt), '.'),
+      h('div', { class: 'row' }, input, h('button', { class: 'primary', 'data-testid': 'pair-confirm', onclick: () => void confirm() }, 'Confirm'), h('button', { 'data-testid': 'pair-restart', title: 'Ask for a new code', onclick: () => void start() }, 'New code')),
+      errorLine,
+    );
+    return box;
   }
 
   private tokenRow(refusal: string): HTMLElement {
@@ -117,7 +185,7 @@ export class ConnectionView {
       errorLine.textContent = this.tokenError;
     };
     const errorLine = h('p', { class: 'error' }, this.tokenError || refusal);
-    return h('div', {}, h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void submit(), 'data-testid': 'token-submit' }, 'Pair')), errorLine);
+    return h('div', {}, h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void submit(), 'data-testid': 'token-submit' }, 'Use token')), errorLine);
   }
 
   /**

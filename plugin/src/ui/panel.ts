@@ -4,7 +4,10 @@
 import { PanelModel, type Topic } from '../app/model.ts';
 import { loadSettings } from '../app/settings.ts';
 import type { FetchLike } from '../daemon/client.ts';
-import { DaemonConnection, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
+import { DaemonHttpError, DaemonUnreachableError } from '../daemon/client.ts';
+import { BUNDLED_TEST_MODEL, SetupModel } from '../app/setup.ts';
+import { ChecklistView } from './checklist.ts';
+import { DaemonConnection, PairingStateError, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
 import { SecureTokenStore, type KeyValueStore, type UxpSecureStorage } from '../host/storage.ts';
 import { PremiereAdapter } from '../premiere/adapter.ts';
 import type { Ppro } from '../premiere/ppro.ts';
@@ -12,7 +15,7 @@ import { ActionsSection } from './actions.ts';
 import { AdvancedSection } from './advanced.ts';
 import { ClipCard } from './clip_card.ts';
 import { ConnectionView } from './connection_view.ts';
-import { h, replaceChildren } from './dom.ts';
+import { h, replaceChildren, setVisible } from './dom.ts';
 import { JobList } from './job_list.ts';
 import { NoticeView } from './notice_view.ts';
 import { PromptForm } from './prompt_form.ts';
@@ -38,6 +41,16 @@ export interface Panel {
 
 export function daemonUrl(port: number): string {
   return `http://127.0.0.1:${port}`;
+}
+
+/** Why pairing failed, for the user: the daemon's own reason, or what else went wrong. */
+function pairingFailure(err: unknown): string {
+  if (err instanceof DaemonHttpError && err.code === 'forbidden') {
+    return `${err.message}. Paste the token from \`tokenflow token\` instead.`;
+  }
+  if (err instanceof DaemonHttpError || err instanceof PairingStateError) return err.message;
+  if (err instanceof DaemonUnreachableError) return 'The companion stopped answering: start it, then pair again.';
+  return `Pairing failed: ${err instanceof Error ? err.message : String(err)}`;
 }
 
 /** The stored port if the manifest allows it, else the first allowed one. */
@@ -67,6 +80,22 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
         return err instanceof TokenFormatError ? err.message : `Could not store the token: ${err instanceof Error ? err.message : String(err)}`;
       }
     },
+    startPairing: async () => {
+      try {
+        return { expiresAt: (await connection.startPairing()).expires_at };
+      } catch (err) {
+        return { error: pairingFailure(err) };
+      }
+    },
+    confirmPairing: async (code) => {
+      try {
+        await connection.confirmPairing(code);
+        return undefined;
+      } catch (err) {
+        return pairingFailure(err);
+      }
+    },
+    pairingPending: () => connection.pairingPending,
     retry: () => connection.retryNow(),
     forgetToken: () => void connection.forgetToken(),
     setPort: (port) => {
@@ -74,6 +103,8 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
       connection.setBaseUrl(daemonUrl(port));
     },
   });
+  const setup = new SetupModel(connection);
+  const checklist = new ChecklistView(setup);
   const notice = new NoticeView(() => model.clearNotice());
   const clipCard = new ClipCard();
   const form = new PromptForm(model);
@@ -81,6 +112,7 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
   const actions = new ActionsSection(model);
   const jobs = new JobList(model);
 
+  const editor = h('div', { class: 'editor', 'data-testid': 'editor' }, h('div', { class: 'section-title' }, 'Clip'), clipCard.el, form.el, advanced.el, actions.el, jobs.el);
   replaceChildren(
     root,
     h(
@@ -88,18 +120,37 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
       { class: 'panel' },
       connectionView.el,
       notice.el,
-      h('div', { class: 'section-title' }, 'Clip'),
-      clipCard.el,
-      form.el,
-      advanced.el,
-      actions.el,
-      jobs.el,
+      checklist.el,
+      editor,
     ),
   );
+  /** The checklist until every check passes (a warning does not block), then the editing view. */
+  const renderSetup = () => {
+    const checks = setup.checks(model.connection);
+    const ready = model.connection.kind === 'connected' && checks.every((c) => c.state === 'ok' || c.state === 'warn');
+    checklist.update(checks);
+    setVisible(checklist.el, !ready);
+    setVisible(editor, ready);
+  };
+  const unsubscribeSetup = setup.subscribe(() => {
+    adoptDownloadedModel();
+    renderSetup();
+  });
+  /**
+   * The daemon keeps the default model it chose at start (the bundled test model on a first
+   * run) until it restarts, so a model just downloaded from the checklist becomes the panel's
+   * model, unless the user picked one.
+   */
+  const adoptDownloadedModel = () => {
+    const health = model.health;
+    if (setup.pull?.state !== 'succeeded' || model.settings.model !== '' || health?.default_model !== BUNDLED_TEST_MODEL) return;
+    model.updateSettings({ model: setup.pull.model_id });
+  };
 
   const render = (topics: ReadonlySet<Topic>) => {
     if (topics.has('connection')) {
       connectionView.update(model.connection, model.settings.port);
+      renderSetup();
       advanced.update(model.health);
     }
     if (topics.has('notice')) notice.update(model.notice);
@@ -125,6 +176,7 @@ export function mountPanel(root: HTMLElement, host: PanelHost): Panel {
     },
     destroy() {
       unsubscribe();
+      unsubscribeSetup();
       model.stop();
     },
   };

@@ -4,7 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { DaemonConnection, normalizeToken, TokenFormatError, type ConnectionStatus, type WebSocketLike } from '../../../plugin/src/daemon/connection.ts';
+import { DaemonHttpError } from '../../../plugin/src/daemon/client.ts';
+import { DaemonConnection, PairingStateError, normalizeToken, TokenFormatError, type ConnectionStatus, type WebSocketLike } from '../../../plugin/src/daemon/connection.ts';
 import { SecureTokenStore } from '../../../plugin/src/host/storage.ts';
 import { startPanelDaemon } from '../daemon_harness.ts';
 import { FakeSecureStorage } from '../fake_uxp.ts';
@@ -78,6 +79,34 @@ test('pairing: needs a token, refuses a wrong one, connects with the right one a
   again.connection.start();
   await until('second connected', () => again.connection.status.kind === 'connected');
   assert.ok(!again.statuses.some((s) => s.kind === 'needs_token'));
+});
+
+test('pairing with a code: wrong codes keep the request, three void it, the right code connects; Unpair forgets', async (t) => {
+  const d = await startPanelDaemon(t);
+  const { connection, secure } = connect(d.url);
+  t.after(() => connection.stop());
+  connection.start();
+  await until('needs_token', () => connection.status.kind === 'needs_token');
+  await assert.rejects(connection.confirmPairing('123456'), PairingStateError);
+
+  const first = await connection.startPairing();
+  assert.ok(Date.parse(first.expires_at) > Date.now());
+  const wrong = d.pairingCode() === '000000' ? '000001' : '000000';
+  for (const left of ['2 tries left', '1 try left']) {
+    await assert.rejects(connection.confirmPairing(wrong), (err: DaemonHttpError) => err.code === 'pairing_refused' && err.message.includes(left));
+    assert.equal(connection.pairingPending, true);
+  }
+  await assert.rejects(connection.confirmPairing(wrong), (err: DaemonHttpError) => /void/.test(err.message));
+  assert.equal(connection.pairingPending, false, 'a void request is not retried');
+  assert.equal(secure.data.size, 0);
+
+  await connection.startPairing();
+  await connection.confirmPairing(d.pairingCode());
+  await until('connected', () => connection.status.kind === 'connected');
+  assert.equal(secure.data.size, 1, 'the paired token is kept in secure storage');
+  await connection.forgetToken();
+  await until('needs_token after Unpair', () => connection.status.kind === 'needs_token');
+  assert.equal(secure.data.size, 0);
 });
 
 test('not running, then the daemon appears: the panel connects by itself', async (t) => {

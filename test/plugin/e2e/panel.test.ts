@@ -21,6 +21,8 @@ import { COMMAND_ID, PANEL_ID } from '../../../plugin/src/entrypoints.ts';
 import { SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
 import { CLIP_FPS, startPanelDaemon } from '../daemon_harness.ts';
 import type { E2EConfig } from './host_page.ts';
+import { FakeHub, readModelFiles } from '../../helpers/fake_hub.ts';
+import { RECOMMENDED_MODEL } from '../../../plugin/src/app/setup.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../../..');
@@ -89,6 +91,26 @@ async function openPanel(context: BrowserContext, origin: string, config: E2ECon
   return page;
 }
 
+/**
+ * The page has a web Origin, which the daemon never lets pair (only the panel's uxp:/plugin:
+ * Origins, or none). In Premiere the panel sends its own; here the pairing requests are
+ * relayed with the panel's Origin, and the answer handed back to the page.
+ */
+async function panelOriginForPairing(context: BrowserContext, pageOrigin: string): Promise<void> {
+  const cors = { 'Access-Control-Allow-Origin': pageOrigin, 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'Content-Type, Accept' };
+  await context.route(/\/v1\/pair(\/|$)/, async (route) => {
+    const request = route.request();
+    if (request.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+    const body = request.postData();
+    const answer = await fetch(request.url(), {
+      method: request.method(),
+      headers: { Origin: 'uxp://com.tokenflow.premiere', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ?? undefined,
+    });
+    await route.fulfill({ status: answer.status, headers: { ...cors, 'Content-Type': 'application/json' }, body: await answer.text() });
+  });
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const byTest = (id: string) => `[data-testid="${id}"]`;
 const jobCard = (page: Page, prompt: string) => page.locator(byTest('job'), { has: page.locator(byTest('job-prompt'), { hasText: prompt }) });
@@ -118,8 +140,27 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
 
   // 1. Pairing: no token stored yet.
   await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
-  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`);
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="nothing_selected"]`, { state: 'attached' });
+  // Until paired, the checklist stands where the editing view will be.
+  await page.waitForSelector(`${byTest('check-paired')}[data-state="todo"]`);
+  assert.equal(await page.isVisible(byTest('editor')), false);
   await shot(page, '01-pairing');
+  // Pairing with a code: the companion shows it (here: its log); a wrong code says why.
+  await panelOriginForPairing(context, origin);
+  await page.click(byTest('pair-start'));
+  await page.waitForSelector(`${byTest('pairing')}[data-state="waiting_for_code"]`);
+  const code = daemon.pairingCode();
+  await page.fill(byTest('pair-code'), code === '000000' ? '000001' : '000000');
+  await page.click(byTest('pair-confirm'));
+  await page.waitForSelector(`${byTest('pair-error')}:has-text("wrong code")`);
+  assert.match((await page.textContent(byTest('pair-error'))) ?? '', /2 tries left/);
+  await shot(page, '01b-pairing-wrong-code');
+  await page.fill(byTest('pair-code'), `${code.slice(0, 3)} ${code.slice(3)}`);
+  await page.click(byTest('pair-confirm'));
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
+  // Unpair forgets the token; pasting the token from `tokenflow token` still works.
+  await page.click('.connection button:has-text("Unpair")');
+  await page.waitForSelector(`${byTest('connection')}[data-state="needs_token"]`);
   await page.fill(byTest('token-input'), 'not a token');
   await page.click(byTest('token-submit'));
   await page.waitForSelector('.connection .error:has-text("not a TokenFlow token")');
@@ -245,4 +286,87 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   assert.match((await other.textContent(byTest('mac-hint'))) ?? '', new RegExp(`^On macOS, if curl http://127\\.0\\.0\\.1:${deadPort}/v1/health in Terminal answers`));
   assert.equal(await other.locator(byTest('port-input')).count(), 0, 'no free port field');
   await shot(other, '08-daemon-not-running');
+});
+
+test('first run from nothing: checklist → pair → download the model from the fake hub with progress → green → render', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} missing (apt-get install chromium)`, timeout: 180_000 }, async (t) => {
+  const shots = path.join(REPO, 'test', 'artifacts', 'first-run');
+  await fs.mkdir(shots, { recursive: true });
+  const pageDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-firstrun-page-'));
+  t.after(() => fs.rm(pageDir, { recursive: true, force: true }));
+  await buildPage(pageDir);
+  const origin = await serveStatic(t, pageDir);
+  // The fake hub serves the tiny model under the name the checklist offers; its connection
+  // drops once mid-UNet so the download takes a retry and progress is seen before the end.
+  const hub = await FakeHub.start();
+  t.after(() => hub.close());
+  hub.addRepo(RECOMMENDED_MODEL.id, readModelFiles('test/fixtures/tiny-sd15'));
+  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 20, steps: 2, hubEndpoint: hub.endpoint, retryDelayMs: 60_000 });
+  const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES, ports: [daemon.port], platform: 'linux' };
+  const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
+  t.after(() => fs.rm(userDataDir, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 340, height: 800 } });
+  t.after(() => context.close());
+  await panelOriginForPairing(context, origin);
+  const snap = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+
+  // 1. The companion is not running yet: the panel points at a port where nothing listens.
+  await daemon.stop();
+  const page = await openPanel(context, origin, config, daemon.port);
+  await page.waitForSelector(`${byTest('check-companion')}[data-state="todo"]`);
+  assert.match((await page.textContent(byTest('check-companion-detail'))) ?? '', /tokenflow service install/);
+  assert.equal(await page.isVisible(byTest('editor')), false);
+  await snap(page, '01-companion-missing');
+
+  // 2. It starts: found, not paired.
+  await daemon.restart();
+  await page.waitForSelector(`${byTest('check-companion')}[data-state="ok"]`, { timeout: 20_000 });
+  await page.waitForSelector(`${byTest('check-paired')}[data-state="todo"]`);
+  await snap(page, '02-not-paired');
+
+  // 3. Pair with the code the companion shows.
+  await page.click(byTest('pair-start'));
+  await page.waitForSelector(`${byTest('pairing')}[data-state="waiting_for_code"]`);
+  await page.fill(byTest('pair-code'), daemon.pairingCode());
+  await page.click(byTest('pair-confirm'));
+  await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
+  await page.waitForSelector(`${byTest('check-model')}[data-state="todo"]`);
+  assert.equal(await page.getAttribute(byTest('check-device'), 'data-state'), 'warn');
+  assert.match((await page.textContent(byTest('check-device'))) ?? '', /renders at full size take hours on the CPU/);
+  assert.equal(await page.getAttribute(byTest('check-disk'), 'data-state'), 'ok');
+  assert.equal(await page.textContent(byTest('model-download')), 'Download Stable Diffusion 2.1-base — 2.6 GB');
+  assert.equal(await page.isVisible(byTest('editor')), false);
+  await snap(page, '03-paired-no-model');
+
+  // 4. Download: progress is shown; the UNet's connection drops mid-way and the retry waits
+  // a minute, long enough to cancel. Downloading again resumes; then the checklist is green
+  // and the editor appears.
+  hub.dropOnce.set('unet/diffusion_pytorch_model.safetensors', 2_000_000);
+  await page.click(byTest('model-download'));
+  await page.waitForSelector(`${byTest('check-model')}[data-state="busy"]`);
+  await page.waitForFunction(() => /^[\d.]+ MB of [\d.]+ MB/.test(document.querySelector('[data-testid="check-model-detail"]')?.textContent ?? ''));
+  await snap(page, '04-downloading');
+  await page.click(byTest('model-cancel'));
+  await page.waitForSelector(`${byTest('check-model')}[data-state="todo"]`);
+  assert.match((await page.textContent(byTest('check-model-detail'))) ?? '', /Download canceled; it resumes where it stopped/);
+  await snap(page, '04b-download-canceled');
+  await page.click(byTest('model-download'));
+  await page.waitForSelector(byTest('editor'), { state: 'visible', timeout: 60_000 });
+  assert.equal(await page.isVisible(byTest('checklist')), false);
+  const pulls = await fetch(`${daemon.url}/v1/models/pulls`, { headers: { Authorization: `Bearer ${daemon.token}` } }).then((r) => r.json());
+  assert.deepEqual(pulls.jobs.map((j: { state: string }) => j.state), ['canceled', 'succeeded']);
+  assert.equal(pulls.jobs[1].bytes_done, pulls.jobs[1].bytes_total);
+  assert.match(await page.textContent(byTest('connection')) ?? '', /Connected/);
+  await snap(page, '05-ready');
+
+  // 5. Render.
+  await page.evaluate(() => (window as any).tokenflowTest.selectSource());
+  await page.waitForSelector(`${byTest('clip-card')}[data-state="ok"]`);
+  await page.fill(byTest('prompt'), 'a fox walking on a beach');
+  await page.click(byTest('render'));
+  await jobCard(page, 'a fox walking on a beach').locator(`${byTest('job-message')}:has-text("Placed on V2 above the clip")`).waitFor({ timeout: 60_000 });
+  await snap(page, '06-rendered');
+  // The daemon's default is still the bundled test model (chosen at its start): the render
+  // used the model just downloaded.
+  const jobs = await fetch(`${daemon.url}/v1/jobs`, { headers: { Authorization: `Bearer ${daemon.token}` } }).then((r) => r.json());
+  assert.deepEqual(jobs.jobs.map((j: { request: { model?: string } }) => j.request.model), [RECOMMENDED_MODEL.id]);
 });
