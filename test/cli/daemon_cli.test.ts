@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../helpers/free_port.ts';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Health } from '../../shared/health.ts';
@@ -467,14 +467,3 @@ test('serve: a second daemon (same port, or same data folder) fails with a clear
   assert.match(sameData.stderr, /in use by another daemon/);
   assert.equal(await first.stop('SIGINT'), 0);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

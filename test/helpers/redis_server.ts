@@ -2,9 +2,9 @@
 // temp folder, no persistence; stopped (SIGTERM, then waited for) by stop().
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free_port.ts';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -46,15 +46,4 @@ export async function startRedis(password?: string): Promise<RedisServer> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
