@@ -32,10 +32,14 @@ export function moduleUrl(name: EntryModule): URL {
   return packaged ? new URL(`./${name}.mjs`, import.meta.url) : new URL(`./${ENTRY_MODULES[name]}.ts`, import.meta.url);
 }
 
-/** Node's arguments to run an entry module as a child process: from source through tsx. */
+/** Node's options for a child running an entry module: from source the TypeScript loader (by absolute URL: the working directory may be anywhere). */
+export function childExecArgv(): string[] {
+  return packaged ? [] : ['--import', import.meta.resolve('tsx')];
+}
+
+/** Node's arguments to run an entry module as a child process. */
 export function childNodeArgs(name: EntryModule): string[] {
-  const file = fileURLToPath(moduleUrl(name));
-  return packaged ? [file] : ['--import', import.meta.resolve('tsx'), file];
+  return [...childExecArgv(), fileURLToPath(moduleUrl(name))];
 }
 
 /** The repository (source) or the tokenflow-companion folder (packaged). */

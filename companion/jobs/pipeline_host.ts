@@ -9,13 +9,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
 import type { FromWorker, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
-import { moduleUrl, packaged } from '../layout.ts';
+import { childExecArgv, moduleUrl } from '../layout.ts';
 import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 
 const PROCESS_ENTRY = fileURLToPath(moduleUrl('pipeline_process'));
-/** From source the process needs the TypeScript loader, by absolute URL (the daemon's working
- * directory may be anywhere); packaged, its entry is already JavaScript. */
-const EXEC_ARGV = packaged ? [] : ['--import', import.meta.resolve('tsx')];
 
 /** The product's pipeline module: the TokenFlow edit. */
 export const DEFAULT_PIPELINE_MODULE = moduleUrl('tokenflow_pipeline');
@@ -111,7 +108,7 @@ export class PipelineHost {
 
   private spawn(): ChildProcess {
     const child = fork(PROCESS_ENTRY, [this.pipelineModule.href], {
-      execArgv: EXEC_ARGV,
+      execArgv: childExecArgv(),
       // Structured clone, so previews' Uint8Arrays cross as bytes.
       serialization: 'advanced',
       // Its stdout goes to the daemon's stderr: the daemon's own stdout is its log of record.
