@@ -36,7 +36,7 @@ export interface Folders {
   outputDir: string;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 export function resolveFolders(
   env: Env = process.env,
@@ -116,6 +116,11 @@ export function portFromEnv(env: Env = process.env): number {
     throw new Error(`TOKENFLOW_PORT must be an integer from 0 to 65535, got "${raw}"`);
   }
   return port;
+}
+
+/** TOKENFLOW_URL: the daemon address CLI commands talk to (`tokenflow jobs`); undefined when unset. */
+export function daemonUrlFromEnv(env: Env = process.env): string | undefined {
+  return nonEmpty(env.TOKENFLOW_URL);
 }
 
 /**

@@ -33,6 +33,16 @@ export const ERROR_CODES = [
 ] as const;
 export type KnownErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * Codes a daemon client (shared/daemon_client.ts) gives a request the daemon did not answer in
+ * its API; the daemon never sends these.
+ */
+export const CLIENT_ERROR_CODES = [
+  'daemon_unreachable', // nothing answered at the address, or not in time (status 0)
+  'protocol_mismatch', // an answer that is not this API: not JSON, an error without the error body, a body the schema refuses
+] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
 export const ErrorCode = z.string().regex(/^[a-z][a-z0-9_]*$/, { error: 'error code must be snake_case' });
 
 /** `{error: {code, message, field?}}`: the body of every 4xx/5xx answer. */

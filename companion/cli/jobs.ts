@@ -1,8 +1,9 @@
 // `tokenflow jobs list|show|cancel`: the running daemon's jobs, over its REST API.
 import type { JobRecord } from '../../shared/jobs.ts';
 import { ticksToSeconds } from '../../shared/ticks.ts';
-import { DaemonRequestError, localDaemonClient } from '../server/client.ts';
+import { DaemonError } from '../../shared/daemon_client.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
+import { localDaemonClient } from './local_daemon.ts';
 
 const help = `Usage: tokenflow jobs <list | show ID | cancel ID> [options]
 
@@ -44,11 +45,13 @@ export const command: Command = {
         const job = await client.getJob(id!);
         console.log(values.json ? JSON.stringify(job, null, 2) : formatJob(job));
       } else {
-        const job = await client.cancelJob(id!);
+        const job = await client.cancel(id!);
         console.log(values.json ? JSON.stringify(job, null, 2) : `job ${job.id}: ${job.state}`);
       }
     } catch (err) {
-      if (err instanceof DaemonRequestError) {
+      // The daemon's refusals get their status and code; when nothing answered, or not in
+      // this API, the message alone says so.
+      if (err instanceof DaemonError && !err.unreachable && !err.protocolMismatch) {
         console.error(`tokenflow jobs ${sub}: ${err.message} (HTTP ${err.status}, ${err.code})`);
         return 1;
       }

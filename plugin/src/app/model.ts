@@ -5,7 +5,7 @@ import type { Health } from '../../../shared/health.ts';
 import { isActiveState, JobRequest, type JobRecord, type JobRequestInput, type Stage } from '../../../shared/jobs.ts';
 import type { Preset, PresetBodyInput } from '../../../shared/presets.ts';
 import { TICKS_PER_SECOND } from '../../../shared/ticks.ts';
-import type { DaemonClient } from '../daemon/client.ts';
+import type { DaemonClient } from '../../../shared/daemon_client.ts';
 import type { ConnectionStatus, DaemonConnection } from '../daemon/connection.ts';
 import type { KeyValueStore } from '../host/storage.ts';
 import type { PlaceRenderRequest } from '../premiere/adapter.ts';

@@ -4,7 +4,7 @@
 import type { ModelInfo } from '../../../shared/health.ts';
 import type { ModelJob } from '../../../shared/model_pulls.ts';
 import type { ConnectionStatus, DaemonConnection } from '../daemon/connection.ts';
-import type { DaemonClient } from '../daemon/client.ts';
+import type { DaemonClient } from '../../../shared/daemon_client.ts';
 
 /** The model the checklist offers (the README's recommended one) and its download size. */
 export const RECOMMENDED_MODEL = { id: 'stabilityai/stable-diffusion-2-1-base', label: 'Stable Diffusion 2.1-base', size: '2.6 GB' } as const;

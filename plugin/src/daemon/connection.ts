@@ -8,7 +8,7 @@ import { ServerEvent, type EventOf } from '../../../shared/events.ts';
 import type { Health } from '../../../shared/health.ts';
 import type { PairingStarted } from '../../../shared/pairing.ts';
 import type { SecretStore } from '../host/storage.ts';
-import { DaemonClient, DaemonHttpError, DaemonProtocolError, DaemonUnreachableError, type FetchLike } from './client.ts';
+import { DaemonClient, DaemonError, type FetchLike } from '../../../shared/daemon_client.ts';
 
 export type ConnectionStatus =
   | { kind: 'connecting' }
@@ -165,7 +165,7 @@ export class DaemonConnection {
 
   /**
    * Asks the daemon for a pairing code (shown by the companion, never sent to the panel).
-   * Resolves with when it expires; a DaemonHttpError/DaemonUnreachableError says why not.
+   * Resolves with when it expires; a DaemonError says why not.
    */
   async startPairing(): Promise<PairingStarted> {
     const started = await new DaemonClient({ baseUrl: this.options.baseUrl, fetch: this.options.fetch }).startPairing();
@@ -187,7 +187,7 @@ export class DaemonConnection {
       token = await client.confirmPairing(this.pairingId, code);
     } catch (err) {
       // A request the daemon no longer knows (expired, void, replaced) cannot be retried.
-      if (err instanceof DaemonHttpError && (err.status === 404 || err.status === 410 || err.code === 'pairing_refused' && /void/.test(err.message))) {
+      if (err instanceof DaemonError && (err.status === 404 || err.status === 410 || err.code === 'pairing_refused' && /void/.test(err.message))) {
         this.pairingId = undefined;
       }
       throw err;
@@ -258,17 +258,17 @@ export class DaemonConnection {
       this.openEvents(gen, client, token, health);
     } catch (err) {
       if (gen !== this.generation) return;
-      if (err instanceof DaemonUnreachableError) return this.unreachable(gen, 'the daemon stopped answering');
-      if (err instanceof DaemonHttpError && err.status === 401) {
+      if (err instanceof DaemonError && err.unreachable) return this.unreachable(gen, 'the daemon stopped answering');
+      if (err instanceof DaemonError && err.status === 401) {
         this.setStatus({ kind: 'wrong_token', message: err.message });
         return;
       }
-      if (err instanceof DaemonHttpError && err.status === 403) {
+      if (err instanceof DaemonError && err.status === 403) {
         this.setStatus({ kind: 'refused', message: err.message, retryInMs: slow });
         this.retryIn(slow, gen);
         return;
       }
-      if (err instanceof DaemonProtocolError) {
+      if (err instanceof DaemonError && err.protocolMismatch) {
         this.setStatus({ kind: 'not_tokenflow', message: err.message, retryInMs: slow });
         this.retryIn(slow, gen);
         return;

@@ -3,8 +3,7 @@
 // in Premiere and, with fakes, in a test browser.
 import { PanelModel, type Topic } from '../app/model.ts';
 import { loadSettings } from '../app/settings.ts';
-import type { FetchLike } from '../daemon/client.ts';
-import { DaemonHttpError, DaemonUnreachableError } from '../daemon/client.ts';
+import { DaemonError, type FetchLike } from '../../../shared/daemon_client.ts';
 import { BUNDLED_TEST_MODEL, SetupModel } from '../app/setup.ts';
 import { ChecklistView } from './checklist.ts';
 import { DaemonConnection, PairingStateError, TokenFormatError, type WebSocketFactory } from '../daemon/connection.ts';
@@ -45,11 +44,11 @@ export function daemonUrl(port: number): string {
 
 /** Why pairing failed, for the user: the daemon's own reason, or what else went wrong. */
 function pairingFailure(err: unknown): string {
-  if (err instanceof DaemonHttpError && err.code === 'forbidden') {
+  if (err instanceof DaemonError && err.unreachable) return 'The companion stopped answering: start it, then pair again.';
+  if (err instanceof DaemonError && err.code === 'forbidden') {
     return `${err.message}. Paste the token from \`tokenflow token\` instead.`;
   }
-  if (err instanceof DaemonHttpError || err instanceof PairingStateError) return err.message;
-  if (err instanceof DaemonUnreachableError) return 'The companion stopped answering: start it, then pair again.';
+  if ((err instanceof DaemonError && !err.protocolMismatch) || err instanceof PairingStateError) return err.message;
   return `Pairing failed: ${err instanceof Error ? err.message : String(err)}`;
 }
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { DaemonHttpError } from '../../../plugin/src/daemon/client.ts';
+import { DaemonError } from '../../../shared/daemon_client.ts';
 import { DaemonConnection, PairingStateError, normalizeToken, TokenFormatError, type ConnectionStatus, type WebSocketLike } from '../../../plugin/src/daemon/connection.ts';
 import { SecureTokenStore } from '../../../plugin/src/host/storage.ts';
 import { startPanelDaemon } from '../daemon_harness.ts';
@@ -93,10 +93,10 @@ test('pairing with a code: wrong codes keep the request, three void it, the righ
   assert.ok(Date.parse(first.expires_at) > Date.now());
   const wrong = d.pairingCode() === '000000' ? '000001' : '000000';
   for (const left of ['2 tries left', '1 try left']) {
-    await assert.rejects(connection.confirmPairing(wrong), (err: DaemonHttpError) => err.code === 'pairing_refused' && err.message.includes(left));
+    await assert.rejects(connection.confirmPairing(wrong), (err: DaemonError) => err.code === 'pairing_refused' && err.message.includes(left));
     assert.equal(connection.pairingPending, true);
   }
-  await assert.rejects(connection.confirmPairing(wrong), (err: DaemonHttpError) => /void/.test(err.message));
+  await assert.rejects(connection.confirmPairing(wrong), (err: DaemonError) => /void/.test(err.message));
   assert.equal(connection.pairingPending, false, 'a void request is not retried');
   assert.equal(secure.data.size, 0);
 
