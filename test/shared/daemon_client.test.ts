@@ -65,11 +65,11 @@ test('a body goes as JSON; path parameters are encoded; 204 resolves with nothin
   assert.equal(sent[0]!.url, 'http://127.0.0.1:43117/v1/presets/my%20look%2F2');
 
   const put = answering(400, { error: { code: 'bad_request', message: 'preset body field "parameters.steps": too big', field: 'parameters.steps' } });
-  const err = await rejection(new DaemonClient({ baseUrl: 'http://127.0.0.1:43117', token: TOKEN, fetch: put.fetch }).putPreset('look', { parameters: { steps: 9999 } }));
+  const err = await rejection(new DaemonClient({ baseUrl: 'http://127.0.0.1:43117', token: TOKEN, fetch: put.fetch }).putPreset('look', { description: 'd', prompt: 'p', parameters: { steps: 9999 } }));
   assert.equal(err.field, 'parameters.steps');
   assert.equal(put.sent[0]!.method, 'PUT');
   assert.equal(put.sent[0]!.headers['Content-Type'], 'application/json');
-  assert.deepEqual(JSON.parse(put.sent[0]!.body!), { parameters: { steps: 9999 } });
+  assert.deepEqual(JSON.parse(put.sent[0]!.body!), { description: 'd', prompt: 'p', parameters: { steps: 9999 } });
 });
 
 test('answers outside the API are protocol mismatches, with the status the daemon sent', async () => {
