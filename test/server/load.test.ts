@@ -1,11 +1,12 @@
-// The daemon under load: the event loop stays free while a CPU-bound pipeline runs (it runs
-// in a worker thread), and 200 simultaneous submissions are all accepted, stored and announced.
+// The daemon under load: health, job reads and cancel are answered while a CPU-bound pipeline
+// runs, and 200 simultaneous submissions are all accepted, stored and announced. How fast they
+// are answered is measured by `npm run bench -- daemon`, not asserted here (no timed tests).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JobListResponse, JobSubmitResponse } from '../../shared/jobs.ts';
 import { api, connectEvents, jobRequest, startTestDaemon, waitFor } from './helpers.ts';
 
-test('health, job reads and cancel answer within 100 ms while a CPU-bound job runs', async (t) => {
+test('health, job reads and cancel are answered while a CPU-bound job runs', async (t) => {
   // Each pipeline call spins the CPU for 25 ms in the worker; 3 x 200 calls ≈ 15 s of compute.
   const d = await startTestDaemon(t, { pipeline: 'spin=25&calls=200' });
   const events = await connectEvents(d);
@@ -24,14 +25,12 @@ test('health, job reads and cancel answer within 100 ms while a CPU-bound job ru
   const worst = Math.max(...timings);
   const sorted = [...timings].sort((a, b) => a - b);
   t.diagnostic(`latency while busy: median ${sorted[20].toFixed(1)} ms, worst ${worst.toFixed(1)} ms`);
-  assert.ok(worst < 100, `worst latency ${worst.toFixed(1)} ms`);
 
   const t0 = performance.now();
   const cancel = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   const cancelMs = performance.now() - t0;
   t.diagnostic(`cancel of the running job answered in ${cancelMs.toFixed(1)} ms`);
   assert.equal(cancel.json.state, 'canceled');
-  assert.ok(cancelMs < 100, `cancel took ${cancelMs.toFixed(1)} ms`);
   await events.close();
 });
 
