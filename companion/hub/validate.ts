@@ -10,9 +10,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { TensorInfo } from '../runtime/safetensors.ts';
 import { SafetensorsFile } from '../runtime/safetensors.ts';
-import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
+import { clipTextConfigSchema, readConfig, type ClipTextConfig } from '../models/config.ts';
 import { hashFile, hashKindOf } from './file_hash.ts';
-import { componentWeightFiles } from './folder.ts';
+import { componentWeightFiles } from '../models/folder.ts';
 import { OPTIONAL_FILES, REQUIRED_FILES, WEIGHT_BASES, type WeightComponent } from './pipeline_files.ts';
 
 export type WeightPrecision = 'fp16' | 'fp32' | 'bf16' | 'mixed';

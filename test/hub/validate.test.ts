@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync,
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { inspectModel, validateModel, ModelValidationError } from '../../companion/models/validate.ts';
+import { inspectModel, validateModel, ModelValidationError } from '../../companion/hub/validate.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'tokenflow-validate-'));
