@@ -13,7 +13,8 @@ import {
   authHeaders, DEFAULT_RETRY, fetchListing, HubError, hubConfig, hubHttpError, isOfflineMode, resolveUrl,
   type HubConfig, type RetryPolicy, type Sibling,
 } from './hub_client.ts';
-import { planPipelineFiles, shardPaths, type Precision } from './pipeline_files.ts';
+import { planPipelineFiles } from './pipeline_files.ts';
+import { isShardOf, isWeightMap, weightMapShards, type Precision } from '../models/diffusers_layout.ts';
 import { pipelineClassProblem } from './validate.ts';
 import { processAlive } from '../util/process.ts';
 
@@ -104,7 +105,7 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
     const describeAll = (files: Sibling[]) => Promise.all(files.map((s) => describe(s, config, repoId, commit, opts.signal)));
     // model_index.json and shard indexes first: the first says whether the repo is a pipeline
     // we can run (before gigabytes of weights), the others name the shards to fetch.
-    const first = await describeAll(plan.files.filter((s) => s.rfilename === 'model_index.json' || s.rfilename.endsWith('.safetensors.index.json')));
+    const first = await describeAll(plan.files.filter((s) => s.rfilename === 'model_index.json' || isWeightMap(s.rfilename)));
     await fetcher.fetch(first);
     const rest = plan.files.filter((s) => !first.some((f) => f.path === s.rfilename));
     const bySibling = new Map(listing.siblings.map((s) => [s.rfilename, s]));
@@ -115,7 +116,7 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
         if (problem) throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}): ${problem}`);
         continue;
       }
-      for (const shard of shardPaths(f.path, json)) {
+      for (const shard of weightMapShards(f.path, json).map((name) => path.posix.join(path.posix.dirname(f.path), name))) {
         const sibling = bySibling.get(shard);
         if (!sibling) throw new HubError('not-a-pipeline', `${f.path} names ${shard}, which ${repoId} does not have`);
         rest.push(sibling);
@@ -166,9 +167,8 @@ export async function pullNeeds(repoId: string, opts: Pick<PullOptions, 'revisio
     throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) lacks files a Stable Diffusion pipeline needs: ${plan.missing.join(', ')}`);
   }
   const files = [...plan.files];
-  for (const index of plan.files.filter((f) => f.rfilename.endsWith('.safetensors.index.json'))) {
-    const base = index.rfilename.slice(0, -'.safetensors.index.json'.length);
-    files.push(...listing.siblings.filter((s) => s.rfilename.startsWith(`${base}-`) && /-\d{5}-of-\d{5}\.safetensors$/.test(s.rfilename)));
+  for (const weightMap of plan.files.filter((f) => isWeightMap(f.rfilename))) {
+    files.push(...listing.siblings.filter((s) => isShardOf(weightMap.rfilename, s.rfilename)));
   }
   const repo = new CachedRepo(hubCacheDir(env), repoId);
   const blobsDir = path.join(repo.dir, 'blobs');

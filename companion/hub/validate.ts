@@ -12,8 +12,7 @@ import type { TensorInfo } from '../runtime/safetensors.ts';
 import { SafetensorsFile } from '../runtime/safetensors.ts';
 import { clipTextConfigSchema, readConfig, type ClipTextConfig } from '../models/config.ts';
 import { hashFile, hashKindOf } from './file_hash.ts';
-import { componentWeightFiles } from '../models/folder.ts';
-import { OPTIONAL_FILES, REQUIRED_FILES, WEIGHT_BASES, type WeightComponent } from './pipeline_files.ts';
+import { componentWeightFiles, OPTIONAL_FILES, REQUIRED_FILES, WEIGHT_COMPONENTS, type WeightComponent } from '../models/diffusers_layout.ts';
 
 export type WeightPrecision = 'fp16' | 'fp32' | 'bf16' | 'mixed';
 
@@ -146,7 +145,7 @@ export async function inspectModel(modelDir: string, opts: InspectOptions = {}):
 
   const usedFiles = new Set<string>([...REQUIRED_FILES, ...OPTIONAL_FILES].filter((f) => c.exists(f)));
   const dtypes = new Set<string>();
-  for (const component of Object.keys(WEIGHT_BASES) as WeightComponent[]) {
+  for (const component of WEIGHT_COMPONENTS) {
     for (const [i, files] of weightFileSets(c, component).entries()) {
       for (const f of files) usedFiles.add(path.relative(dir, f).split(path.sep).join('/'));
       const tensors = openWeights(c, files);

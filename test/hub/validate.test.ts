@@ -97,7 +97,7 @@ test('pipeline class and component problems', async () => {
   const noWeights = copyModel();
   rmSync(path.join(noWeights, 'vae', 'diffusion_pytorch_model.safetensors'));
   assert.deepEqual((await inspectModel(noWeights)).problems, [
-    'vae: no safetensors weights found (expected diffusion_pytorch_model.safetensors or model.safetensors; .bin checkpoints are not supported, convert them to safetensors)',
+    'vae: no safetensors weights found (expected diffusion_pytorch_model.safetensors; .bin checkpoints are not supported, convert them to safetensors)',
   ]);
 });
 
