@@ -5,7 +5,8 @@ import path from 'node:path';
 import { listModels, locateModel, type ModelEntry } from '../hub/catalog.ts';
 import { hubCacheDir } from '../hub/hf_cache.ts';
 import { fetchListing, hubConfig } from '../hub/hub_client.ts';
-import { pullModel, type PullProgress } from '../hub/pull.ts';
+import { pullModel } from '../hub/pull.ts';
+import type { PullProgress } from '../hub/pull_progress.ts';
 import { inspectModel, type ModelReport } from '../hub/validate.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
 

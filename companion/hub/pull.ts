@@ -3,8 +3,8 @@
 // they already downloaded costs nothing. Only the files the pipeline needs are fetched
 // (pipeline_files.ts); blobs already in the cache with the published size are reused;
 // partial downloads resume; every byte is checked against the hub's hash (download.ts).
-import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { downloadBlob } from './download.ts';
 import { hashKindOf, type HashKind } from './file_hash.ts';
@@ -16,26 +16,10 @@ import {
 import { planPipelineFiles } from './pipeline_files.ts';
 import { isShardOf, isWeightMap, weightMapShards, type Precision } from '../models/diffusers_layout.ts';
 import { pipelineClassProblem } from './validate.ts';
-import { processAlive } from '../util/process.ts';
+import { lockRepo } from './pull_lock.ts';
+import { ProgressMeter, type PullProgress } from './pull_progress.ts';
 
 type Env = Record<string, string | undefined>;
-
-export interface PullProgress {
-  /** The repo path of the file being downloaded. */
-  file: string;
-  /** 1-based index among the files that need downloading, and their count. */
-  fileIndex: number;
-  fileCount: number;
-  fileBytes: number;
-  fileTotal: number;
-  /** Over all files to download (bytes already on disk from an earlier attempt count as done). */
-  bytesDone: number;
-  bytesTotal: number;
-  /** Transfer rate over the last few seconds; 0 until measured. */
-  bytesPerSecond: number;
-  /** Seconds left at that rate, or null while the rate is unknown. */
-  etaSeconds: number | null;
-}
 
 export interface PullOptions {
   revision?: string;
@@ -78,51 +62,25 @@ interface PlannedFile {
 }
 
 export async function pullModel(repoId: string, opts: PullOptions = {}): Promise<PullResult> {
-  const env = opts.env ?? process.env;
-  const revision = opts.revision ?? 'main';
-  const precision = opts.precision ?? 'fp16';
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
-  if (!isRepoId(repoId)) throw new HubError('not-found', `"${repoId}" is not a hub model id (expected org/name, e.g. stabilityai/stable-diffusion-2-1-base)`);
-  const config = hubConfig(env);
-  if (isOfflineMode(env)) throw new HubError('offline', `HF_HUB_OFFLINE is set: not contacting ${config.endpoint} to pull ${repoId}`);
-  const repo = new CachedRepo(hubCacheDir(env), repoId);
-
-  const listing = await fetchListing(config, repoId, revision, policy, opts.signal);
+  const { config, revision, listing, plan, repo } = await planPull(repoId, opts, policy);
   const commit = listing.sha;
-  if (!listing.siblings.some((s) => s.rfilename === 'model_index.json')) {
-    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) has no model_index.json: it is not a diffusers pipeline repository`);
-  }
-  const plan = planPipelineFiles(listing.siblings, precision);
-  if (plan.missing.length) {
-    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) lacks files a Stable Diffusion pipeline needs: ${plan.missing.join(', ')}`);
-  }
   for (const note of plan.notes) opts.onMessage?.(note);
 
   mkdirSync(path.join(repo.dir, 'blobs'), { recursive: true });
   const release = await lockRepo(repo);
   try {
     const fetcher = new Fetcher(repo, commit, { config, repoId, revision: commit }, policy, opts);
-    const describeAll = (files: Sibling[]) => Promise.all(files.map((s) => describe(s, config, repoId, commit, opts.signal)));
-    // model_index.json and shard indexes first: the first says whether the repo is a pipeline
+    // model_index.json and weight maps first: the first says whether the repo is a pipeline
     // we can run (before gigabytes of weights), the others name the shards to fetch.
-    const first = await describeAll(plan.files.filter((s) => s.rfilename === 'model_index.json' || isWeightMap(s.rfilename)));
-    await fetcher.fetch(first);
-    const rest = plan.files.filter((s) => !first.some((f) => f.path === s.rfilename));
+    const first = plan.files.filter((s) => s.rfilename === 'model_index.json' || isWeightMap(s.rfilename));
+    const rest = plan.files.filter((s) => !first.includes(s));
     const bySibling = new Map(listing.siblings.map((s) => [s.rfilename, s]));
-    for (const f of first) {
+    for (const f of await fetcher.fetchListed(first)) {
       const json: unknown = JSON.parse(await readFile(repo.blobPath(f.hash), 'utf8'));
-      if (f.path === 'model_index.json') {
-        const problem = pipelineClassProblem(json);
-        if (problem) throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}): ${problem}`);
-        continue;
-      }
-      for (const shard of weightMapShards(f.path, json).map((name) => path.posix.join(path.posix.dirname(f.path), name))) {
-        const sibling = bySibling.get(shard);
-        if (!sibling) throw new HubError('not-a-pipeline', `${f.path} names ${shard}, which ${repoId} does not have`);
-        rest.push(sibling);
-      }
+      rest.push(...filesNamedBy(f.path, json, bySibling, repoId, revision));
     }
-    await fetcher.fetch(await describeAll(rest));
+    await fetcher.fetchListed(rest);
     if (!isCommitHash(revision)) repo.writeRef(revision, commit);
     return {
       repoId,
@@ -136,6 +94,45 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
   } finally {
     await release();
   }
+}
+
+/**
+ * The listing of the revision and the files a pull of it fetches. Refuses what is not a hub
+ * model id, offline mode, and repositories that are not a Stable Diffusion pipeline.
+ */
+async function planPull(repoId: string, opts: Pick<PullOptions, 'revision' | 'precision' | 'env' | 'signal'>, policy: RetryPolicy) {
+  const env = opts.env ?? process.env;
+  const revision = opts.revision ?? 'main';
+  if (!isRepoId(repoId)) throw new HubError('not-found', `"${repoId}" is not a hub model id (expected org/name, e.g. stabilityai/stable-diffusion-2-1-base)`);
+  const config = hubConfig(env);
+  if (isOfflineMode(env)) throw new HubError('offline', `HF_HUB_OFFLINE is set: not contacting ${config.endpoint} to pull ${repoId}`);
+  const listing = await fetchListing(config, repoId, revision, policy, opts.signal);
+  if (!listing.siblings.some((s) => s.rfilename === 'model_index.json')) {
+    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) has no model_index.json: it is not a diffusers pipeline repository`);
+  }
+  const plan = planPipelineFiles(listing.siblings, opts.precision ?? 'fp16');
+  if (plan.missing.length) {
+    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) lacks files a Stable Diffusion pipeline needs: ${plan.missing.join(', ')}`);
+  }
+  return { config, revision, listing, plan, repo: new CachedRepo(hubCacheDir(env), repoId) };
+}
+
+/**
+ * What a file fetched first asks for: model_index.json, nothing (or a refusal of a pipeline
+ * we cannot run); a weight map, the shards it names.
+ */
+function filesNamedBy(file: string, json: unknown, bySibling: Map<string, Sibling>, repoId: string, revision: string): Sibling[] {
+  if (file === 'model_index.json') {
+    const problem = pipelineClassProblem(json);
+    if (problem) throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}): ${problem}`);
+    return [];
+  }
+  return weightMapShards(file, json).map((name) => {
+    const shard = path.posix.join(path.posix.dirname(file), name);
+    const sibling = bySibling.get(shard);
+    if (!sibling) throw new HubError('not-a-pipeline', `${file} names ${shard}, which ${repoId} does not have`);
+    return sibling;
+  });
 }
 
 export interface PullNeeds {
@@ -156,21 +153,11 @@ export interface PullNeeds {
  * beside their index). Files the listing gives no size for count as 0.
  */
 export async function pullNeeds(repoId: string, opts: Pick<PullOptions, 'revision' | 'precision' | 'env' | 'signal' | 'retry'> = {}): Promise<PullNeeds> {
-  const env = opts.env ?? process.env;
-  const revision = opts.revision ?? 'main';
-  if (!isRepoId(repoId)) throw new HubError('not-found', `"${repoId}" is not a hub model id (expected org/name, e.g. stabilityai/stable-diffusion-2-1-base)`);
-  const config = hubConfig(env);
-  if (isOfflineMode(env)) throw new HubError('offline', `HF_HUB_OFFLINE is set: not contacting ${config.endpoint} to pull ${repoId}`);
-  const listing = await fetchListing(config, repoId, revision, { ...DEFAULT_RETRY, ...opts.retry }, opts.signal);
-  const plan = planPipelineFiles(listing.siblings, opts.precision ?? 'fp16');
-  if (plan.missing.length) {
-    throw new HubError('not-a-pipeline', `${repoId} (revision ${revision}) lacks files a Stable Diffusion pipeline needs: ${plan.missing.join(', ')}`);
-  }
+  const { listing, plan, repo } = await planPull(repoId, opts, { ...DEFAULT_RETRY, ...opts.retry });
   const files = [...plan.files];
   for (const weightMap of plan.files.filter((f) => isWeightMap(f.rfilename))) {
     files.push(...listing.siblings.filter((s) => isShardOf(weightMap.rfilename, s.rfilename)));
   }
-  const repo = new CachedRepo(hubCacheDir(env), repoId);
   const blobsDir = path.join(repo.dir, 'blobs');
   mkdirSync(blobsDir, { recursive: true });
   let bytesNeeded = 0;
@@ -227,7 +214,15 @@ class Fetcher {
     this.progress = new ProgressMeter(opts.onProgress, opts.progressIntervalMs ?? 200);
   }
 
-  async fetch(files: PlannedFile[]): Promise<void> {
+  /** Describes listed files (size, hash) and fetches them; returns their descriptions. */
+  async fetchListed(files: Sibling[]): Promise<PlannedFile[]> {
+    const { config, repoId } = this.ctx;
+    const planned = await Promise.all(files.map((s) => describe(s, config, repoId, this.commit, this.opts.signal)));
+    await this.fetch(planned);
+    return planned;
+  }
+
+  private async fetch(files: PlannedFile[]): Promise<void> {
     const toFetch = files.filter((f) => blobSize(this.repo.blobPath(f.hash)) !== f.size);
     this.progress.plan(toFetch);
     for (const f of files) {
@@ -267,126 +262,5 @@ function blobSize(file: string): number | undefined {
     return statSync(file).size;
   } catch {
     return undefined;
-  }
-}
-
-/** Aggregates byte counts into throttled PullProgress reports with a windowed rate. */
-class ProgressMeter {
-  private fileCount = 0;
-  private bytesTotal = 0;
-  private bytesDone = 0;
-  private file?: PlannedFile;
-  private fileIndex = 0;
-  private fileBytes = 0;
-  private lastEmit = 0;
-  /** (time ms, cumulative transferred bytes) samples of the last few seconds. */
-  private samples: Array<[number, number]> = [];
-  private transferred = 0;
-
-  constructor(private readonly onProgress: PullOptions['onProgress'], private readonly intervalMs: number) {}
-
-  /** Adds files about to be downloaded to the totals. */
-  plan(files: PlannedFile[]): void {
-    this.fileCount += files.length;
-    this.bytesTotal += files.reduce((a, f) => a + f.size, 0);
-  }
-
-  startFile(f: PlannedFile): void {
-    this.file = f;
-    this.fileIndex++;
-    this.fileBytes = 0;
-    this.emit(true);
-  }
-
-  add(n: number, resumed: boolean): void {
-    this.bytesDone += n;
-    this.fileBytes += n;
-    if (!resumed) {
-      this.transferred += n;
-      const now = Date.now();
-      this.samples.push([now, this.transferred]);
-      while (this.samples.length > 2 && now - this.samples[0]![0] > 5000) this.samples.shift();
-    }
-    this.emit(false);
-  }
-
-  endFile(): void {
-    this.emit(true);
-  }
-
-  private rate(): number {
-    if (this.samples.length < 2) return 0;
-    const [t0, b0] = this.samples[0]!;
-    const [t1, b1] = this.samples[this.samples.length - 1]!;
-    return t1 > t0 ? ((b1 - b0) * 1000) / (t1 - t0) : 0;
-  }
-
-  private emit(force: boolean): void {
-    if (!this.onProgress || !this.file) return;
-    const now = Date.now();
-    if (!force && now - this.lastEmit < this.intervalMs) return;
-    this.lastEmit = now;
-    const rate = this.rate();
-    this.onProgress({
-      file: this.file.path,
-      fileIndex: this.fileIndex,
-      fileCount: this.fileCount,
-      fileBytes: this.fileBytes,
-      fileTotal: this.file.size,
-      bytesDone: this.bytesDone,
-      bytesTotal: this.bytesTotal,
-      bytesPerSecond: rate,
-      etaSeconds: rate > 0 ? (this.bytesTotal - this.bytesDone) / rate : null,
-    });
-  }
-}
-
-/** Repos being pulled by this process (the lock file below covers other processes). */
-const pullingHere = new Set<string>();
-
-/**
- * One pull per repository at a time, across processes (the daemon and the CLI may both pull):
- * a lock file holding the owner's pid, created atomically (hard link of a finished temp file)
- * and taken over when that process is gone.
- */
-async function lockRepo(repo: CachedRepo): Promise<() => Promise<void>> {
-  const lockDir = path.join(repo.cacheDir, '.locks', path.basename(repo.dir));
-  const lockFile = path.join(lockDir, 'tokenflow-pull.lock');
-  const busy = (pid: number) => new HubError('busy', `${repo.repoId} is already being pulled (process ${pid}); wait for it to finish or stop it`);
-  if (pullingHere.has(lockFile)) throw busy(process.pid);
-  pullingHere.add(lockFile);
-  const tmp = `${lockFile}.${process.pid}.tmp`;
-  try {
-    mkdirSync(lockDir, { recursive: true });
-    writeFileSync(tmp, String(process.pid));
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        linkSync(tmp, lockFile);
-        return async () => {
-          pullingHere.delete(lockFile);
-          await rm(lockFile, { force: true });
-        };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const owner = Number(readFileSyncSafe(lockFile));
-        if (owner && owner !== process.pid && processAlive(owner)) throw busy(owner);
-        // The owner is gone (crashed or killed): take the lock over.
-        rmSync(lockFile, { force: true });
-      }
-    }
-    throw new HubError('busy', `${repo.repoId}: could not take the pull lock ${lockFile}`);
-  } catch (err) {
-    pullingHere.delete(lockFile);
-    throw err;
-  } finally {
-    rmSync(tmp, { force: true });
-  }
-}
-
-function readFileSyncSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
   }
 }
