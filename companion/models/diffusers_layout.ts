@@ -23,7 +23,7 @@ export const REQUIRED_FILES = [
 export const OPTIONAL_FILES = ['tokenizer/tokenizer_config.json', 'tokenizer/special_tokens_map.json'] as const;
 
 /** Weight file base name of each component with weights: diffusers models vs transformers' CLIPTextModel. */
-export const WEIGHT_BASES = {
+const WEIGHT_BASES = {
   text_encoder: 'model',
   unet: 'diffusion_pytorch_model',
   vae: 'diffusion_pytorch_model',
