@@ -22,7 +22,7 @@ export const ENTRY_MODULES = {
   tokenflow: 'cli/entry',
   pipeline_process: 'pipeline/process_entry',
   tokenflow_pipeline: 'pipeline/tokenflow',
-  model_inspect_worker: 'models/inspect_worker',
+  model_inspect_worker: 'hub/inspect_worker',
   placement_child: 'pipeline/placement_child',
 } as const;
 

@@ -105,7 +105,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
   const { writeSafetensors } = await import('../runtime/safetensors.ts');
   const { editClip } = await import('../pipeline/edit_clip.ts');
   const { blendWeights } = await import('../pipeline/blend.ts');
-  const { resolveModel } = await import('../models/catalog.ts');
+  const { resolveModel } = await import('../hub/catalog.ts');
 
   const runtime = productRuntime();
   const golden = await TensorSource.open(values.golden!);

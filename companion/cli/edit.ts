@@ -90,7 +90,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   const media = await import('../media/index.ts');
   const { editClip, editParams } = await import('../pipeline/edit_clip.ts');
   const { productRuntime, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
-  const { resolveModel } = await import('../models/catalog.ts');
+  const { resolveModel } = await import('../hub/catalog.ts');
   const sink = opts.progress ?? stderrProgress();
   const tracker = new ProgressTracker();
   const timings: HeadlessEditResult['timings'] = {};
@@ -317,7 +317,7 @@ export function printTimings(result: HeadlessEditResult, log: (line: string) => 
  * here: an hour-long edit with random weights helps nobody.
  */
 async function installedDefaultModel(): Promise<string> {
-  const { BUNDLED_MODEL_ID, chooseDefaultModel } = await import('../models/catalog.ts');
+  const { BUNDLED_MODEL_ID, chooseDefaultModel } = await import('../hub/catalog.ts');
   const chosen = await chooseDefaultModel();
   if (chosen === BUNDLED_MODEL_ID) {
     throw new Error(`no Stable Diffusion model is installed: run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\`, pass --model DIR, or --model ${BUNDLED_MODEL_ID} to try the bundled test model (random weights)`);

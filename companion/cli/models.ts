@@ -2,11 +2,12 @@
 // the Hugging Face hub into the HF cache, and checking a model folder before use.
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
-import { listModels, locateModel, type ModelEntry } from '../models/catalog.ts';
-import { hubCacheDir } from '../models/hf_cache.ts';
-import { fetchListing, hubConfig } from '../models/hub_client.ts';
-import { pullModel, type PullProgress } from '../models/hub.ts';
-import { inspectModel, type ModelReport } from '../models/validate.ts';
+import { listModels, locateModel, type ModelEntry } from '../hub/catalog.ts';
+import { hubCacheDir } from '../hub/hf_cache.ts';
+import { fetchListing, hubConfig } from '../hub/hub_client.ts';
+import { pullModel } from '../hub/pull.ts';
+import type { PullProgress } from '../hub/pull_progress.ts';
+import { inspectModel, type ModelReport } from '../hub/validate.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
 
 const help = `Usage:

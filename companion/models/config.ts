@@ -20,7 +20,11 @@ export type ClipTextConfig = z.infer<typeof clipTextConfigSchema>;
 
 /** Reads and validates `<modelDir>/<component>/config.json`, naming the file on failure. */
 export function readConfig<S extends z.ZodTypeAny>(modelDir: string, component: string, schema: S): z.infer<S> {
-  const file = join(modelDir, component, 'config.json');
+  return readConfigFile(join(modelDir, component, 'config.json'), schema);
+}
+
+/** Reads and validates a JSON config file against its schema, naming the file and field on failure. */
+export function readConfigFile<S extends z.ZodTypeAny>(file: string, schema: S): z.infer<S> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readConfig, unetBlockSettings, unetConfigSchema } from '../models/config.ts';
 import { ClipTokenizer } from '../models/clip_tokenizer.ts';
 import { buildTextEncoderGraph } from '../models/clip_text.ts';
+import type { WeightComponent } from '../models/diffusers_layout.ts';
 import { buildUNetGraph } from '../models/unet_2d_condition.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph, readVaeConfig } from '../models/vae.ts';
 import type { Graph, GraphDType } from '../runtime/graph.ts';
@@ -53,7 +54,7 @@ export function readModelInfo(dir: string): ModelInfo {
   };
 }
 
-async function session(modelDir: string, folder: string, component: string, build: (dtype: GraphDType, provider: Provider) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
+async function session(modelDir: string, folder: WeightComponent, component: string, build: (dtype: GraphDType, provider: Provider) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
   const { loaded } = await loadGraphSession(
     { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: (dtype, provider) => ({ graph: build(dtype, provider) }) },
     {

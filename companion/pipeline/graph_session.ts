@@ -7,6 +7,7 @@
 // most once per dtype and provider variant and load.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { WeightComponent } from '../models/diffusers_layout.ts';
 import { openComponentWeights } from '../models/folder.ts';
 import type { Graph, GraphDType } from '../runtime/graph.ts';
 import { GraphCache, type CachedGraph } from '../runtime/graph_cache.ts';
@@ -15,8 +16,8 @@ import { createPolicySession, type LoadedSession, type PolicySessionOptions, typ
 
 export interface GraphSource<M> {
   modelDir: string;
-  /** Folder of the component in the diffusers layout ('unet', 'vae', 'text_encoder'). */
-  folder: string;
+  /** Folder of the component in the diffusers layout. */
+  folder: WeightComponent;
   /** Graph name, e.g. 'vae_decoder'. */
   component: string;
   /** Variant of the graph (plain, tokenflow, tokenflow-debug, ...). */

@@ -3,8 +3,8 @@
 // predicts epsilon, and the inversion schedule contains every edit timestep.
 import path from 'node:path';
 import type { JobSettings } from '../../shared/jobs.ts';
-import { resolveModel } from '../models/catalog.ts';
-import type { ModelInspector } from '../models/report_cache.ts';
+import { resolveModel } from '../hub/catalog.ts';
+import type { ModelInspector } from '../hub/report_cache.ts';
 import { DDIMScheduler } from '../models/ddim.ts';
 import { PipelineError } from './interface.ts';
 import { planSchedules } from './schedule.ts';

@@ -14,7 +14,7 @@ import { JobServiceError, type JobServiceApi } from '../jobs/index.ts';
 import { ApiError, errorHandler, sendError, validationError } from './errors.ts';
 import type { PairingDesk } from './pairing.ts';
 import { ModelJobId, ModelPullRequest } from '../../shared/model_pulls.ts';
-import { ModelPullError, type ModelPullService } from '../models/pull_jobs.ts';
+import { ModelPullError, type ModelPullService } from '../hub/pull_jobs.ts';
 import { bearerToken, checkRequestHeaders, checkToken, judgeOrigin, type HostPolicy, type OriginPolicy } from './security.ts';
 
 /** Largest JSON body accepted (a job request is well under 10 KiB). */

@@ -12,7 +12,7 @@ import { createApp } from './app.ts';
 import { errorBody } from './errors.ts';
 import { EventHub } from './events.ts';
 import { PairingDesk } from './pairing.ts';
-import type { ModelPullService } from '../models/pull_jobs.ts';
+import type { ModelPullService } from '../hub/pull_jobs.ts';
 import type { HostPolicy } from './security.ts';
 
 export interface DaemonOptions {

@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { ModelInfo } from '../../shared/health.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { ModelId } from '../../shared/jobs.ts';
-import { listModels, locateModel } from '../models/catalog.ts';
-import type { ModelInspector } from '../models/report_cache.ts';
+import { listModels, locateModel } from '../hub/catalog.ts';
+import type { ModelInspector } from '../hub/report_cache.ts';
 
 type Env = Record<string, string | undefined>;
 

@@ -9,7 +9,7 @@ import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { createModelLister } from '../../companion/server/models.ts';
-import { ModelPullService } from '../../companion/models/pull_jobs.ts';
+import { ModelPullService } from '../../companion/hub/pull_jobs.ts';
 import { makeClip } from '../media/clips.ts';
 
 export interface PanelDaemonOptions {

@@ -12,7 +12,7 @@ import type { JobRequestInput } from '../../shared/jobs.ts';
 import { resolveFolders } from '../../companion/config.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon, type Daemon } from '../../companion/server/daemon.ts';
-import type { ModelPullService } from '../../companion/models/pull_jobs.ts';
+import type { ModelPullService } from '../../companion/hub/pull_jobs.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { makeClip } from '../media/clips.ts';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorBody } from '../../shared/errors.ts';
 import { ModelJob, ModelPullResponse } from '../../shared/model_pulls.ts';
-import { ModelPullService } from '../../companion/models/pull_jobs.ts';
+import { ModelPullService } from '../../companion/hub/pull_jobs.ts';
 import { FakeHub, readModelFiles } from '../helpers/fake_hub.ts';
 import { api, connectEvents, startTestDaemon } from './helpers.ts';
 

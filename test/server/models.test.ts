@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ModelInfo } from '../../shared/health.ts';
 import { createModelLister } from '../../companion/server/models.ts';
-import { cachedInspector } from '../../companion/models/report_cache.ts';
-import { inspectModel } from '../../companion/models/validate.ts';
+import { cachedInspector } from '../../companion/hub/report_cache.ts';
+import { inspectModel } from '../../companion/hub/validate.ts';
 
 const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, truncateSync, statSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cachedInspector, folderIdentity, inspectOffThread } from '../../companion/models/report_cache.ts';
-import { resolveModel } from '../../companion/models/catalog.ts';
-import { inspectModel, ModelValidationError, type ModelReport } from '../../companion/models/validate.ts';
+import { cachedInspector, folderIdentity, inspectOffThread } from '../../companion/hub/report_cache.ts';
+import { resolveModel } from '../../companion/hub/catalog.ts';
+import { inspectModel, ModelValidationError, type ModelReport } from '../../companion/hub/validate.ts';
 
 const FIXTURE = path.resolve('test/fixtures/tiny-sd15');
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'tokenflow-reports-'));

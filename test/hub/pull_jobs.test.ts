@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ModelJob as ModelJobSchema, type ModelJob } from '../../shared/model_pulls.ts';
-import { hubCacheDir } from '../../companion/models/hf_cache.ts';
-import { ModelPullError, ModelPullService, MODEL_JOBS_FILE } from '../../companion/models/pull_jobs.ts';
+import { hubCacheDir } from '../../companion/hub/hf_cache.ts';
+import { ModelPullError, ModelPullService, MODEL_JOBS_FILE } from '../../companion/hub/pull_jobs.ts';
 import { FakeHub, readModelFiles } from '../helpers/fake_hub.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';

@@ -1,19 +1,22 @@
 // Checking a diffusers Stable Diffusion folder before the runtime loads it, so that a broken
 // download or a wrong folder fails in a second with a message naming the file, field or weight,
 // instead of minutes later inside a graph build. Checks: model_index.json names a Stable
-// Diffusion pipeline; every component's config parses; the weights' safetensors headers are
-// sound (offsets inside the file: a truncated download is caught); key weight shapes agree with
-// the configs and the components agree with each other; optionally, file contents against the
-// hashes the Hugging Face cache names its blobs after.
+// Diffusion pipeline; every component's config parses with the schema the runtime reads it with
+// (models/config.ts, models/ddim.ts), so both accept the same configs; the weights' safetensors
+// headers are sound (offsets inside the file: a truncated download is caught); key weight shapes
+// agree with the configs and the components agree with each other; optionally, file contents
+// against the hashes the Hugging Face cache names its blobs after.
 import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { TensorInfo } from '../runtime/safetensors.ts';
 import { SafetensorsFile } from '../runtime/safetensors.ts';
-import { clipTextConfigSchema, readConfig, type ClipTextConfig } from './config.ts';
+import {
+  clipTextConfigSchema, readConfigFile, unetConfigSchema, vaeConfigSchema, type ClipTextConfig, type UNetConfig, type VaeConfig,
+} from '../models/config.ts';
+import { ddimConfigSchema } from '../models/ddim.ts';
 import { hashFile, hashKindOf } from './file_hash.ts';
-import { componentWeightFiles } from './folder.ts';
-import { OPTIONAL_FILES, REQUIRED_FILES, WEIGHT_BASES, type WeightComponent } from './pipeline_files.ts';
+import { componentWeightFiles, OPTIONAL_FILES, REQUIRED_FILES, WEIGHT_COMPONENTS, type WeightComponent } from '../models/diffusers_layout.ts';
 
 export type WeightPrecision = 'fp16' | 'fp32' | 'bf16' | 'mixed';
 
@@ -54,35 +57,6 @@ const COMPONENT_CLASSES: Record<string, RegExp | undefined> = {
   scheduler: undefined,
 };
 
-// Key fields of the UNet and VAE configs (diffusers' names); the runtime's own schemas
-// check the rest when it builds the graphs.
-const positiveInt = z.number().int().positive();
-const intOrInts = z.union([positiveInt, z.array(positiveInt).nonempty()]);
-const unetKeysSchema = z.object({
-  in_channels: positiveInt,
-  out_channels: positiveInt,
-  block_out_channels: z.array(positiveInt).nonempty(),
-  down_block_types: z.array(z.string()).nonempty(),
-  up_block_types: z.array(z.string()).nonempty(),
-  layers_per_block: intOrInts,
-  cross_attention_dim: intOrInts,
-  conv_in_kernel: positiveInt.default(3),
-  conv_out_kernel: positiveInt.default(3),
-});
-const vaeKeysSchema = z.object({
-  in_channels: positiveInt,
-  out_channels: positiveInt,
-  latent_channels: positiveInt,
-  block_out_channels: z.array(positiveInt).nonempty(),
-  scaling_factor: z.number().positive().default(0.18215),
-});
-const schedulerKeysSchema = z.object({
-  num_train_timesteps: positiveInt.default(1000),
-  beta_start: z.number().positive().default(0.0001),
-  beta_end: z.number().positive().default(0.02),
-  beta_schedule: z.string().default('linear'),
-});
-
 /** Collects problems with paths shown relative to the model folder. */
 class Checker {
   readonly problems: string[] = [];
@@ -119,9 +93,10 @@ class Checker {
     return undefined;
   }
 
-  config<S extends z.ZodTypeAny>(component: string, schema: S): z.infer<S> | undefined {
+  /** The config file `rel` parsed by the schema the runtime reads it with. */
+  config<S extends z.ZodTypeAny>(rel: string, schema: S): z.infer<S> | undefined {
     try {
-      return readConfig(this.dir, component, schema);
+      return readConfigFile(path.join(this.dir, rel), schema);
     } catch (err) {
       this.problem((err as Error).message);
       return undefined;
@@ -133,20 +108,16 @@ export async function inspectModel(modelDir: string, opts: InspectOptions = {}):
   const dir = path.resolve(modelDir);
   const c = new Checker(dir);
   const pipelineClass = checkModelIndex(c);
-  const unet = c.config('unet', unetKeysSchema);
-  const vae = c.config('vae', vaeKeysSchema);
-  const text = c.config('text_encoder', clipTextConfigSchema);
-  const scheduler = c.json('scheduler/scheduler_config.json');
-  if (scheduler) {
-    const parsed = schedulerKeysSchema.safeParse(scheduler);
-    if (!parsed.success) c.problem(`scheduler/scheduler_config.json: field "${parsed.error.issues[0]!.path.join('.')}": ${parsed.error.issues[0]!.message}`);
-  }
+  const unet = c.config('unet/config.json', unetConfigSchema);
+  const vae = c.config('vae/config.json', vaeConfigSchema);
+  const text = c.config('text_encoder/config.json', clipTextConfigSchema);
+  c.config('scheduler/scheduler_config.json', ddimConfigSchema);
   checkTokenizer(c, text);
   if (unet) checkUnetConfig(c, unet, vae, text);
 
   const usedFiles = new Set<string>([...REQUIRED_FILES, ...OPTIONAL_FILES].filter((f) => c.exists(f)));
   const dtypes = new Set<string>();
-  for (const component of Object.keys(WEIGHT_BASES) as WeightComponent[]) {
+  for (const component of WEIGHT_COMPONENTS) {
     for (const [i, files] of weightFileSets(c, component).entries()) {
       for (const f of files) usedFiles.add(path.relative(dir, f).split(path.sep).join('/'));
       const tensors = openWeights(c, files);
@@ -216,14 +187,8 @@ function checkTokenizer(c: Checker, text: ClipTextConfig | undefined): void {
   else if (statSync(path.join(c.dir, 'tokenizer/merges.txt')).size === 0) c.problem('tokenizer/merges.txt: empty');
 }
 
-type UnetKeys = z.infer<typeof unetKeysSchema>;
-type VaeKeys = z.infer<typeof vaeKeysSchema>;
-
-function checkUnetConfig(c: Checker, unet: UnetKeys, vae: VaeKeys | undefined, text: ClipTextConfig | undefined): void {
-  const n = unet.block_out_channels.length;
-  if (unet.down_block_types.length !== n || unet.up_block_types.length !== n) {
-    c.problem(`unet/config.json: ${n} block_out_channels but ${unet.down_block_types.length} down_block_types and ${unet.up_block_types.length} up_block_types`);
-  }
+/** What the UNet config must agree on with the other components (its own block counts are the schema's). */
+function checkUnetConfig(c: Checker, unet: UNetConfig, vae: VaeConfig | undefined, text: ClipTextConfig | undefined): void {
   if (text && typeof unet.cross_attention_dim === 'number' && unet.cross_attention_dim !== text.hidden_size) {
     c.problem(`unet/config.json: cross_attention_dim ${unet.cross_attention_dim} does not match text_encoder/config.json hidden_size ${text.hidden_size} (components of different models, e.g. SD 1.x and 2.x?)`);
   }
@@ -273,7 +238,7 @@ function expectShape(c: Checker, label: string, tensors: Map<string, TensorInfo>
   }
 }
 
-function checkUnetWeights(c: Checker, label: string, tensors: Map<string, TensorInfo>, unet: UnetKeys): void {
+function checkUnetWeights(c: Checker, label: string, tensors: Map<string, TensorInfo>, unet: UNetConfig): void {
   const ch = unet.block_out_channels[0];
   expectShape(c, label, tensors, 'conv_in.weight', [ch, unet.in_channels, unet.conv_in_kernel, unet.conv_in_kernel],
     `block_out_channels[0]=${ch}, in_channels=${unet.in_channels}, conv_in_kernel=${unet.conv_in_kernel}`);
@@ -291,7 +256,7 @@ function checkUnetWeights(c: Checker, label: string, tensors: Map<string, Tensor
   }
 }
 
-function checkVaeWeights(c: Checker, label: string, tensors: Map<string, TensorInfo>, vae: VaeKeys): void {
+function checkVaeWeights(c: Checker, label: string, tensors: Map<string, TensorInfo>, vae: VaeConfig): void {
   const first = vae.block_out_channels[0];
   const last = vae.block_out_channels[vae.block_out_channels.length - 1]!;
   const z = vae.latent_channels;

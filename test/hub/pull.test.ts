@@ -9,11 +9,12 @@ import { syncBuiltinESMExports } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveModel } from '../../companion/models/catalog.ts';
-import { hubCacheDir } from '../../companion/models/hf_cache.ts';
-import { HubError } from '../../companion/models/hub_client.ts';
-import { pullModel, type PullProgress } from '../../companion/models/hub.ts';
-import { inspectModel } from '../../companion/models/validate.ts';
+import { resolveModel } from '../../companion/hub/catalog.ts';
+import { hubCacheDir } from '../../companion/hub/hf_cache.ts';
+import { HubError } from '../../companion/hub/hub_client.ts';
+import { pullModel } from '../../companion/hub/pull.ts';
+import type { PullProgress } from '../../companion/hub/pull_progress.ts';
+import { inspectModel } from '../../companion/hub/validate.ts';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
 import { FakeHub, readModelFiles, toFp16Safetensors } from '../helpers/fake_hub.ts';
 

@@ -11,7 +11,7 @@ import type { ModelJob, ModelPullRequest } from '../../shared/model_pulls.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import { HubError, type RetryPolicy } from './hub_client.ts';
-import { pullModel, pullNeeds } from './hub.ts';
+import { pullModel, pullNeeds } from './pull.ts';
 
 export const MODEL_JOBS_FILE = 'model-pulls.json';
 

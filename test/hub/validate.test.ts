@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync,
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { inspectModel, validateModel, ModelValidationError } from '../../companion/models/validate.ts';
+import { inspectModel, validateModel, ModelValidationError } from '../../companion/hub/validate.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'tokenflow-validate-'));
@@ -78,6 +78,20 @@ test('weight shapes that disagree with the configs name the weight and the confi
     /unet \(diffusion_pytorch_model\.safetensors\): weight "conv_in\.weight" has shape \[32, 4, 3, 3\], the config \(block_out_channels\[0\]=64, in_channels=4, conv_in_kernel=3\) needs \[64, 4, 3, 3\]/);
 });
 
+test('configs are checked by the schemas the runtime reads them with', async () => {
+  const dir = copyModel();
+  editJson(path.join(dir, 'unet', 'config.json'), (c) => { c.addition_embed_type = 'text_time'; });
+  editJson(path.join(dir, 'vae', 'config.json'), (c) => { c.up_block_types = ['UpDecoderBlock2D']; });
+  editJson(path.join(dir, 'scheduler', 'scheduler_config.json'), (c) => { c.beta_schedule = 'sigmoid'; });
+  const { problems } = await inspectModel(dir);
+  assert.deepEqual(problems.slice(0, 2), [
+    'unet/config.json: field "addition_embed_type": addition embeddings (SDXL-style) are not supported',
+    'vae/config.json: field "up_block_types": has 1 entries, block_out_channels has 2',
+  ]);
+  assert.match(problems[2]!, /^scheduler\/scheduler_config\.json: field "beta_schedule": /);
+  assert.equal(problems.length, 3, problems.join('\n'));
+});
+
 test('pipeline class and component problems', async () => {
   const dir = copyModel();
   editJson(path.join(dir, 'model_index.json'), (c) => {
@@ -97,7 +111,7 @@ test('pipeline class and component problems', async () => {
   const noWeights = copyModel();
   rmSync(path.join(noWeights, 'vae', 'diffusion_pytorch_model.safetensors'));
   assert.deepEqual((await inspectModel(noWeights)).problems, [
-    'vae: no safetensors weights found (expected diffusion_pytorch_model.safetensors or model.safetensors; .bin checkpoints are not supported, convert them to safetensors)',
+    'vae: no safetensors weights found (expected diffusion_pytorch_model.safetensors; .bin checkpoints are not supported, convert them to safetensors)',
   ]);
 });
 

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chooseDefaultModel, listModels, resolveModel } from '../../companion/models/catalog.ts';
+import { chooseDefaultModel, listModels, resolveModel } from '../../companion/hub/catalog.ts';
 import { bundledModelDir } from '../../companion/layout.ts';
-import { CachedRepo, hubCacheDir } from '../../companion/models/hf_cache.ts';
-import { ModelValidationError } from '../../companion/models/validate.ts';
+import { CachedRepo, hubCacheDir } from '../../companion/hub/hf_cache.ts';
+import { ModelValidationError } from '../../companion/hub/validate.ts';
 
 const FIXTURE = 'test/fixtures/tiny-sd15';
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'tokenflow-catalog-'));
