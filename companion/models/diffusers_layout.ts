@@ -1,9 +1,11 @@
 // The diffusers Stable Diffusion pipeline layout, as hub repositories and model folders hold
 // it: the files the pipeline reads, and where each component's weights are. A component's
-// weights are `<component>/<base>.safetensors`, its fp16 variant `<base>.fp16.safetensors`
-// (diffusers' "variant" naming), or shards listed in the weight map
-// `<base>[.fp16].safetensors.index.json`. Everything that names weight files (the loader,
-// validation, the pull planner) takes the names from here.
+// weights are `<component>/<base>.safetensors`, or shards listed in the weight map
+// `<base>.safetensors.index.json` (shards `<base>-00001-of-0000N.safetensors`). The fp16
+// variant follows diffusers' and transformers' variant naming, which puts the variant before
+// the last extension: `<base>.fp16.safetensors`, the map `<base>.safetensors.index.fp16.json`
+// and its shards `<base>.fp16-00001-of-0000N.safetensors`. Everything that names weight files
+// (the loader, validation, the pull planner) takes the names from here.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,7 +33,12 @@ const WEIGHT_BASES = {
 export type WeightComponent = keyof typeof WEIGHT_BASES;
 export const WEIGHT_COMPONENTS = Object.keys(WEIGHT_BASES) as WeightComponent[];
 
-const INDEX_SUFFIX = '.safetensors.index.json';
+const WEIGHT_MAP = /\.safetensors\.index(\.fp16)?\.json$/;
+
+/** The weight map's name: the variant goes before the last extension. */
+function weightMapName(base: string, precision: Precision): string {
+  return precision === 'fp16' ? `${base}.safetensors.index.fp16.json` : `${base}.safetensors.index.json`;
+}
 
 export interface WeightCandidate {
   /** Path in the pipeline folder, '/'-separated. */
@@ -46,8 +53,8 @@ export interface WeightCandidate {
 export function weightCandidates(component: WeightComponent, preferred: Precision): WeightCandidate[] {
   const base = `${component}/${WEIGHT_BASES[component]}`;
   const of = (precision: Precision) => {
-    const stem = precision === 'fp16' ? `${base}.fp16` : base;
-    return [`${stem}.safetensors`, `${stem}${INDEX_SUFFIX}`].map((path) => ({ path, precision }));
+    const single = precision === 'fp16' ? `${base}.fp16.safetensors` : `${base}.safetensors`;
+    return [single, weightMapName(base, precision)].map((path) => ({ path, precision }));
   };
   return preferred === 'fp16' ? [...of('fp16'), ...of('fp32')] : [...of('fp32'), ...of('fp16')];
 }
@@ -58,7 +65,7 @@ export function expectedWeightFile(component: WeightComponent): string {
 }
 
 export function isWeightMap(path: string): boolean {
-  return path.endsWith(INDEX_SUFFIX);
+  return WEIGHT_MAP.test(path);
 }
 
 /** The shard file names a weight map names (files in its folder), sorted; `source` names the map in errors. */
@@ -72,9 +79,9 @@ export function weightMapShards(source: string, weightMap: unknown): string[] {
   return [...shards].sort();
 }
 
-/** Whether `path` is one of the shards a weight map's naming gives (`<base>-00001-of-00002.safetensors`). */
+/** Whether `path` is one of the shards a weight map's naming gives (`<base>[.fp16]-00001-of-00002.safetensors`). */
 export function isShardOf(weightMapPath: string, path: string): boolean {
-  const base = weightMapPath.slice(0, -INDEX_SUFFIX.length);
+  const base = weightMapPath.replace(WEIGHT_MAP, (_, fp16: string | undefined) => fp16 ?? '');
   return path.startsWith(`${base}-`) && /-\d{5}-of-\d{5}\.safetensors$/.test(path);
 }
 

@@ -25,7 +25,7 @@ test('each component has its diffusers weight name; candidates run single file, 
   assert.deepEqual(WEIGHT_COMPONENTS, ['text_encoder', 'unet', 'vae']);
   assert.deepEqual(weightCandidates('text_encoder', 'fp16'), [
     { path: 'text_encoder/model.fp16.safetensors', precision: 'fp16' },
-    { path: 'text_encoder/model.fp16.safetensors.index.json', precision: 'fp16' },
+    { path: 'text_encoder/model.safetensors.index.fp16.json', precision: 'fp16' },
     { path: 'text_encoder/model.safetensors', precision: 'fp32' },
     { path: 'text_encoder/model.safetensors.index.json', precision: 'fp32' },
   ]);
@@ -33,7 +33,7 @@ test('each component has its diffusers weight name; candidates run single file, 
     'unet/diffusion_pytorch_model.safetensors',
     'unet/diffusion_pytorch_model.safetensors.index.json',
     'unet/diffusion_pytorch_model.fp16.safetensors',
-    'unet/diffusion_pytorch_model.fp16.safetensors.index.json',
+    'unet/diffusion_pytorch_model.safetensors.index.fp16.json',
   ]);
 });
 
@@ -70,9 +70,14 @@ test('a weight map: its shards, sorted and deduplicated; a broken one is named',
   assert.throws(() => componentWeightFiles(dir, 'unet'), /diffusion_pytorch_model\.safetensors\.index\.json: not valid JSON/);
 });
 
-test('shards are recognised by the weight map naming', () => {
+test('shards are recognised by the weight map naming, fp16 variant included', () => {
   const map = 'unet/diffusion_pytorch_model.safetensors.index.json';
   assert.equal(isShardOf(map, 'unet/diffusion_pytorch_model-00001-of-00002.safetensors'), true);
   assert.equal(isShardOf(map, 'unet/diffusion_pytorch_model.safetensors'), false);
   assert.equal(isShardOf(map, 'vae/diffusion_pytorch_model-00001-of-00002.safetensors'), false);
+  assert.equal(isShardOf(map, 'unet/diffusion_pytorch_model.fp16-00001-of-00002.safetensors'), false);
+  // The fp16 variant as diffusers saves it: variant before the last extension of the map's name.
+  const fp16 = 'unet/diffusion_pytorch_model.safetensors.index.fp16.json';
+  assert.equal(isShardOf(fp16, 'unet/diffusion_pytorch_model.fp16-00001-of-00002.safetensors'), true);
+  assert.equal(isShardOf(fp16, 'unet/diffusion_pytorch_model-00001-of-00002.safetensors'), false);
 });
