@@ -3,8 +3,11 @@
 // (TokenFlowEditor) -> VAE decode. Used by the daemon's pipeline (tokenflow.ts), `tokenflow
 // edit`, `tokenflow debug tokenflow` and the parity tests. Components are loaded stage by stage
 // and released when their stage ends; the latents of the clip live in the on-disk store and
-// in RAM only as the current edit latents x (one [N, 4, h, w] array). With a checkpoint folder,
-// x is saved after every step and a later run of the same edit continues from there.
+// in RAM only as the current edit latents x and the step's output (the next x and its x0, each
+// [N, 4, h, w]). With a checkpoint folder, x is saved after every step and a later run of the
+// same edit continues from there. This file orders the stages; each lives in its own module:
+// schedule.ts (the scheduler and timesteps, resolved once), inverted_latents.ts (reuse or
+// invert), latent_math.ts (start latent), edit_resume.ts (checkpoint), previews.ts, decode_frames.ts.
 import type { JobParameters } from '../../shared/jobs.ts';
 import type { RawFrames } from '../media/types.ts';
 import { encodeText, readModelInfo, tokenize, type RuntimeOptions } from './components.ts';
