@@ -23,7 +23,7 @@ export const MAX_INVERSION_STEPS = 999;
 
 /** A setting no edit can run with; `field` is the job request field at fault. */
 export class ScheduleError extends PipelineError {
-  constructor(readonly field: 'model' | 'parameters.inversion_steps', message: string) {
+  constructor(readonly field: 'model' | 'parameters.steps' | 'parameters.inversion_steps', message: string) {
     super('bad_request', message);
     this.name = 'ScheduleError';
   }
@@ -61,6 +61,9 @@ export function checkScheduleFor(schedule: EditSchedule, steps: number, inversio
 }
 
 export function planSchedules(config: DDIMConfig, steps: number, inversionSteps: number): Schedules {
+  if (!Number.isInteger(steps) || steps < 1 || steps > config.num_train_timesteps) {
+    throw new ScheduleError('parameters.steps', `steps must be a whole number from 1 to ${config.num_train_timesteps} (the model's training timesteps), got ${steps}`);
+  }
   const edit = new DDIMScheduler(config).setTimesteps(steps);
   if (!Number.isInteger(inversionSteps) || inversionSteps < 1 || inversionSteps > MAX_INVERSION_STEPS) {
     throw new ScheduleError('parameters.inversion_steps', `inversion_steps must be a whole number from 1 to ${MAX_INVERSION_STEPS}, got ${inversionSteps}`);

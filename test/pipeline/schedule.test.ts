@@ -46,6 +46,7 @@ test('an inversion schedule missing edit timesteps fails, naming them and the va
     return true;
   });
   assert.throws(() => planSchedules(SD, 10, 1000), /inversion_steps must be a whole number from 1 to 999/);
+  assert.throws(() => planSchedules(SD, 1001, 10), { name: 'ScheduleError', field: 'parameters.steps', message: /steps must be a whole number from 1 to 1000 \(the model's training timesteps\), got 1001/ });
 });
 
 test('formatCounts joins runs', () => {
