@@ -224,6 +224,7 @@ async function childMain(provider: GpuProvider, model: string, size: GpuCheckSiz
   const { PlainUNet, VaeDecoder } = await import('../companion/pipeline/components.ts');
   const { TokenFlowEditor } = await import('../companion/pipeline/edit_step.ts');
   const { drawPivots } = await import('../companion/pipeline/pivots.ts');
+  const { DDIMScheduler } = await import('../companion/models/ddim.ts');
   const { readConfig: read, unetBlockSettings } = await import('../companion/models/config.ts');
   const options = { providers: [provider], conversionCacheDir: join(model, '.weights') };
   const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
@@ -271,12 +272,14 @@ async function childMain(provider: GpuProvider, model: string, size: GpuCheckSiz
   const src = values(size.frames * frame, 7);
   const embeds = { src: values(77 * width, 3), unc: values(77 * width, 4), cnd: values(77 * width, 5) };
   const pivots = drawPivots(1, size.frames, size.editBatch, size.editSteps + 1);
+  const scheduler = await DDIMScheduler.load(join(model, 'scheduler'));
+  scheduler.setTimesteps(50);
   for (let s = 0; s <= size.editSteps; s++) { // step 0 is the warm-up
     const t = performance.now();
-    x = await editor.step({
-      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, totalSteps: 50,
+    x = (await editor.step({
+      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, totalSteps: 50, scheduler,
       pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: size.editBatch, pnpAttnT: 0.5, pnpFT: 0.8,
-    });
+    })).prevSample;
     if (s > 0) result.tokenflowStep.stepMs.push(Math.round(performance.now() - t));
   }
   await editor.release();

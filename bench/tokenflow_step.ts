@@ -109,6 +109,9 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
   const { TokenFlowEditor } = await import('../companion/pipeline/edit_step.ts');
   const { unetBlockSettings, readConfig, unetConfigSchema } = await import('../companion/models/config.ts');
   const { drawPivots } = await import('../companion/pipeline/pivots.ts');
+  const { DDIMScheduler } = await import('../companion/models/ddim.ts');
+  const scheduler = await DDIMScheduler.load(join(c.model, 'scheduler'));
+  scheduler.setTimesteps(50);
   const t0 = performance.now();
   const editor = await TokenFlowEditor.load(c.model, { providers: ['cpu'], memory });
   const createMs = performance.now() - t0;
@@ -132,11 +135,11 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
       mark = now;
     };
     const started = performance.now();
-    x = await editor.step({
-      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, totalSteps: 50,
+    x = (await editor.step({
+      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, totalSteps: 50, scheduler,
       pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: c.batch, pnpAttnT: 0.5, pnpFT: 0.8,
       onUnetCall: (info) => { close(); pass = info.pass; },
-    });
+    })).prevSample;
     close();
     stepMs.push(round(performance.now() - started));
   }

@@ -141,8 +141,9 @@ export async function debugTokenflow(args: string[]): Promise<number> {
     const framesPath = path.join(work, 'frames.rgb');
     fs.writeFileSync(framesPath, golden.file('frames').readBytes('frames'));
     const modelDir = await resolveModel(values.model!);
-    const { DDIMScheduler } = await import('../models/ddim.ts');
-    const timesteps = (await DDIMScheduler.load(path.join(modelDir, 'scheduler'))).setTimesteps(steps);
+    const { resolveEditSchedule } = await import('../pipeline/schedule.ts');
+    const schedule = await resolveEditSchedule(modelDir, steps, params.inversionSteps);
+    const timesteps = schedule.schedules.edit;
     const out: Array<[string, TensorToWrite]> = [];
     const latentDims: number[] = [];
     const xSteps: Float32Array[] = [];
@@ -155,6 +156,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
       frames: { path: framesPath, width, height, count: n },
       prompts: { ids: idRows },
       params,
+      schedule,
       pivots,
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,

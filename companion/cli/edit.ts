@@ -122,9 +122,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new Error(`the output folder ${outDir} does not exist`);
   const modelDir = await resolveModel(opts.model);
   // Settings that cannot work fail before any frame is extracted.
-  const { DDIMScheduler } = await import('../models/ddim.ts');
-  const { planSchedules } = await import('../pipeline/schedule.ts');
-  planSchedules((await DDIMScheduler.load(path.join(modelDir, 'scheduler'))).config, opts.parameters.steps, opts.parameters.inversion_steps);
+  const { resolveEditSchedule } = await import('../pipeline/schedule.ts');
+  const schedule = await resolveEditSchedule(modelDir, opts.parameters.steps, opts.parameters.inversion_steps);
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
   const staging = makeStaging(outDir);
@@ -153,6 +152,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       frames,
       prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
       params: editParams(p),
+      schedule,
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
       caches: [sharedInversionCache()],

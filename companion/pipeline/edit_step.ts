@@ -2,8 +2,7 @@
 // keyframe pass -> keep its per-block tokens -> each batch's propagate pass -> classifier-free
 // guidance -> DDIM step (eta 0). Memory stays bounded: besides the UNet sessions, only the
 // latents, the records of the keyframes still needed, and one batch's tensors are held.
-import { join } from 'node:path';
-import { DDIMScheduler } from '../models/ddim.ts';
+import type { StepOutput } from '../models/ddim.ts';
 import { unetBlockSettings, type UNetConfig } from '../models/config.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import { ort, run, type LoadedSession, type PolicySessionOptions } from '../runtime/session.ts';
@@ -57,7 +56,6 @@ export class TokenFlowEditor implements Editor {
     private readonly blocks: readonly string[],
     private readonly idlePropagateInputs: Feeds,
     private readonly config: UNetConfig,
-    private readonly scheduler: DDIMScheduler,
     private readonly window: number,
     private readonly debug: boolean,
   ) {}
@@ -69,7 +67,6 @@ export class TokenFlowEditor implements Editor {
   static async load(modelDir: string, options: EditorLoadOptions = {}): Promise<TokenFlowEditor> {
     const window = options.keyframeWindow ?? DEFAULT_KEYFRAME_WINDOW;
     if (!Number.isInteger(window) || window < 1) throw new Error(`keyframeWindow must be a positive integer, got ${window}`);
-    const scheduler = await DDIMScheduler.load(join(modelDir, 'scheduler'));
     const debug = options.debug ?? false;
     // Keyframe and propagate passes alternate input shapes: without memory patterns the arena
     // reuses one pool for both (mid-size model: peak RSS 1295 -> 1060 MB, no slower).
@@ -96,7 +93,7 @@ export class TokenFlowEditor implements Editor {
       for (const name of [names.curP, names.prevP]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [0, channels[i]!]);
       for (const name of [names.curA, names.prevA]) idle[name] = new ort.Tensor('float32', new Float32Array(0), [3, 0, channels[i]!]);
     });
-    return new TokenFlowEditor(unet, blocks, idle, config, scheduler, window, debug);
+    return new TokenFlowEditor(unet, blocks, idle, config, window, debug);
   }
 
   get unetEvaluations(): number {
@@ -125,7 +122,7 @@ export class TokenFlowEditor implements Editor {
     return this.blocks;
   }
 
-  async step(args: EditStepArgs): Promise<Float32Array> {
+  async step(args: EditStepArgs): Promise<StepOutput> {
     const { n } = args.shape;
     const frameSize = this.checkLatents(args);
     checkPivots(args.pivots, n, args.batchSize);
@@ -133,7 +130,7 @@ export class TokenFlowEditor implements Editor {
     const chunks = planKeyframeChunks(batches.length, this.window);
     const inject = injectionSchedule(args.stepIndex, args.totalSteps, args.pnpAttnT, args.pnpFT);
     const total = chunks.length + batches.length;
-    const xNext = new Float32Array(args.x.length);
+    const out = newStepOutput(args.x.length);
     const tokens = new KeyframeTokens(this.blocks);
     const debugRecords: { first: number; outputs: BlockRecordOutput[] }[] = [];
     let done = 0;
@@ -154,21 +151,20 @@ export class TokenFlowEditor implements Editor {
         const range = batches[batch]!;
         this.before(args, { pass: 'propagate', index: batch, done: done++, total, samples: 3 * range.size });
         const eps = await this.propagatePass(args, batch, range, frameSize, tokens, inject.conv);
-        const x = args.x.subarray(range.start * frameSize, (range.start + range.size) * frameSize);
-        xNext.set(this.ddimStep(eps, args, x), range.start * frameSize);
+        ddimStep(out, eps, args, range.start * frameSize, (range.start + range.size) * frameSize);
         tokens.dropBefore(batch);
       }
     }
     if (debugRecords.length) emitKeyframeRecords(this.blocks, debugRecords, args.onDebugTensor!);
-    return xNext;
+    return out;
   }
 
-  async keyframeStep(args: KeyframeStepArgs): Promise<Float32Array> {
+  async keyframeStep(args: KeyframeStepArgs): Promise<StepOutput> {
     const { n } = args.shape;
     const frameSize = this.checkLatents(args);
     const chunks = planKeyframeChunks(n, this.window);
     const inject = injectionSchedule(args.stepIndex, args.totalSteps, args.pnpAttnT, args.pnpFT);
-    const xNext = new Float32Array(args.x.length);
+    const stepOut = newStepOutput(args.x.length);
     const all = Array.from({ length: n }, (_, i) => i);
     for (const [c, chunk] of chunks.entries()) {
       const frames = all.slice(chunk.first, chunk.first + chunk.count);
@@ -180,10 +176,9 @@ export class TokenFlowEditor implements Editor {
       const rel = chunk.recordFrom - chunk.first;
       const size = chunk.recordTo - chunk.recordFrom;
       const eps = this.guidedEps(out, chunk.count, args.guidance, rel, size, frameSize);
-      const x = args.x.subarray(chunk.recordFrom * frameSize, chunk.recordTo * frameSize);
-      xNext.set(this.ddimStep(eps, args, x), chunk.recordFrom * frameSize);
+      ddimStep(stepOut, eps, args, chunk.recordFrom * frameSize, chunk.recordTo * frameSize);
     }
-    return xNext;
+    return stepOut;
   }
 
   async release(): Promise<void> {
@@ -201,8 +196,10 @@ export class TokenFlowEditor implements Editor {
       if (e.length === 0 || e.length % width !== 0) throw new Error(`edit step: embeds.${what} has ${e.length} values, not a multiple of the UNet's text width ${width}`);
       if (e.length !== args.embeds.src.length) throw new Error(`edit step: embeds.${what} has ${e.length} values, embeds.src ${args.embeds.src.length}`);
     }
-    if (args.totalSteps !== this.scheduler.numInferenceSteps) this.scheduler.setTimesteps(args.totalSteps);
-    if (!this.scheduler.timesteps.includes(args.t)) throw new Error(`edit step: timestep ${args.t} is not on the ${args.totalSteps}-step schedule`);
+    if (args.scheduler.numInferenceSteps !== args.totalSteps) {
+      throw new Error(`edit step: the scheduler is set to ${args.scheduler.numInferenceSteps} steps, totalSteps is ${args.totalSteps}`);
+    }
+    if (!args.scheduler.timesteps.includes(args.t)) throw new Error(`edit step: timestep ${args.t} is not on the ${args.totalSteps}-step schedule`);
     return frameSize;
   }
 
@@ -333,10 +330,17 @@ export class TokenFlowEditor implements Editor {
     const slice = (branch: number) => out.subarray((branch * m + from) * frameSize, (branch * m + from + size) * frameSize);
     return classifierFreeGuidance(slice(1), slice(2), guidance);
   }
+}
 
-  private ddimStep(eps: Float32Array, args: KeyframeStepArgs, x: Float32Array): Float32Array {
-    return this.scheduler.step(eps, args.t, x).prevSample;
-  }
+function newStepOutput(values: number): StepOutput {
+  return { prevSample: new Float32Array(values), predOriginalSample: new Float32Array(values) };
+}
+
+/** The DDIM step of latents [from, to) of args.x with their guided noise `eps`, written into `out`. */
+function ddimStep(out: StepOutput, eps: Float32Array, args: KeyframeStepArgs, from: number, to: number): void {
+  const step = args.scheduler.step(eps, args.t, args.x.subarray(from, to));
+  out.prevSample.set(step.prevSample, from);
+  out.predOriginalSample.set(step.predOriginalSample, from);
 }
 
 function flag(on: boolean): ort.Tensor {

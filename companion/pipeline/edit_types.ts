@@ -6,6 +6,7 @@
 // Layouts: latents are NCHW float32, frames in clip order, `[n, 4, h, w]` with h, w the latent
 // sides (image sides / 8). Text embeddings are one prompt's `last_hidden_state`, `[77, D]`
 // (D = the UNet's cross_attention_dim). Nothing here is copied more than the UNet feeds need.
+import type { DDIMScheduler, StepOutput } from '../models/ddim.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import type { MemoryMode, Provider } from '../runtime/session.ts';
 
@@ -78,9 +79,11 @@ export interface EditStepArgs {
   shape: { n: number; h: number; w: number };
   /** This step's timestep (e.g. 981 at step 0 of 50). */
   t: number;
-  /** 0-based step index and the number of edit steps: they set the injection schedules and the DDIM stride. */
+  /** 0-based step index and the number of edit steps: they set the injection schedules. */
   stepIndex: number;
   totalSteps: number;
+  /** The edit's DDIM scheduler, set to `totalSteps` timesteps (schedule.ts resolveEditSchedule); the step only reads it. */
+  scheduler: DDIMScheduler;
   /** One keyframe per batch (absolute frame index inside its batch), from pivots.ts. */
   pivots: number[];
   embeds: BranchEmbeddings;
@@ -105,14 +108,15 @@ export interface KeyframeStepArgs extends Omit<EditStepArgs, 'pivots' | 'batchSi
 export interface Editor {
   /**
    * One denoising step of all frames: keyframe pass(es), per-batch propagate passes, CFG, DDIM
-   * (eta 0). Returns the latents of the next timestep, `[n, 4, h, w]`.
+   * (eta 0). Returns the scheduler's output for all frames, `[n, 4, h, w]` each: the latents of
+   * the next timestep (prevSample) and the denoised estimate x0 (predOriginalSample).
    */
-  step(args: EditStepArgs): Promise<Float32Array>;
+  step(args: EditStepArgs): Promise<StepOutput>;
   /**
    * One denoising step of `x` treated as keyframes only (the keyframe pass's own noise
    * prediction, CFG, DDIM): what a preview-only job runs on the keyframe latents.
    */
-  keyframeStep(args: KeyframeStepArgs): Promise<Float32Array>;
+  keyframeStep(args: KeyframeStepArgs): Promise<StepOutput>;
   /** UNet sample-evaluations (3 per frame per call) since load; the spec's count is S*3*(N+K). */
   readonly unetEvaluations: number;
   readonly unetCalls: number;
@@ -126,9 +130,10 @@ export interface Editor {
 
 /**
  * Loading: `const editor = await TokenFlowEditor.load(modelDir, options)` (edit_step.ts), where
- * `modelDir` is a diffusers folder with unet/ and scheduler/. Usage per step s of S:
- *   x = await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
- *     totalSteps: S, pivots: pivots[s], embeds, guidance, batchSize, pnpAttnT, pnpFT, signal, onUnetCall });
+ * `modelDir` is a diffusers folder with unet/, and `scheduler` the edit's (schedule.ts
+ * resolveEditSchedule). Usage per step s of S:
+ *   x = (await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
+ *     totalSteps: S, scheduler, pivots: pivots[s], embeds, guidance, batchSize, pnpAttnT, pnpFT, signal, onUnetCall })).prevSample;
  * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batchSize, S)` or an explicit list).
  */
 export type EditorLoader = (modelDir: string, options?: EditorLoadOptions) => Promise<Editor>;

@@ -251,3 +251,19 @@ export function fileSha256(file: string): string {
   }
   return h.digest('hex');
 }
+
+/** The frames' SHA-256 and the model's fingerprint, for inversion-cache and checkpoint keys. */
+export interface InputIdentity {
+  framesHash(): string;
+  model(): string;
+}
+
+/** An InputIdentity that computes each value once, and only if a cache or checkpoint asks. */
+export function inputIdentity(framesPath: string, modelDir: string): InputIdentity {
+  let framesHash: string | undefined;
+  let model: string | undefined;
+  return {
+    framesHash: () => (framesHash ??= fileSha256(framesPath)),
+    model: () => (model ??= modelFingerprint(modelDir)),
+  };
+}

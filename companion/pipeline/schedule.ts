@@ -3,6 +3,7 @@
 // latents preprocessing keeps: every edit timestep plus the noisiest inversion timestep
 // (the start latent's eps_hat comes from it). The edit reads the stored latents of each of
 // its timesteps, so the inversion schedule must contain the edit schedule.
+import path from 'node:path';
 import { DDIMScheduler, type DDIMConfig } from '../models/ddim.ts';
 import { PipelineError } from './interface.ts';
 
@@ -20,17 +21,59 @@ export interface Schedules {
 /** Largest inversion step count accepted (1000 would produce t = 1000, past the schedule). */
 export const MAX_INVERSION_STEPS = 999;
 
+/** A setting no edit can run with; `field` is the job request field at fault. */
+export class ScheduleError extends PipelineError {
+  constructor(readonly field: 'model' | 'parameters.steps' | 'parameters.inversion_steps', message: string) {
+    super('bad_request', message);
+    this.name = 'ScheduleError';
+  }
+}
+
+/**
+ * The model's DDIM scheduler, set to the edit's steps, and the edit's timestep lists: resolved
+ * once per edit (resolveEditSchedule) and handed to preprocessing, the editor and the previews.
+ */
+export interface EditSchedule {
+  scheduler: DDIMScheduler;
+  schedules: Schedules;
+}
+
+/**
+ * Loads `<modelDir>/scheduler`, checks that the model predicts epsilon and plans the schedules;
+ * a ScheduleError names the setting that cannot work.
+ */
+export async function resolveEditSchedule(modelDir: string, steps: number, inversionSteps: number): Promise<EditSchedule> {
+  const scheduler = await DDIMScheduler.load(path.join(modelDir, 'scheduler'));
+  if (scheduler.config.prediction_type !== 'epsilon') {
+    throw new ScheduleError('model', `${modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
+  }
+  const schedules = planSchedules(scheduler.config, steps, inversionSteps);
+  scheduler.setTimesteps(steps);
+  return { scheduler, schedules };
+}
+
+/** Throws unless `schedule` was resolved for these step counts. */
+export function checkScheduleFor(schedule: EditSchedule, steps: number, inversionSteps: number): void {
+  const { edit, inversion } = schedule.schedules;
+  if (edit.length !== steps || inversion.length !== inversionSteps || schedule.scheduler.numInferenceSteps !== steps) {
+    throw new Error(`edit schedule: resolved for ${edit.length} steps / ${inversion.length} inversion steps, the edit has ${steps} / ${inversionSteps}`);
+  }
+}
+
 export function planSchedules(config: DDIMConfig, steps: number, inversionSteps: number): Schedules {
+  if (!Number.isInteger(steps) || steps < 1 || steps > config.num_train_timesteps) {
+    throw new ScheduleError('parameters.steps', `steps must be a whole number from 1 to ${config.num_train_timesteps} (the model's training timesteps), got ${steps}`);
+  }
   const edit = new DDIMScheduler(config).setTimesteps(steps);
   if (!Number.isInteger(inversionSteps) || inversionSteps < 1 || inversionSteps > MAX_INVERSION_STEPS) {
-    throw new PipelineError('bad_request', `inversion_steps must be a whole number from 1 to ${MAX_INVERSION_STEPS}, got ${inversionSteps}`);
+    throw new ScheduleError('parameters.inversion_steps', `inversion_steps must be a whole number from 1 to ${MAX_INVERSION_STEPS}, got ${inversionSteps}`);
   }
   const descending = new DDIMScheduler(config).setTimesteps(inversionSteps);
   const have = new Set(descending);
   const missing = edit.filter((t) => !have.has(t));
   if (missing.length) {
-    throw new PipelineError(
-      'bad_request',
+    throw new ScheduleError(
+      'parameters.inversion_steps',
       `inversion_steps ${inversionSteps} does not contain the ${steps} edit timesteps ` +
         `(missing t = ${abbreviate(missing)}); with ${steps} edit steps, inversion_steps must be one of ` +
         `${formatCounts(validInversionCounts(config, steps))}`,

@@ -1,13 +1,11 @@
 // The checks a job's settings must pass before the daemon queues it, kept free of the model
 // runtime so the daemon's main thread can run them: the model resolves to a valid folder, it
 // predicts epsilon, and the inversion schedule contains every edit timestep.
-import path from 'node:path';
 import type { JobSettings } from '../../shared/jobs.ts';
 import { resolveModel } from '../hub/catalog.ts';
 import type { ModelInspector } from '../hub/report_cache.ts';
-import { DDIMScheduler } from '../models/ddim.ts';
 import { PipelineError } from './interface.ts';
-import { planSchedules } from './schedule.ts';
+import { resolveEditSchedule, ScheduleError } from './schedule.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -44,13 +42,10 @@ export async function checkJobSettings(settings: JobSettings, env: Env = process
   } catch (err) {
     throw new SettingsError('model', err instanceof Error ? err.message : String(err));
   }
-  const scheduler = await DDIMScheduler.load(path.join(modelDir, 'scheduler'));
-  if (scheduler.config.prediction_type !== 'epsilon') {
-    throw new SettingsError('model', `${modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
-  }
   try {
-    planSchedules(scheduler.config, settings.parameters.steps, settings.parameters.inversion_steps);
+    await resolveEditSchedule(modelDir, settings.parameters.steps, settings.parameters.inversion_steps);
   } catch (err) {
-    throw new SettingsError('parameters.inversion_steps', err instanceof Error ? err.message : String(err));
+    if (err instanceof ScheduleError) throw new SettingsError(err.field, err.message);
+    throw err;
   }
 }

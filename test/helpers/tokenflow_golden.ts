@@ -2,6 +2,8 @@
 // edit step's inputs per step, and the comparison of step 0's debug tensors with the golden
 // ones (keyframe records, queries, nearest-neighbour indices, propagated attention).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DDIMScheduler } from '../../companion/models/ddim.ts';
 import type { DebugTensor, EditStepArgs } from '../../companion/pipeline/edit_step.ts';
 import { GoldenParts } from './golden_parts.ts';
 import { maxAbsDiff } from './tensors.ts';
@@ -19,6 +21,7 @@ export class TokenFlowGolden {
   private readonly pivots: number[];
   private readonly timesteps: number[];
   private readonly embeds: EditStepArgs['embeds'];
+  private readonly scheduler: DDIMScheduler;
 
   constructor(modelDir: string) {
     this.golden = GoldenParts.open(`${modelDir}/golden`, 'tokenflow');
@@ -30,6 +33,8 @@ export class TokenFlowGolden {
     const text = this.golden.readFloat32('text.embeds');
     const per = text.length / 3;
     this.embeds = { src: text.subarray(0, per), unc: text.subarray(per, 2 * per), cnd: text.subarray(2 * per) };
+    this.scheduler = new DDIMScheduler(JSON.parse(readFileSync(`${modelDir}/scheduler/scheduler_config.json`, 'utf8')));
+    this.scheduler.setTimesteps(50);
   }
 
   /** Step s from golden x_steps[s] and the inverted latents (50 steps, guidance 7.5, the reference's PnP fractions). */
@@ -38,7 +43,7 @@ export class TokenFlowGolden {
       x: this.xSteps.subarray(s * N * FRAME, (s + 1) * N * FRAME),
       srcLatents: this.inverted.subarray(s * N * FRAME, (s + 1) * N * FRAME),
       shape: { n: N, h: 16, w: 16 },
-      t: this.timesteps[s]!, stepIndex: s, totalSteps: 50,
+      t: this.timesteps[s]!, stepIndex: s, totalSteps: 50, scheduler: this.scheduler,
       pivots: this.pivots.slice(s * K, (s + 1) * K),
       embeds: this.embeds, guidance: 7.5, batchSize: B, pnpAttnT: 0.5, pnpFT: 0.8,
     };

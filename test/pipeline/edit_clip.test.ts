@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { editClip, type EditClipOptions } from '../../companion/pipeline/edit_clip.ts';
 import type { PipelinePreview } from '../../companion/pipeline/interface.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
+import { resolveEditSchedule } from '../../companion/pipeline/schedule.ts';
 import { writeSyntheticFrames } from '../helpers/synthetic_frames.ts';
 
 const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
@@ -175,6 +176,7 @@ test('settings that cannot work fail before any model runs, naming the problem',
     code: 'bad_request', message: /inversion_steps 4 does not contain the 3 edit timesteps \(missing t = 667, 334\); .* must be one of 3, 9, 27, 101-111, 251-333, 667-999$/,
   });
   await assert.rejects(editClip(options(dir, { width: 33 })), /frames are 33x24; this model's VAE needs both sides to be multiples of 2/);
+  await assert.rejects(editClip(options(dir, { schedule: await resolveEditSchedule(TINY, 3, 9) })), /edit schedule: resolved for 3 steps \/ 9 inversion steps, the edit has 3 \/ 3/);
   await assert.rejects(editClip(options(dir, { pivots: [[0, 4, 8], [0, 4, 8]] })), /pivots: 2 rows for 3 steps/);
   await assert.rejects(editClip(options(dir, { pivots: [[0, 4, 8], [0, 4, 8], [0, 3, 8]] })), /pivots\[2\]\[1\] = 3 is not a frame of batch 1 \(frames 4\.\.7\)/);
 });

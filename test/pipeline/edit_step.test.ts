@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { DDIMScheduler } from '../../companion/models/ddim.ts';
 import { blendWeights } from '../../companion/pipeline/blend.ts';
 import { TokenFlowEditor, evaluationsPerStep, injectionSchedule, type DebugTensor, type EditStepArgs, type UNetCallInfo } from '../../companion/pipeline/edit_step.ts';
 import { drawPivots } from '../../companion/pipeline/pivots.ts';
@@ -13,10 +14,19 @@ const MODEL = fileURLToPath(new URL('../fixtures/tiny-sdlayout', import.meta.url
 let editor: TokenFlowEditor;
 let golden: GoldenParts;
 let embeds: EditStepArgs['embeds'];
+let schedulerConfig: DDIMScheduler['config'];
+
+/** The model's scheduler set to `steps` timesteps, as an edit resolves it. */
+function schedulerFor(steps: number): DDIMScheduler {
+  const scheduler = new DDIMScheduler(schedulerConfig);
+  scheduler.setTimesteps(steps);
+  return scheduler;
+}
 
 before(async () => {
   golden = GoldenParts.open(`${MODEL}/golden`, 'tokenflow');
   editor = await TokenFlowEditor.load(MODEL, { providers: ['cpu'], debug: true });
+  schedulerConfig = (await DDIMScheduler.load(`${MODEL}/scheduler`)).config;
   const text = golden.readFloat32('text.embeds');
   const per = text.length / 3;
   embeds = { src: text.subarray(0, per), unc: text.subarray(per, 2 * per), cnd: text.subarray(2 * per) };
@@ -38,7 +48,7 @@ function goldenFrames(name: 'x_steps' | 'inverted.latents', n: number): Float32A
 
 function args(x: Float32Array, src: Float32Array, n: number, h: number, w: number, batchSize: number, pivots: number[]): EditStepArgs {
   return {
-    x, srcLatents: src, shape: { n, h, w }, t: 981, stepIndex: 0, totalSteps: 50, pivots,
+    x, srcLatents: src, shape: { n, h, w }, t: 981, stepIndex: 0, totalSteps: 50, scheduler: schedulerFor(50), pivots,
     embeds, guidance: 7.5, batchSize, pnpAttnT: 0.5, pnpFT: 0.8,
   };
 }
@@ -93,10 +103,10 @@ test('a shorter last batch (14 frames, B = 4) gets its own keyframe and blend we
   const src = goldenFrames('inverted.latents', n);
   const timesteps = [667, 334, 1]; // the 3-step leading schedule
   for (let s = 0; s < steps; s++) {
-    x = await editor.step({
-      ...args(x, src, n, 16, 16, 4, pivots[s]!), t: timesteps[s]!, stepIndex: s, totalSteps: steps,
+    x = (await editor.step({
+      ...args(x, src, n, 16, 16, 4, pivots[s]!), t: timesteps[s]!, stepIndex: s, totalSteps: steps, scheduler: schedulerFor(steps),
       onUnetCall: (info) => calls.push(info), onDebugTensor: s === 0 ? (name, t) => debug.set(name, t) : undefined,
-    });
+    })).prevSample;
     assert.equal(x.length, n * 4 * 16 * 16);
     assert.ok(x.every(Number.isFinite));
   }
@@ -116,7 +126,7 @@ test('a shorter last batch (14 frames, B = 4) gets its own keyframe and blend we
 test('a non-square latent (16 x 24) runs: tokens per level follow the latent sides', async () => {
   const n = 8;
   const debug = new Map<string, DebugTensor>();
-  const out = await editor.step({
+  const { prevSample: out } = await editor.step({
     ...args(latents(n, 16, 24, 1), latents(n, 16, 24, 2), n, 16, 24, 4, [1, 6]),
     onDebugTensor: (name, t) => debug.set(name, t),
   });
@@ -139,7 +149,7 @@ test('keyframe window: chunk records equal the reference pass over the same keyf
     const src = goldenFrames('inverted.latents', 16);
     const got = new Map<string, DebugTensor>();
     const before = windowed.unetEvaluations;
-    const out = await windowed.step({ ...args(x, src, 16, 16, 16, 4, pivots), onDebugTensor: (name, t) => got.set(name, t) });
+    const { prevSample: out } = await windowed.step({ ...args(x, src, 16, 16, 16, 4, pivots), onDebugTensor: (name, t) => got.set(name, t) });
     assert.ok(out.every(Number.isFinite));
     // Windows [0, 3) records keyframes 0, 1; [1, 4) records 2, 3: 6 keyframe samples.
     assert.equal(windowed.unetEvaluations - before, 3 * (16 + 6));
@@ -163,7 +173,7 @@ test('keyframe window: chunk records equal the reference pass over the same keyf
       assert.deepEqual(a.subarray((2 * 4 + 3) * per, (2 * 4 + 4) * per), aLast.subarray((2 * 3 + 2) * per, (2 * 3 + 3) * per), `${block} A cnd keyframe 3`);
     }
     // Windowing changes the result (the keyframes no longer all see each other) ...
-    const full = await editor.step(args(x, src, 16, 16, 16, 4, pivots));
+    const { prevSample: full } = await editor.step(args(x, src, 16, 16, 16, 4, pivots));
     assert.ok(full.some((v, i) => v !== out[i]));
   } finally {
     await windowed.release();
@@ -184,7 +194,7 @@ test('a long clip (48 frames, B = 2: 24 keyframes) with a window of 4 holds at m
   try {
     const n = 48;
     const before = small.unetEvaluations;
-    const out = await small.step(args(latents(n, 8, 8, 5), latents(n, 8, 8, 6), n, 8, 8, 2, drawPivots(3, n, 2, 1)[0]!));
+    const { prevSample: out } = await small.step(args(latents(n, 8, 8, 5), latents(n, 8, 8, 6), n, 8, 8, 2, drawPivots(3, n, 2, 1)[0]!));
     assert.ok(out.every(Number.isFinite));
     // Windows of 4 keyframes recording 2 each (the first and last 3): 11 windows, 44 keyframe samples.
     assert.equal(small.unetEvaluations - before, 3 * (n + 44));
@@ -202,13 +212,13 @@ test('keyframes-only step: a keyframe edited alone matches its batch-0 propagati
   const n = 4;
   const x = latents(n, 16, 16, 3);
   const src = latents(n, 16, 16, 4);
-  const common = { x, srcLatents: src, shape: { n, h: 16, w: 16 }, t: 961, stepIndex: 1, totalSteps: 50, embeds, guidance: 7.5, pnpAttnT: 0.5, pnpFT: 0.8 };
+  const common = { x, srcLatents: src, shape: { n, h: 16, w: 16 }, t: 961, stepIndex: 1, totalSteps: 50, scheduler: schedulerFor(50), embeds, guidance: 7.5, pnpAttnT: 0.5, pnpFT: 0.8 };
   const before = editor.unetEvaluations;
-  const kf = await editor.keyframeStep(common);
+  const { prevSample: kf } = await editor.keyframeStep(common);
   assert.equal(editor.unetEvaluations - before, 3 * n);
   // With B = 1 every frame is its own keyframe; frame 0 (batch 0) propagates its own tokens only.
   const debug = new Map<string, DebugTensor>();
-  const full = await editor.step({ ...common, pivots: [0, 1, 2, 3], batchSize: 1, onDebugTensor: (name, t) => debug.set(name, t) });
+  const { prevSample: full } = await editor.step({ ...common, pivots: [0, 1, 2, 3], batchSize: 1, onDebugTensor: (name, t) => debug.set(name, t) });
   for (const block of editor.blockNames) {
     const idx = debug.get(`b0.${block}.nn_cur`)!.data as BigInt64Array;
     idx.forEach((v, t) => assert.equal(Number(v), t, `${block}: token ${t} maps to itself`));
@@ -233,5 +243,31 @@ test('cancel between UNet calls; invalid inputs fail naming the field', async ()
   await assert.rejects(editor.step(args(x.subarray(1), src, 16, 16, 16, 4, [0, 4, 8, 12])), /x has 16383 values, expected \[16, 4, 16, 16\]/);
   await assert.rejects(editor.step(args(x, src, 16, 16, 16, 4, [0, 4, 8])), /3 keyframe\(s\) given/);
   await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), t: 980 }), /timestep 980 is not on the 50-step schedule/);
+  await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), scheduler: schedulerFor(10) }), /the scheduler is set to 10 steps, totalSteps is 50/);
   await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), embeds: { ...embeds, cnd: embeds.cnd.subarray(1) } }), /embeds\.cnd has 2463 values/);
+});
+
+test('the step returns its x0 (pred_original_sample): x and the next latents are that x0 noised with one eps', async () => {
+  const x = goldenFrames('x_steps', 16);
+  const src = goldenFrames('inverted.latents', 16);
+  const scheduler = schedulerFor(50);
+  const t = 481;
+  const at = { ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), t, stepIndex: 25 };
+  // x = sqrt(aT) x0 + sqrt(1 - aT) e and next = sqrt(aP) x0 + sqrt(1 - aP) e, solved for x0.
+  const [aT, aP] = [scheduler.alphaAt(t), scheduler.alphaAt(t - 20)];
+  const [sT, sP] = [Math.sqrt(1 - aT), Math.sqrt(1 - aP)];
+  const det = sP * Math.sqrt(aT) - sT * Math.sqrt(aP);
+  const solved = (x: Float32Array, next: Float32Array, i: number) => (sP * x[i]! - sT * next[i]!) / det;
+  const worst = (out: { prevSample: Float32Array; predOriginalSample: Float32Array }) => {
+    assert.equal(out.predOriginalSample.length, x.length);
+    let w = 0;
+    for (let i = 0; i < x.length; i++) w = Math.max(w, Math.abs(out.predOriginalSample[i]! - solved(x, out.prevSample, i)));
+    return w;
+  };
+  const full = await editor.step(at);
+  assert.ok(worst(full) <= 1e-3, `step: ${worst(full)}`);
+  assert.ok(full.predOriginalSample.some((v, i) => Math.abs(v - x[i]!) > 0.1), 'x0 is not x');
+  const { pivots: _, batchSize: __, ...keyframeArgs } = at;
+  const kf = await editor.keyframeStep(keyframeArgs);
+  assert.ok(worst(kf) <= 1e-3, `keyframe step: ${worst(kf)}`);
 });

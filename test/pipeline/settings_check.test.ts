@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
 import { checkJobSettings, SettingsError } from '../../companion/pipeline/settings_check.ts';
@@ -32,4 +36,21 @@ test('a model that is not installed, or no model at all, is refused naming the m
     return true;
   });
   await assert.rejects(checkJobSettings(settings({}), {}), { field: 'model', message: /no default model/ });
+});
+
+test('a model that does not predict epsilon is refused naming the model field', async (t) => {
+  // tiny-sd15 with a v-prediction scheduler.
+  const tiny = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settings-check-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const entry of fs.readdirSync(tiny)) if (entry !== 'scheduler') fs.symlinkSync(path.join(tiny, entry), path.join(dir, entry));
+  fs.mkdirSync(path.join(dir, 'scheduler'));
+  const config = JSON.parse(fs.readFileSync(path.join(tiny, 'scheduler', 'scheduler_config.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ ...config, prediction_type: 'v_prediction' }));
+  await assert.rejects(checkJobSettings(settings({}), { TOKENFLOW_MODEL: dir }), (err: unknown) => {
+    assert.ok(err instanceof SettingsError);
+    assert.equal(err.field, 'model');
+    assert.match(err.message, /prediction_type "v_prediction" is not supported/);
+    return true;
+  });
 });
