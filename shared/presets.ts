@@ -5,13 +5,12 @@ import { z } from 'zod';
 import {
   DEFAULT_NEGATIVE_PROMPT,
   DEFAULT_SOURCE_PROMPT,
-  JobParameterOverrides,
-  JobParameters,
   normalizeRange,
   PresetName,
   type JobRequest,
   type JobSettings,
 } from './jobs.ts';
+import { JobParameterOverrides, JobParameters } from './parameters.ts';
 
 export const PROMPT_PLACEHOLDER = '{prompt}';
 

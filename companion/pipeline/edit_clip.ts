@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { JobParameters } from '../../shared/jobs.ts';
+import type { JobParameters } from '../../shared/parameters.ts';
 import { DDIMScheduler } from '../models/ddim.ts';
 import type { RawFrames } from '../media/types.ts';
 import { FrameWriter } from '../media/frame-writer.ts';
@@ -28,23 +28,8 @@ import { planSchedules, type Schedules } from './schedule.ts';
 
 const f32 = Math.fround;
 
-export interface EditParams {
-  steps: number;
-  guidanceScale: number;
-  pnpAttnT: number;
-  pnpFT: number;
-  batchSize: number;
-  seed: number;
-  inversionSteps: number;
-}
-
-/** The edit parameters of a job's (or the CLI's) protocol-shaped parameters. */
-export function editParams(p: JobParameters): EditParams {
-  return {
-    steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
-    batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
-  };
-}
+/** What the edit reads of the job's parameters (the frames come already at the processing size). */
+export type EditParams = Omit<JobParameters, 'short_side'>;
 
 /** The three prompts as text, or as CLIP token ids (rows: source, negative, target). */
 export type EditPrompts = { source: string; negative: string; target: string } | { ids: number[][] };
@@ -142,12 +127,12 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   if (scheduler.config.prediction_type !== 'epsilon') {
     throw new PipelineError('pipeline_failed', `${options.modelDir}: prediction_type "${scheduler.config.prediction_type}" is not supported (TokenFlow needs an epsilon-prediction model such as stable-diffusion-2-1-base)`);
   }
-  const schedules = planSchedules(scheduler.config, params.steps, params.inversionSteps);
+  const schedules = planSchedules(scheduler.config, params.steps, params.inversion_steps);
   scheduler.setTimesteps(params.steps);
   const n = frames.count;
-  const pivots = options.pivots ?? drawPivots(params.seed, n, params.batchSize, params.steps);
+  const pivots = options.pivots ?? drawPivots(params.seed, n, params.batch_size, params.steps);
   if (pivots.length !== params.steps) throw new PipelineError('bad_request', `pivots: ${pivots.length} rows for ${params.steps} steps`);
-  pivots.forEach((row, s) => checkPivots(row, n, params.batchSize, `pivots[${s}]`));
+  pivots.forEach((row, s) => checkPivots(row, n, params.batch_size, `pivots[${s}]`));
   const previewOnly = options.previewOnly ?? false;
   const keyframes = pivots[0]!;
   const timings: EditTimings = { text: 0, invert: 0, editLoad: 0, edit: 0, decode: 0 };
@@ -200,7 +185,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
     // The checkpoint's latents, or the start latent as the reference computes it.
     x = resumed?.x ?? startLatent(store, rows, schedules.noisiest, schedules.edit[0]!, scheduler, options.capture);
     const firstStep = resumed?.stepsDone ?? 0;
-    let stepCalls = previewOnly ? 0 : callsPerStep(rows.length, params.batchSize, editor.keyframeWindow);
+    let stepCalls = previewOnly ? 0 : callsPerStep(rows.length, params.batch_size, editor.keyframeWindow);
     // Resumed steps count as done, but not as this run's work (the ETA is measured on the rest).
     const doneBefore = firstStep * stepCalls;
     let doneCalls = doneBefore;
@@ -218,13 +203,13 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
         report(doneCalls + info.done, params.steps * info.total);
       };
       const common = {
-        x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, embeds, guidance: params.guidanceScale,
-        pnpAttnT: params.pnpAttnT, pnpFT: params.pnpFT, signal, onUnetCall,
+        x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, embeds, guidance: params.guidance_scale,
+        pnpAttnT: params.pnp_attn_t, pnpFT: params.pnp_f_t, signal, onUnetCall,
       };
       const next = previewOnly
         ? await editor.keyframeStep(common)
         : await editor.step({
-          ...common, pivots: pivots[s]!, batchSize: params.batchSize,
+          ...common, pivots: pivots[s]!, batchSize: params.batch_size,
           onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
       if (checkpoint) saveCheckpoint(checkpoint, s + 1, next, params.steps, log);
@@ -376,7 +361,7 @@ async function findOrInvert(ctx: {
     model: fingerprint,
     width: frames.width,
     height: frames.height,
-    inversionSteps: params.inversionSteps,
+    inversionSteps: params.inversion_steps,
     savedTimesteps: schedules.saved,
     inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source,
   });

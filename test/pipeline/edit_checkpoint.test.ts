@@ -15,6 +15,7 @@ import { differences, EditCheckpoint } from '../../companion/pipeline/edit_check
 import { editClip, type EditClipOptions, type EditParams } from '../../companion/pipeline/edit_clip.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
 import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
+import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 import { makeClip } from '../media/clips.ts';
 import { writeSyntheticFrames } from '../helpers/synthetic_frames.ts';
 
@@ -26,7 +27,7 @@ const N = 10;
 const STEPS = 4;
 const CALLS = 1 + 3;
 const EVALS_PER_STEP = 3 * (N + 3);
-const PARAMS: EditParams = { steps: STEPS, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: STEPS };
+const PARAMS: EditParams = { ...REFERENCE_PARAMETERS, steps: STEPS, batch_size: 4, inversion_steps: STEPS };
 
 // Built TokenFlow graphs, shared by the runs of this file (a build costs more than a tiny edit).
 const GRAPHS = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-ckpt-graphs-'));

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { editClip, type EditClipOptions } from '../../companion/pipeline/edit_clip.ts';
 import type { PipelinePreview } from '../../companion/pipeline/interface.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
+import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 import { writeSyntheticFrames } from '../helpers/synthetic_frames.ts';
 
 const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
@@ -29,7 +30,7 @@ function options(dir: string, over: Partial<EditClipOptions> & { n?: number; wid
     modelDir: TINY,
     frames,
     prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
-    params: { steps: 3, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 3 },
+    params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 3 },
     outputPath: path.join(dir, 'out.rgb'),
     workDir: dir,
     runtime: { providers: ['cpu'] },
@@ -124,7 +125,7 @@ test('cancel mid-edit rejects promptly with an AbortError and leaves no output; 
   const running = editClip(options(dir, {
     caches: [cache],
     signal: controller.signal,
-    params: { steps: 6, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 6 },
+    params: { ...REFERENCE_PARAMETERS, steps: 6, batch_size: 4, inversion_steps: 6 },
     onProgress: (stage, done) => {
       if (stage === 'edit' && done === 5 && !abortedAt) {
         abortedAt = performance.now();
@@ -171,7 +172,7 @@ test('preview only: the keyframes of step 0 alone, inverted and edited on their 
 
 test('settings that cannot work fail before any model runs, naming the problem', async (t) => {
   const dir = tempDir(t);
-  await assert.rejects(editClip(options(dir, { params: { steps: 3, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 4 } })), {
+  await assert.rejects(editClip(options(dir, { params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 4 } })), {
     code: 'bad_request', message: /inversion_steps 4 does not contain the 3 edit timesteps \(missing t = 667, 334\); .* must be one of 3, 9, 27, 101-111, 251-333, 667-999$/,
   });
   await assert.rejects(editClip(options(dir, { width: 33 })), /frames are 33x24; this model's VAE needs both sides to be multiples of 2/);

@@ -1,7 +1,8 @@
 // The panel's persisted settings: the last prompt and everything on the form, kept in UXP
 // localStorage (non-secret) so they survive closing the panel or Premiere.
 import { DEFAULT_PORT } from '../../../shared/api.ts';
-import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT } from '../../../shared/jobs.ts';
+import { JobParameters, REFERENCE_PARAMETERS } from '../../../shared/parameters.ts';
 import type { Preset } from '../../../shared/presets.ts';
 import { readJson, writeJson, type KeyValueStore } from '../host/storage.ts';
 import type { PlacementMode } from '../premiere/placement.ts';

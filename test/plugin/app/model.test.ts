@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { DEFAULT_NEGATIVE_PROMPT, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT } from '../../../shared/jobs.ts';
+import { REFERENCE_PARAMETERS } from '../../../shared/parameters.ts';
 import { PanelModel, buildRequest, renderTicks } from '../../../plugin/src/app/model.ts';
 import { SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
 import { DaemonConnection, type WebSocketLike } from '../../../plugin/src/daemon/connection.ts';
