@@ -274,8 +274,8 @@ async function childMain(provider: GpuProvider, model: string, size: GpuCheckSiz
   for (let s = 0; s <= size.editSteps; s++) { // step 0 is the warm-up
     const t = performance.now();
     x = await editor.step({
-      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, totalSteps: 50,
-      pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: size.editBatch, pnpAttnT: 0.5, pnpFT: 0.8,
+      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, steps: 50,
+      pivots: pivots[s]!, embeds, guidance_scale: 7.5, batch_size: size.editBatch, pnp_attn_t: 0.5, pnp_f_t: 0.8,
     });
     if (s > 0) result.tokenflowStep.stepMs.push(Math.round(performance.now() - t));
   }

@@ -143,7 +143,7 @@ async function childMain(c: EditCase & { dir: string }): Promise<ChildResult> {
   const once = async (target: string): Promise<RunStats> => {
     const started = performance.now();
     const r = await editClip({
-      modelDir: c.model, frames, prompts: { source: 'a test pattern', negative: 'blurry', target },
+      modelDir: c.model, frames, prompts: { prompt: target, negative_prompt: 'blurry', source_prompt: 'a test pattern' },
       params: { ...REFERENCE_PARAMETERS, steps: c.steps, batch_size: c.batch, inversion_steps: c.inversionSteps },
       outputPath: join(c.dir, 'out.rgb'), workDir: c.dir, caches, runtime: { providers: ['cpu'] },
     });

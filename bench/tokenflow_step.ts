@@ -133,8 +133,8 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
     };
     const started = performance.now();
     x = await editor.step({
-      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, totalSteps: 50,
-      pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: c.batch, pnpAttnT: 0.5, pnpFT: 0.8,
+      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, steps: 50,
+      pivots: pivots[s]!, embeds, guidance_scale: 7.5, batch_size: c.batch, pnp_attn_t: 0.5, pnp_f_t: 0.8,
       onUnetCall: (info) => { close(); pass = info.pass; },
     });
     close();

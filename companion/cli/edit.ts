@@ -12,7 +12,7 @@ import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
-import type { EditClipResult } from '../pipeline/edit_clip.ts';
+import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
 import { parameterHelp, parameterOptions, parametersFromOptions } from './parameter_options.ts';
 import { providerChoice, providerHelp, providerOptions, type ProviderChoice } from './provider_options.ts';
@@ -44,13 +44,10 @@ Environment: TOKENFLOW_MODEL (default model), TOKENFLOW_CACHE_DIR (caches, defau
 TOKENFLOW_PROVIDERS, TOKENFLOW_PRECISION.
 A second prompt on the same range, model and settings reuses the cached inversion.`;
 
-export interface HeadlessEditOptions {
+export interface HeadlessEditOptions extends TextPrompts {
   input: string;
   output: string;
   model: string;
-  prompt: string;
-  negativePrompt: string;
-  sourcePrompt: string;
   parameters: JobParameters;
   /** Range in ticks; undefined = from the start / to the end. */
   startTicks?: bigint;
@@ -146,7 +143,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     const edit = await editClip({
       modelDir,
       frames,
-      prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
+      prompts: { prompt: opts.prompt, negative_prompt: opts.negative_prompt, source_prompt: opts.source_prompt },
       params: p,
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
@@ -355,8 +352,8 @@ export const command: Command = {
         output: values.output,
         model,
         prompt,
-        negativePrompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
-        sourcePrompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
+        negative_prompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
+        source_prompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
         parameters: parametersFromOptions(values),
         startTicks,
         endTicks,

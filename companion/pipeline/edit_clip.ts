@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { JobSettings } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import { DDIMScheduler } from '../models/ddim.ts';
 import type { RawFrames } from '../media/types.ts';
@@ -31,8 +32,10 @@ const f32 = Math.fround;
 /** What the edit reads of the job's parameters (the frames come already at the processing size). */
 export type EditParams = Omit<JobParameters, 'short_side'>;
 
-/** The three prompts as text, or as CLIP token ids (rows: source, negative, target). */
-export type EditPrompts = { source: string; negative: string; target: string } | { ids: number[][] };
+/** The three prompts, named as in the job's settings. */
+export type TextPrompts = Pick<JobSettings, 'prompt' | 'negative_prompt' | 'source_prompt'>;
+/** The prompts as text, or as CLIP token ids (rows: source, negative, target prompt). */
+export type EditPrompts = TextPrompts | { ids: number[][] };
 
 /** Debug taps on the intermediate values (tokenflow debug tokenflow, parity tests). */
 export interface EditCapture {
@@ -142,7 +145,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   let started = performance.now();
   const ids = 'ids' in options.prompts
     ? options.prompts.ids
-    : await tokenize(options.modelDir, [options.prompts.source, options.prompts.negative, options.prompts.target]);
+    : await tokenize(options.modelDir, [options.prompts.source_prompt, options.prompts.negative_prompt, options.prompts.prompt]);
   if (ids.length !== 3) throw new Error(`prompts: ${ids.length} token id rows, expected 3 (source, negative, target)`);
   const text = await encodeText(options.modelDir, ids, runtime);
   loadMs.text = text.loadMs;
@@ -203,13 +206,13 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
         report(doneCalls + info.done, params.steps * info.total);
       };
       const common = {
-        x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, embeds, guidance: params.guidance_scale,
-        pnpAttnT: params.pnp_attn_t, pnpFT: params.pnp_f_t, signal, onUnetCall,
+        x, srcLatents, shape, t, stepIndex: s, steps: params.steps, embeds, guidance_scale: params.guidance_scale,
+        pnp_attn_t: params.pnp_attn_t, pnp_f_t: params.pnp_f_t, signal, onUnetCall,
       };
       const next = previewOnly
         ? await editor.keyframeStep(common)
         : await editor.step({
-          ...common, pivots: pivots[s]!, batchSize: params.batch_size,
+          ...common, pivots: pivots[s]!, batch_size: params.batch_size,
           onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
       if (checkpoint) saveCheckpoint(checkpoint, s + 1, next, params.steps, log);
@@ -363,7 +366,7 @@ async function findOrInvert(ctx: {
     height: frames.height,
     inversionSteps: params.inversion_steps,
     savedTimesteps: schedules.saved,
-    inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source,
+    inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source_prompt,
   });
   const framesHash = caches.length ? ctx.inputs.framesHash() : '';
   const fingerprint = caches.length ? ctx.inputs.model() : '';

@@ -77,7 +77,7 @@ class TokenFlowPipeline implements Pipeline {
     const result = await editClip({
       modelDir,
       frames,
-      prompts: { source: settings.source_prompt, negative: settings.negative_prompt, target: settings.prompt },
+      prompts: { prompt: settings.prompt, negative_prompt: settings.negative_prompt, source_prompt: settings.source_prompt },
       params: settings.parameters,
       previewOnly: input.previewOnly,
       outputPath: path.join(input.workDir, 'edited.rgb'),

@@ -39,7 +39,7 @@ const frames = fs.existsSync(framesPath)
 const started = performance.now();
 if (req.mode === 'edit') {
   const result = await editClip({
-    modelDir: req.model, frames, prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
+    modelDir: req.model, frames, prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
     params: { ...REFERENCE_PARAMETERS, steps: req.steps, batch_size: req.batchSize, inversion_steps: req.inversionSteps },
     outputPath: path.join(req.dir, 'out.rgb'), workDir: req.dir, runtime: { providers: ['cpu'] },
   });

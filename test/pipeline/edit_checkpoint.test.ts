@@ -46,7 +46,7 @@ function options(dir: string, over: Partial<EditClipOptions> = {}): EditClipOpti
   return {
     modelDir: TINY,
     frames,
-    prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
+    prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
     params: PARAMS,
     outputPath: path.join(dir, 'out.rgb'),
     workDir: dir,
@@ -167,7 +167,7 @@ test('a checkpoint made with another seed or another prompt is ignored, naming t
   restore();
   await assertIgnored(dir, { params: { ...PARAMS, seed: 2 } }, /^edit checkpoint ignored: it was made with different settings \(params\.seed, pivots\.sha256\)/);
   restore();
-  await assertIgnored(dir, { prompts: { source: 'a clip', negative: 'blurry', target: 'a blue car' } }, /\(prompts\.target\)/);
+  await assertIgnored(dir, { prompts: { prompt: 'a blue car', negative_prompt: 'blurry', source_prompt: 'a clip' } }, /\(prompts\.prompt\)/);
 });
 
 test('a truncated or corrupted checkpoint is ignored with the reason, and the edit runs from step 1', async (t) => {

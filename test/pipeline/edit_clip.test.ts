@@ -29,7 +29,7 @@ function options(dir: string, over: Partial<EditClipOptions> & { n?: number; wid
   return {
     modelDir: TINY,
     frames,
-    prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
+    prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
     params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 3 },
     outputPath: path.join(dir, 'out.rgb'),
     workDir: dir,
@@ -95,13 +95,13 @@ test('inversion cache: a second prompt reuses the inversion; a changed source pr
   assert.equal(entry.length, 1);
   assert.equal(first.storeDir, entry[0]!.dir);
 
-  const second = await editClip(options(dir, { caches: [cache], prompts: { source: 'a clip', negative: 'blurry', target: 'a snowy street' } }));
+  const second = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a snowy street', negative_prompt: 'blurry', source_prompt: 'a clip' } }));
   assert.equal(second.cacheHit, true);
   assert.equal(second.storeDir, first.storeDir);
   assert.equal(second.stats.invertUnetEvaluations, 0);
   assert.equal(second.stats.timingsMs.invert < first.stats.timingsMs.invert / 4, true, `invert ${second.stats.timingsMs.invert} ms vs ${first.stats.timingsMs.invert} ms`);
 
-  const otherSource = await editClip(options(dir, { caches: [cache], prompts: { source: 'a video', negative: 'blurry', target: 'a red robot' } }));
+  const otherSource = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a video' } }));
   assert.equal(otherSource.cacheHit, false);
   writeSyntheticFrames(path.join(dir, 'frames-10-32x24.rgb'), 32, 24, 10, 3); // same file, new content
   const otherFrames = await editClip(options(dir, { caches: [cache] }));
@@ -110,7 +110,7 @@ test('inversion cache: a second prompt reuses the inversion; a changed source pr
 
   // A bound of two entries' size: the least recently used (the first, last used by `second`) goes.
   const bounded = new InversionCache(cache.dir, 2 * entry[0]!.bytes + 1000);
-  const third = await editClip(options(dir, { caches: [bounded], prompts: { source: 'a third', negative: 'blurry', target: 'x' } }));
+  const third = await editClip(options(dir, { caches: [bounded], prompts: { prompt: 'x', negative_prompt: 'blurry', source_prompt: 'a third' } }));
   const left = bounded.entries().map((e) => e.dir);
   assert.equal(left.length, 2);
   assert.ok(left.includes(third.storeDir) && left.includes(otherFrames.storeDir));
