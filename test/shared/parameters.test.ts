@@ -1,6 +1,7 @@
 // The parameter table drives the job schema: every row is a field with its default, range and
 // message, and the schema has no field the table lacks.
 import { test } from 'node:test';
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { JobParameterOverrides, JobParameters, PARAMETERS, REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 
@@ -46,4 +47,14 @@ test('rows are complete: a default inside the range, a label, a help line and a 
     assert.ok(p.label.length > 0 && p.help.length > 0, p.key);
     assert.match(p.flag, /^[a-z][a-z0-9-]*$/);
   }
+});
+
+test('README\'s parameter table has every row of the table', () => {
+  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const p of PARAMETERS) {
+    const range = `${p.type === 'int' ? 'whole number ' : ''}${p.min} to ${p.max}${'multipleOf' in p ? `, multiple of ${p.multipleOf}` : ''}`;
+    assert.ok(readme.includes(`| \`${p.key}\` | \`--${p.flag}\` | ${p.label} | ${p.default} | ${range} | ${p.help} |`), `README lists ${p.key}`);
+  }
+  const rows = readme.split('\n').filter((l) => /^\| `[a-z_]+` \| `--/.test(l));
+  assert.equal(rows.length, PARAMETERS.length);
 });
