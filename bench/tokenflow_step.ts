@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
 import { MID_SIZE_UNET } from './unet.ts';
 
@@ -133,8 +134,9 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
     };
     const started = performance.now();
     x = await editor.step({
-      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, steps: 50,
-      pivots: pivots[s]!, embeds, guidance_scale: 7.5, batch_size: c.batch, pnp_attn_t: 0.5, pnp_f_t: 0.8,
+      ...REFERENCE_PARAMETERS,
+      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s,
+      pivots: pivots[s]!, embeds, batch_size: c.batch,
       onUnetCall: (info) => { close(); pass = info.pass; },
     });
     close();
