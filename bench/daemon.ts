@@ -16,7 +16,7 @@ import { JobService, JobServiceError } from '../companion/jobs/index.ts';
 import { BUNDLED_MODEL_ID } from '../companion/hub/catalog.ts';
 import { cachedInspector, inspectOffThread } from '../companion/hub/report_cache.ts';
 import { checkJobSettings, SettingsError } from '../companion/pipeline/settings_check.ts';
-import type { JobSettings } from '../shared/jobs.ts';
+import { JobRequest, type JobSettings } from '../shared/jobs.ts';
 import { startDaemon } from '../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../companion/server/token.ts';
 import { startModuleWorker } from '../companion/util/worker.ts';
@@ -40,7 +40,7 @@ export async function benchDaemon(): Promise<object> {
     const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
     await jobs.start();
     daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
-    const request = (i: number) => ({ source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: `bench ${i}` });
+    const request = (i: number) => JobRequest.parse({ source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: `bench ${i}` });
     const { job } = await jobs.submit(request(0));
     for (let i = 1; i <= QUEUED; i++) await jobs.submit(request(i));
     await waitUntil(() => jobs.get(job.id)?.stage === 'invert', 30_000);

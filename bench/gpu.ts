@@ -19,6 +19,7 @@ import { readConfig, unetConfigSchema, vaeConfigSchema } from '../companion/mode
 import { writeRandomTextEncoder } from '../test/helpers/random_clip.ts';
 import { writeRandomVae } from '../test/helpers/random_vae.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
+import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { unetForwardFlops } from './unet.ts';
 
 /** SD 1.5 unet/config.json (runwayml/stable-diffusion-v1-5), the fields that shape the graph. */
@@ -277,8 +278,9 @@ async function childMain(provider: GpuProvider, model: string, size: GpuCheckSiz
   for (let s = 0; s <= size.editSteps; s++) { // step 0 is the warm-up
     const t = performance.now();
     x = (await editor.step({
-      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, totalSteps: 50, scheduler,
-      pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: size.editBatch, pnpAttnT: 0.5, pnpFT: 0.8,
+      ...REFERENCE_PARAMETERS, // 50 steps: t = 981 - 20 s
+      x, srcLatents: src, shape: { n: size.frames, h: L, w: L }, t: 981 - 20 * s, stepIndex: s, scheduler,
+      pivots: pivots[s]!, embeds, batch_size: size.editBatch,
     })).prevSample;
     if (s > 0) result.tokenflowStep.stepMs.push(Math.round(performance.now() - t));
   }

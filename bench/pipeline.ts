@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
+import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { MID_SIZE_UNET } from './unet.ts';
 
 const TINY_SD15 = fileURLToPath(new URL('../test/fixtures/tiny-sd15', import.meta.url));
@@ -142,8 +143,8 @@ async function childMain(c: EditCase & { dir: string }): Promise<ChildResult> {
   const once = async (target: string): Promise<RunStats> => {
     const started = performance.now();
     const r = await editClip({
-      modelDir: c.model, frames, prompts: { source: 'a test pattern', negative: 'blurry', target },
-      params: { steps: c.steps, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: c.batch, seed: 1, inversionSteps: c.inversionSteps },
+      modelDir: c.model, frames, prompts: { prompt: target, negative_prompt: 'blurry', source_prompt: 'a test pattern' },
+      params: { ...REFERENCE_PARAMETERS, steps: c.steps, batch_size: c.batch, inversion_steps: c.inversionSteps },
       outputPath: join(c.dir, 'out.rgb'), workDir: c.dir, caches, runtime: { providers: ['cpu'] },
     });
     const seconds = (performance.now() - started) / 1000;

@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
 import { MID_SIZE_UNET } from './unet.ts';
 
@@ -136,8 +137,9 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
     };
     const started = performance.now();
     x = (await editor.step({
-      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, totalSteps: 50, scheduler,
-      pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: c.batch, pnpAttnT: 0.5, pnpFT: 0.8,
+      ...REFERENCE_PARAMETERS,
+      x, srcLatents: src, shape: { n: c.frames, h: c.latent, w: c.latent }, t: timesteps[s]!, stepIndex: s, scheduler,
+      pivots: pivots[s]!, embeds, batch_size: c.batch,
       onUnetCall: (info) => { close(); pass = info.pass; },
     })).prevSample;
     close();

@@ -2,6 +2,7 @@
 export * from './api.ts';
 export * from './errors.ts';
 export * from './jobs.ts';
+export * from './parameters.ts';
 export * from './events.ts';
 export * from './health.ts';
 export * from './presets.ts';

@@ -3,6 +3,7 @@
 // TokenFlow config (`guidance_scale`, `pnp_attn_t`).
 import { z } from 'zod';
 import { JobError } from './errors.ts';
+import { JobParameterOverrides, JobParameters } from './parameters.ts';
 import { ticksFromSeconds } from './ticks.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -110,19 +111,7 @@ export function normalizeRange(range: SourceRange): { start_ticks: string; end_t
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parameters
-
-/** The reference implementation's defaults (omerbt/TokenFlow configs, preprocess.py). */
-export const REFERENCE_PARAMETERS = {
-  steps: 50,
-  guidance_scale: 7.5,
-  pnp_attn_t: 0.5,
-  pnp_f_t: 0.8,
-  batch_size: 8,
-  seed: 1,
-  short_side: 512,
-  inversion_steps: 500,
-} as const;
+// Prompts (the numeric parameters are in parameters.ts)
 
 /** The reference's default negative prompt (run_tokenflow_pnp.py). */
 export const DEFAULT_NEGATIVE_PROMPT = 'ugly, blurry, low res, unrealistic, unaesthetic';
@@ -131,52 +120,6 @@ export const DEFAULT_NEGATIVE_PROMPT = 'ugly, blurry, low res, unrealistic, unae
  * demo clip only; an empty prompt is the neutral choice (pnp-diffusers' source branch).
  */
 export const DEFAULT_SOURCE_PROMPT = '';
-
-function intIn(name: string, min: number, max: number) {
-  const msg = `${name} must be a whole number from ${min} to ${max}`;
-  return z.number({ error: msg }).int({ error: msg }).min(min, { error: msg }).max(max, { error: msg });
-}
-function numberIn(name: string, min: number, max: number) {
-  const msg = `${name} must be a number from ${min} to ${max}`;
-  return z.number({ error: msg }).min(min, { error: msg }).max(max, { error: msg });
-}
-
-const parameterFields = {
-  /** Denoising (edit) steps. */
-  steps: intIn('steps', 1, 1000),
-  guidance_scale: numberIn('guidance_scale', 0, 50),
-  /** Fraction of the steps with self-attention q/k injection. */
-  pnp_attn_t: numberIn('pnp_attn_t', 0, 1),
-  /** Fraction of the steps with conv feature injection. */
-  pnp_f_t: numberIn('pnp_f_t', 0, 1),
-  /** Frames per batch; one keyframe is drawn per batch. */
-  batch_size: intIn('batch_size', 1, 64),
-  seed: intIn('seed', 0, 4_294_967_295),
-  /** Processing resolution: the frames' short side, aspect kept. */
-  short_side: intIn('short_side', 64, 2048).multipleOf(8, { error: 'short_side must be a multiple of 8 from 64 to 2048' }),
-  /** DDIM inversion steps (the reference saves 50 of its 500). */
-  inversion_steps: intIn('inversion_steps', 1, 999),
-};
-
-/** Every parameter, with the reference defaults filled in. */
-export const JobParameters = z.strictObject({
-  steps: parameterFields.steps.default(REFERENCE_PARAMETERS.steps),
-  guidance_scale: parameterFields.guidance_scale.default(REFERENCE_PARAMETERS.guidance_scale),
-  pnp_attn_t: parameterFields.pnp_attn_t.default(REFERENCE_PARAMETERS.pnp_attn_t),
-  pnp_f_t: parameterFields.pnp_f_t.default(REFERENCE_PARAMETERS.pnp_f_t),
-  batch_size: parameterFields.batch_size.default(REFERENCE_PARAMETERS.batch_size),
-  seed: parameterFields.seed.default(REFERENCE_PARAMETERS.seed),
-  short_side: parameterFields.short_side.default(REFERENCE_PARAMETERS.short_side),
-  inversion_steps: parameterFields.inversion_steps.default(REFERENCE_PARAMETERS.inversion_steps),
-});
-export type JobParameters = z.infer<typeof JobParameters>;
-
-/**
- * Parameters as a request or preset gives them: only what it sets. Kept partial so that a
- * preset's value applies unless the request sets that parameter itself (see resolveJobSettings).
- */
-export const JobParameterOverrides = z.strictObject(parameterFields).partial();
-export type JobParameterOverrides = z.infer<typeof JobParameterOverrides>;
 
 // ---------------------------------------------------------------------------------------------
 // Request

@@ -5,13 +5,12 @@ import { z } from 'zod';
 import {
   DEFAULT_NEGATIVE_PROMPT,
   DEFAULT_SOURCE_PROMPT,
-  JobParameterOverrides,
-  JobParameters,
   normalizeRange,
   PresetName,
   type JobRequest,
   type JobSettings,
 } from './jobs.ts';
+import { JobParameterOverrides, JobParameters } from './parameters.ts';
 
 export const PROMPT_PLACEHOLDER = '{prompt}';
 
@@ -83,20 +82,27 @@ export const BUILTIN_PRESETS: readonly Preset[] = Object.freeze([
     '{prompt}, cyberpunk style, neon lights, rain, reflections, magenta and cyan', 'daylight'),
 ]);
 
+/** What a preset sets besides its prompt template: its negative prompt, and its parameters over the reference defaults. */
+export function presetDefaults(preset: Preset | undefined): { negative_prompt: string; parameters: JobParameters } {
+  return { negative_prompt: preset?.negative_prompt ?? DEFAULT_NEGATIVE_PROMPT, parameters: JobParameters.parse({ ...preset?.parameters }) };
+}
+
 /**
  * The settings a job runs with: the request's own values first, then the preset's, then the
  * reference defaults. `preset` must be the preset the request names (or undefined if none).
+ * The one place a preset is applied to a job (the panel only shows presetDefaults on its form).
  */
 export function resolveJobSettings(request: JobRequest, preset: Preset | undefined): JobSettings {
   if ((request.preset ?? undefined) !== preset?.name) {
     throw new Error(`resolveJobSettings: request names preset "${request.preset}" but got "${preset?.name}"`);
   }
   const prompt = preset ? preset.prompt.replace(PROMPT_PLACEHOLDER, request.prompt) : request.prompt;
+  const defaults = presetDefaults(preset);
   return {
     prompt,
-    negative_prompt: request.negative_prompt ?? preset?.negative_prompt ?? DEFAULT_NEGATIVE_PROMPT,
+    negative_prompt: request.negative_prompt ?? defaults.negative_prompt,
     source_prompt: request.source_prompt ?? DEFAULT_SOURCE_PROMPT,
-    parameters: JobParameters.parse({ ...preset?.parameters, ...request.parameters }),
+    parameters: { ...defaults.parameters, ...request.parameters },
     preset: preset?.name ?? null,
     model: request.model ?? null,
     ...normalizeRange(request.range),

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REFERENCE_PARAMETERS } from '../../shared/jobs.ts';
+import { PARAMETERS, REFERENCE_PARAMETERS, type JobParameters } from '../../shared/parameters.ts';
 import type { SafetensorsFile, TensorToWrite } from '../runtime/safetensors.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './command.ts';
@@ -65,14 +65,17 @@ class TensorSource {
   }
 }
 
-interface GoldenSettings {
-  n_timesteps?: number;
-  n_inversion_steps?: number;
-  guidance_scale?: number;
-  pnp_attn_t?: number;
-  pnp_f_t?: number;
-  batch_size?: number;
-  seed?: number;
+/** A reference run's settings, named as in the reference's config (`n_timesteps`, `guidance_scale`, ...). */
+type GoldenSettings = Readonly<Record<string, unknown>>;
+
+/** The golden's settings over the reference defaults. */
+function goldenParameters(settings: GoldenSettings): JobParameters {
+  const params: JobParameters = { ...REFERENCE_PARAMETERS };
+  for (const p of PARAMETERS) {
+    const value = settings['referenceKey' in p ? p.referenceKey : p.key];
+    if (typeof value === 'number') params[p.key] = value;
+  }
+  return params;
 }
 
 function readSettings(goldenFile: string, explicit: string | undefined): GoldenSettings {
@@ -109,7 +112,6 @@ export async function debugTokenflow(args: string[]): Promise<number> {
 
   const runtime = productRuntime();
   const golden = await TensorSource.open(values.golden!);
-  const settings = readSettings(values.golden!, values.settings);
   const frameInfo = golden.file('frames').info('frames');
   if (frameInfo.dtype !== 'U8' || frameInfo.shape.length !== 4 || frameInfo.shape[3] !== 3) {
     throw new Error(`${values.golden}: "frames" must be U8 [N, H, W, 3], got ${frameInfo.dtype} [${frameInfo.shape}]`);
@@ -118,31 +120,21 @@ export async function debugTokenflow(args: string[]): Promise<number> {
   const ids = golden.file('text.input_ids').readInts('text.input_ids');
   const seq = golden.file('text.input_ids').info('text.input_ids').shape[1]!;
   const idRows = [0, 1, 2].map((r) => ids.slice(r * seq, (r + 1) * seq));
-  const steps = settings.n_timesteps ?? REFERENCE_PARAMETERS.steps;
-  const batchSize = settings.batch_size ?? REFERENCE_PARAMETERS.batch_size;
+  const params = goldenParameters(readSettings(values.golden!, values.settings));
+  const steps = params.steps;
   let pivots: number[][] | undefined;
   if (golden.has('pivots')) {
     const flat = golden.file('pivots').readInts('pivots');
     const k = golden.file('pivots').info('pivots').shape[1]!;
     pivots = Array.from({ length: flat.length / k }, (_, s) => flat.slice(s * k, (s + 1) * k));
   }
-  const params = {
-    steps,
-    guidanceScale: settings.guidance_scale ?? REFERENCE_PARAMETERS.guidance_scale,
-    pnpAttnT: settings.pnp_attn_t ?? REFERENCE_PARAMETERS.pnp_attn_t,
-    pnpFT: settings.pnp_f_t ?? REFERENCE_PARAMETERS.pnp_f_t,
-    batchSize,
-    seed: settings.seed ?? REFERENCE_PARAMETERS.seed,
-    inversionSteps: settings.n_inversion_steps ?? REFERENCE_PARAMETERS.inversion_steps,
-  };
-
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-debug-'));
   try {
     const framesPath = path.join(work, 'frames.rgb');
     fs.writeFileSync(framesPath, golden.file('frames').readBytes('frames'));
     const modelDir = await resolveModel(values.model!);
     const { resolveEditSchedule } = await import('../pipeline/schedule.ts');
-    const schedule = await resolveEditSchedule(modelDir, steps, params.inversionSteps);
+    const schedule = await resolveEditSchedule(modelDir, steps, params.inversion_steps);
     const timesteps = schedule.schedules.edit;
     const out: Array<[string, TensorToWrite]> = [];
     const latentDims: number[] = [];
@@ -209,7 +201,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
     const k = result.pivots[0]!.length;
     out.push(['pivots', { dtype: 'I64', shape: [steps, k], data: BigInt64Array.from(result.pivots.flat().map(BigInt)) }]);
     out.push(['x_steps', { dtype: 'F32', shape: [xSteps.length, ...latentDims], data: concat(xSteps) }]);
-    out.push(['blend_weights', { dtype: 'F32', shape: [batchSize], data: blendWeights(batchSize) }]);
+    out.push(['blend_weights', { dtype: 'F32', shape: [params.batch_size], data: blendWeights(params.batch_size) }]);
     out.push(['decoded', { dtype: 'F32', shape: [n, 3, height, width], data: decoded! }]);
     writeSafetensors(values.out!, out, { tool: 'tokenflow debug tokenflow', model: modelDir });
     if (values['step0-out']) writeSafetensors(values['step0-out'], step0, { tool: 'tokenflow debug tokenflow', model: modelDir });

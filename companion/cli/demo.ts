@@ -4,7 +4,8 @@
 // The tiny model has random weights: it proves the installation works, not the method.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_NEGATIVE_PROMPT, JobParameters } from '../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT } from '../../shared/jobs.ts';
+import { JobParameters } from '../../shared/parameters.ts';
 import { encodePngRgb } from '../util/png.ts';
 import type { RawFrames } from '../media/types.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
@@ -74,8 +75,8 @@ export const command: Command = {
       output: editedPath,
       model: 'tiny-sd15',
       prompt: PROMPT,
-      negativePrompt: DEFAULT_NEGATIVE_PROMPT,
-      sourcePrompt: 'a test pattern',
+      negative_prompt: DEFAULT_NEGATIVE_PROMPT,
+      source_prompt: 'a test pattern',
       parameters,
       codec: h264 ? 'h264' : 'prores',
       audio: false,

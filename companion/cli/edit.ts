@@ -7,12 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, type JobParameters as Params, type Stage } from '../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type Stage } from '../../shared/jobs.ts';
+import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
-import type { EditClipResult } from '../pipeline/edit_clip.ts';
+import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
+import { parameterHelp, parameterOptions, parametersFromOptions } from './parameter_options.ts';
 import { providerChoice, providerHelp, providerOptions, type ProviderChoice } from './provider_options.ts';
 
 const help = `Usage: tokenflow edit <video> --prompt TEXT -o OUT.mov [options]
@@ -30,14 +32,7 @@ Options:
                            installed model; see \`tokenflow models list\`)
   --source-prompt TEXT     describes the source clip, used for the inversion (default "")
   --negative-prompt TEXT   default "${DEFAULT_NEGATIVE_PROMPT}"
-  --steps N                edit (denoising) steps (default 50)
-  --guidance X             classifier-free guidance scale (default 7.5)
-  --pnp-attn-t X           fraction of the steps with self-attention injection (default 0.5)
-  --pnp-f-t X              fraction of the steps with conv feature injection (default 0.8)
-  --batch-size N           frames per batch; one keyframe per batch and step (default 8)
-  --seed N                 keyframe draw seed (default 1)
-  --short-side N           processing size: short side in pixels, multiple of 8 (default 512)
-  --inversion-steps N      DDIM inversion steps; must contain the edit timesteps (default 500)
+${parameterHelp()}
   --codec prores|h264      ProRes 422 HQ (default) or H.264
   --audio                  include the source audio of the range
   --threads N              CPU threads for ONNX Runtime (default: all cores)
@@ -49,14 +44,11 @@ Environment: TOKENFLOW_MODEL (default model), TOKENFLOW_CACHE_DIR (caches, defau
 TOKENFLOW_PROVIDERS, TOKENFLOW_PRECISION.
 A second prompt on the same range, model and settings reuses the cached inversion.`;
 
-export interface HeadlessEditOptions {
+export interface HeadlessEditOptions extends TextPrompts {
   input: string;
   output: string;
   model: string;
-  prompt: string;
-  negativePrompt: string;
-  sourcePrompt: string;
-  parameters: Params;
+  parameters: JobParameters;
   /** Range in ticks; undefined = from the start / to the end. */
   startTicks?: bigint;
   endTicks?: bigint;
@@ -88,7 +80,7 @@ export interface ProgressSink {
 /** probe -> extract -> edit -> encode, with the frames in a temporary folder removed at the end. */
 export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<HeadlessEditResult> {
   const media = await import('../media/index.ts');
-  const { editClip, editParams } = await import('../pipeline/edit_clip.ts');
+  const { editClip } = await import('../pipeline/edit_clip.ts');
   const { productRuntime, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
   const { resolveModel } = await import('../hub/catalog.ts');
   const sink = opts.progress ?? stderrProgress();
@@ -150,8 +142,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     const edit = await editClip({
       modelDir,
       frames,
-      prompts: { source: opts.sourcePrompt, negative: opts.negativePrompt, target: opts.prompt },
-      params: editParams(p),
+      prompts: { prompt: opts.prompt, negative_prompt: opts.negative_prompt, source_prompt: opts.source_prompt },
+      params: p,
       schedule,
       outputPath: path.join(work, 'edited.rgb'),
       workDir: work,
@@ -276,27 +268,6 @@ export function parseTime(text: string, what: string): bigint {
   }
 }
 
-/** Parameters from the options, validated by the job schema (same ranges and messages as the API). */
-function parameters(values: Record<string, string | boolean | undefined>): Params {
-  const numeric: Record<string, string> = {
-    steps: 'steps', guidance: 'guidance_scale', 'pnp-attn-t': 'pnp_attn_t', 'pnp-f-t': 'pnp_f_t',
-    'batch-size': 'batch_size', seed: 'seed', 'short-side': 'short_side', 'inversion-steps': 'inversion_steps',
-  };
-  const raw: Record<string, number> = {};
-  for (const [flag, field] of Object.entries(numeric)) {
-    const v = values[flag];
-    if (typeof v !== 'string') continue;
-    raw[field] = decimalNumber(v, `--${flag}`);
-  }
-  const parsed = JobParameters.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const flag = Object.entries(numeric).find(([, f]) => f === issue.path[0])?.[0];
-    throw new UsageError(`--${flag ?? String(issue.path[0])}: ${issue.message}`);
-  }
-  return parsed.data;
-}
-
 export function printTimings(result: HeadlessEditResult, log: (line: string) => void = (l) => console.error(l)): void {
   const t = result.timings;
   const order: Array<[string, number | undefined]> = [
@@ -340,14 +311,7 @@ export const command: Command = {
         model: { type: 'string' },
         'source-prompt': { type: 'string' },
         'negative-prompt': { type: 'string' },
-        steps: { type: 'string' },
-        guidance: { type: 'string' },
-        'pnp-attn-t': { type: 'string' },
-        'pnp-f-t': { type: 'string' },
-        'batch-size': { type: 'string' },
-        seed: { type: 'string' },
-        'short-side': { type: 'string' },
-        'inversion-steps': { type: 'string' },
+        ...parameterOptions,
         codec: { type: 'string' },
         audio: { type: 'boolean' },
         threads: { type: 'string' },
@@ -388,9 +352,9 @@ export const command: Command = {
         output: values.output,
         model,
         prompt,
-        negativePrompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
-        sourcePrompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
-        parameters: parameters(values),
+        negative_prompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
+        source_prompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
+        parameters: parametersFromOptions(values),
         startTicks,
         endTicks,
         codec: codec.data,

@@ -1,8 +1,8 @@
 // The job service's public surface, for the HTTP/WS server and the CLI. Implemented by
 // JobService (service.ts).
 import type { EventOf, ServerEvent, ServerEventType } from '../../shared/events.ts';
-import type { JobRecord, JobRequestInput, JobResult, JobSettings } from '../../shared/jobs.ts';
-import type { Preset, PresetBodyInput } from '../../shared/presets.ts';
+import type { JobRecord, JobRequest, JobResult, JobSettings } from '../../shared/jobs.ts';
+import type { Preset, PresetBody } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import type { RunJobContext } from './runner.ts';
 
@@ -63,8 +63,8 @@ export interface PresetsApi {
   /** Built-in presets first, then the user's, by name. */
   list(): Preset[];
   get(name: string): Preset | undefined;
-  /** Creates or replaces a user preset; refuses built-in names (conflict). */
-  put(name: string, body: PresetBodyInput): Promise<Preset>;
+  /** Creates or replaces a user preset from a parsed body; refuses built-in names (conflict). */
+  put(name: string, body: PresetBody): Promise<Preset>;
   /** Deletes a user preset; not_found if missing, conflict for a built-in. */
   delete(name: string): Promise<void>;
 }
@@ -73,10 +73,10 @@ export interface JobServiceApi {
   /** Opens the store, replays it, re-queues interrupted work and starts the workers. */
   start(): Promise<void>;
   /**
-   * Validates (zod + source probe), resolves the preset, persists and queues a job.
-   * Throws ZodError for schema errors, JobServiceError for the rest.
+   * Checks a parsed request (settings, source probe), resolves the preset, persists and queues
+   * a job. Throws JobServiceError.
    */
-  submit(request: JobRequestInput): Promise<SubmitResult>;
+  submit(request: JobRequest): Promise<SubmitResult>;
   /** Every job, oldest first. */
   list(): JobRecord[];
   get(id: string): JobRecord | undefined;

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { BUILTIN_PRESETS, Preset, PresetBody, type PresetBodyInput } from '../../shared/presets.ts';
+import { BUILTIN_PRESETS, Preset, type PresetBody } from '../../shared/presets.ts';
 import { PresetName } from '../../shared/jobs.ts';
 import type { PresetsApi } from './api.ts';
 import { JobServiceError } from './errors.ts';
@@ -48,11 +48,11 @@ export class PresetStore implements PresetsApi {
     return this.builtins.get(name) ?? this.user.get(name);
   }
 
-  async put(name: string, body: PresetBodyInput): Promise<Preset> {
+  async put(name: string, body: PresetBody): Promise<Preset> {
     const checkedName = PresetName.safeParse(name);
     if (!checkedName.success) throw new JobServiceError('bad_request', checkedName.error.issues[0].message, { field: 'name' });
     if (this.builtins.has(name)) throw new JobServiceError('conflict', `"${name}" is a built-in preset; choose another name`, { field: 'name' });
-    const preset = Preset.parse({ ...PresetBody.parse(body), name, builtin: false });
+    const preset: Preset = { ...body, name, builtin: false };
     const next = new Map(this.user).set(name, preset);
     this.save(next);
     this.user.set(name, preset);

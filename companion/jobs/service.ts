@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_PREVIEW_BASE64, type EventOf, type LogLevel, type ServerEvent, type ServerEventType } from '../../shared/events.ts';
 import {
-  JobRequest,
+  type JobRequest,
   type JobRecord,
-  type JobRequestInput,
   type JobResult,
   type JobSettings,
   type JobState,
@@ -256,9 +255,8 @@ export class JobService implements JobServiceApi {
   // -------------------------------------------------------------------------------------------
   // Submit
 
-  async submit(input: JobRequestInput): Promise<SubmitResult> {
+  async submit(request: JobRequest): Promise<SubmitResult> {
     this.assertStarted();
-    const request = JobRequest.parse(input);
     const fingerprint = request.idempotency_key === undefined ? null : requestFingerprint(request);
     const earlier = this.earlierSubmission(request, fingerprint);
     if (earlier) return this.replay(earlier);

@@ -146,7 +146,7 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /**
- * Paths of the fields that differ between two JSON values (`params.seed`, `prompts.target`),
+ * Paths of the fields that differ between two JSON values (`params.seed`, `prompts.prompt`),
  * descending into objects so a log line can say what changed; arrays count as one value.
  */
 export function differences(a: unknown, b: unknown, at = ''): string[] {

@@ -8,7 +8,8 @@
 // same edit continues from there. This file orders the stages; each lives in its own module:
 // schedule.ts (the scheduler and timesteps, resolved once), inverted_latents.ts (reuse or
 // invert), latent_math.ts (start latent), edit_resume.ts (checkpoint), previews.ts, decode_frames.ts.
-import type { JobParameters } from '../../shared/jobs.ts';
+import type { JobSettings } from '../../shared/jobs.ts';
+import type { JobParameters } from '../../shared/parameters.ts';
 import type { RawFrames } from '../media/types.ts';
 import { encodeText, readModelInfo, tokenize, type RuntimeOptions } from './components.ts';
 import { decodeToFile } from './decode_frames.ts';
@@ -27,26 +28,13 @@ import { PreviewMaker } from './previews.ts';
 import { checkAborted, checkFrameSize } from './preprocess.ts';
 import { checkScheduleFor, resolveEditSchedule, type EditSchedule } from './schedule.ts';
 
-export interface EditParams {
-  steps: number;
-  guidanceScale: number;
-  pnpAttnT: number;
-  pnpFT: number;
-  batchSize: number;
-  seed: number;
-  inversionSteps: number;
-}
+/** What the edit reads of the job's parameters (the frames come already at the processing size). */
+export type EditParams = Omit<JobParameters, 'short_side'>;
 
-/** The edit parameters of a job's (or the CLI's) protocol-shaped parameters. */
-export function editParams(p: JobParameters): EditParams {
-  return {
-    steps: p.steps, guidanceScale: p.guidance_scale, pnpAttnT: p.pnp_attn_t, pnpFT: p.pnp_f_t,
-    batchSize: p.batch_size, seed: p.seed, inversionSteps: p.inversion_steps,
-  };
-}
-
-/** The three prompts as text, or as CLIP token ids (rows: source, negative, target). */
-export type EditPrompts = { source: string; negative: string; target: string } | { ids: number[][] };
+/** The three prompts, named as in the job's settings. */
+export type TextPrompts = Pick<JobSettings, 'prompt' | 'negative_prompt' | 'source_prompt'>;
+/** The prompts as text, or as CLIP token ids (rows: source, negative, target prompt). */
+export type EditPrompts = TextPrompts | { ids: number[][] };
 
 /** Debug taps on the intermediate values (tokenflow debug tokenflow, parity tests). */
 export interface EditCapture {
@@ -142,13 +130,13 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   const runtime = options.runtime ?? {};
   const model = readModelInfo(options.modelDir);
   checkFrameSize(frames, model);
-  const schedule = options.schedule ?? await resolveEditSchedule(options.modelDir, params.steps, params.inversionSteps);
-  checkScheduleFor(schedule, params.steps, params.inversionSteps);
+  const schedule = options.schedule ?? await resolveEditSchedule(options.modelDir, params.steps, params.inversion_steps);
+  checkScheduleFor(schedule, params.steps, params.inversion_steps);
   const { scheduler, schedules } = schedule;
   const n = frames.count;
-  const pivots = options.pivots ?? drawPivots(params.seed, n, params.batchSize, params.steps);
+  const pivots = options.pivots ?? drawPivots(params.seed, n, params.batch_size, params.steps);
   if (pivots.length !== params.steps) throw new PipelineError('bad_request', `pivots: ${pivots.length} rows for ${params.steps} steps`);
-  pivots.forEach((row, s) => checkPivots(row, n, params.batchSize, `pivots[${s}]`));
+  pivots.forEach((row, s) => checkPivots(row, n, params.batch_size, `pivots[${s}]`));
   const previewOnly = options.previewOnly ?? false;
   const keyframes = pivots[0]!;
   const timings: EditTimings = { text: 0, invert: 0, editLoad: 0, edit: 0, decode: 0 };
@@ -158,7 +146,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   let started = performance.now();
   const ids = 'ids' in options.prompts
     ? options.prompts.ids
-    : await tokenize(options.modelDir, [options.prompts.source, options.prompts.negative, options.prompts.target]);
+    : await tokenize(options.modelDir, [options.prompts.source_prompt, options.prompts.negative_prompt, options.prompts.prompt]);
   if (ids.length !== 3) throw new Error(`prompts: ${ids.length} token id rows, expected 3 (source, negative, target)`);
   const text = await encodeText(options.modelDir, ids, runtime);
   loadMs.text = text.loadMs;
@@ -204,7 +192,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
     // The checkpoint's latents, or the start latent as the reference computes it.
     x = resumed?.x ?? start(options, store, rows, schedule);
     const firstStep = resumed?.stepsDone ?? 0;
-    let stepCalls = previewOnly ? 0 : callsPerStep(rows.length, params.batchSize, editor.keyframeWindow);
+    let stepCalls = previewOnly ? 0 : callsPerStep(rows.length, params.batch_size, editor.keyframeWindow);
     // Resumed steps count as done, but not as this run's work (the ETA is measured on the rest).
     const doneBefore = firstStep * stepCalls;
     let doneCalls = doneBefore;
@@ -222,13 +210,13 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
         report(doneCalls + info.done, params.steps * info.total);
       };
       const common = {
-        x, srcLatents, shape, t, stepIndex: s, totalSteps: params.steps, scheduler, embeds, guidance: params.guidanceScale,
-        pnpAttnT: params.pnpAttnT, pnpFT: params.pnpFT, signal, onUnetCall,
+        x, srcLatents, shape, t, stepIndex: s, steps: params.steps, scheduler, embeds, guidance_scale: params.guidance_scale,
+        pnp_attn_t: params.pnp_attn_t, pnp_f_t: params.pnp_f_t, signal, onUnetCall,
       };
       const { prevSample: next, predOriginalSample: x0 } = previewOnly
         ? await editor.keyframeStep(common)
         : await editor.step({
-          ...common, pivots: pivots[s]!, batchSize: params.batchSize,
+          ...common, pivots: pivots[s]!, batch_size: params.batch_size,
           onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
       if (checkpoint) saveCheckpoint(checkpoint, s + 1, next, params.steps, log);

@@ -125,10 +125,10 @@ export class TokenFlowEditor implements Editor {
   async step(args: EditStepArgs): Promise<StepOutput> {
     const { n } = args.shape;
     const frameSize = this.checkLatents(args);
-    checkPivots(args.pivots, n, args.batchSize);
-    const batches = batchRanges(n, args.batchSize);
+    checkPivots(args.pivots, n, args.batch_size);
+    const batches = batchRanges(n, args.batch_size);
     const chunks = planKeyframeChunks(batches.length, this.window);
-    const inject = injectionSchedule(args.stepIndex, args.totalSteps, args.pnpAttnT, args.pnpFT);
+    const inject = injectionSchedule(args.stepIndex, args.steps, args.pnp_attn_t, args.pnp_f_t);
     const total = chunks.length + batches.length;
     const out = newStepOutput(args.x.length);
     const tokens = new KeyframeTokens(this.blocks);
@@ -163,7 +163,7 @@ export class TokenFlowEditor implements Editor {
     const { n } = args.shape;
     const frameSize = this.checkLatents(args);
     const chunks = planKeyframeChunks(n, this.window);
-    const inject = injectionSchedule(args.stepIndex, args.totalSteps, args.pnpAttnT, args.pnpFT);
+    const inject = injectionSchedule(args.stepIndex, args.steps, args.pnp_attn_t, args.pnp_f_t);
     const stepOut = newStepOutput(args.x.length);
     const all = Array.from({ length: n }, (_, i) => i);
     for (const [c, chunk] of chunks.entries()) {
@@ -175,7 +175,7 @@ export class TokenFlowEditor implements Editor {
       // This chunk's share of the keyframes: [recordFrom, recordTo) within its window.
       const rel = chunk.recordFrom - chunk.first;
       const size = chunk.recordTo - chunk.recordFrom;
-      const eps = this.guidedEps(out, chunk.count, args.guidance, rel, size, frameSize);
+      const eps = this.guidedEps(out, chunk.count, args.guidance_scale, rel, size, frameSize);
       ddimStep(stepOut, eps, args, chunk.recordFrom * frameSize, chunk.recordTo * frameSize);
     }
     return stepOut;
@@ -196,10 +196,10 @@ export class TokenFlowEditor implements Editor {
       if (e.length === 0 || e.length % width !== 0) throw new Error(`edit step: embeds.${what} has ${e.length} values, not a multiple of the UNet's text width ${width}`);
       if (e.length !== args.embeds.src.length) throw new Error(`edit step: embeds.${what} has ${e.length} values, embeds.src ${args.embeds.src.length}`);
     }
-    if (args.scheduler.numInferenceSteps !== args.totalSteps) {
-      throw new Error(`edit step: the scheduler is set to ${args.scheduler.numInferenceSteps} steps, totalSteps is ${args.totalSteps}`);
+    if (args.scheduler.numInferenceSteps !== args.steps) {
+      throw new Error(`edit step: the scheduler is set to ${args.scheduler.numInferenceSteps} steps, steps is ${args.steps}`);
     }
-    if (!args.scheduler.timesteps.includes(args.t)) throw new Error(`edit step: timestep ${args.t} is not on the ${args.totalSteps}-step schedule`);
+    if (!args.scheduler.timesteps.includes(args.t)) throw new Error(`edit step: timestep ${args.t} is not on the ${args.steps}-step schedule`);
     return frameSize;
   }
 
@@ -251,7 +251,7 @@ export class TokenFlowEditor implements Editor {
   ): Promise<Float32Array> {
     const cur = tokens.get(batch);
     const prev = tokens.get(batch === 0 ? 0 : batch - 1);
-    const weights = batch === 0 ? firstBatchWeights(range.size) : blendWeights(args.batchSize, range.size);
+    const weights = batch === 0 ? firstBatchWeights(range.size) : blendWeights(args.batch_size, range.size);
     const feeds: Feeds = {
       ...this.commonFeeds(args, [range], frameSize, injectConv),
       [MODE_INPUTS.propagate]: flag(true),
@@ -282,7 +282,7 @@ export class TokenFlowEditor implements Editor {
         }
       }
     }
-    return this.guidedEps(result.out!.data as Float32Array, range.size, args.guidance, 0, range.size, frameSize);
+    return this.guidedEps(result.out!.data as Float32Array, range.size, args.guidance_scale, 0, range.size, frameSize);
   }
 
   /** sample [3m, 4, h, w] (src latents, x, x of the given frames), timestep, text [3m, S, D], conv switch. */

@@ -7,6 +7,7 @@
 // sides (image sides / 8). Text embeddings are one prompt's `last_hidden_state`, `[77, D]`
 // (D = the UNet's cross_attention_dim). Nothing here is copied more than the UNet feeds need.
 import type { DDIMScheduler, StepOutput } from '../models/ddim.ts';
+import type { JobParameters } from '../../shared/parameters.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import type { MemoryMode, Provider } from '../runtime/session.ts';
 
@@ -71,7 +72,14 @@ export interface DebugTensor {
   data: Float32Array | BigInt64Array;
 }
 
-export interface EditStepArgs {
+/**
+ * The job's parameters a step reads, under the table's names (shared/parameters.ts): `steps` (the
+ * number of edit steps: it sets the injection schedules and the DDIM stride), `guidance_scale`
+ * (classifier-free guidance, reference 7.5), `batch_size` (frames per batch B; the last batch may
+ * be shorter and gets its own keyframe), and q/k injection while stepIndex < trunc(steps * pnp_attn_t),
+ * conv injection while stepIndex < trunc(steps * pnp_f_t).
+ */
+export interface EditStepArgs extends Pick<JobParameters, 'steps' | 'guidance_scale' | 'batch_size' | 'pnp_attn_t' | 'pnp_f_t'> {
   /** Current edit latents of all n frames, `[n, 4, h, w]` (read only). */
   x: Float32Array;
   /** The stored inverted latents of the same frames at this step's timestep, `[n, 4, h, w]`. */
@@ -79,21 +87,13 @@ export interface EditStepArgs {
   shape: { n: number; h: number; w: number };
   /** This step's timestep (e.g. 981 at step 0 of 50). */
   t: number;
-  /** 0-based step index and the number of edit steps: they set the injection schedules. */
+  /** 0-based step index. */
   stepIndex: number;
-  totalSteps: number;
-  /** The edit's DDIM scheduler, set to `totalSteps` timesteps (schedule.ts resolveEditSchedule); the step only reads it. */
+  /** The edit's DDIM scheduler, set to `steps` timesteps (schedule.ts resolveEditSchedule); the step only reads it. */
   scheduler: DDIMScheduler;
   /** One keyframe per batch (absolute frame index inside its batch), from pivots.ts. */
   pivots: number[];
   embeds: BranchEmbeddings;
-  /** Classifier-free guidance scale (reference 7.5). */
-  guidance: number;
-  /** Frames per batch B; the last batch may be shorter (it gets its own keyframe). */
-  batchSize: number;
-  /** q/k injection while stepIndex < trunc(totalSteps * pnpAttnT); conv injection while stepIndex < trunc(totalSteps * pnpFT). */
-  pnpAttnT: number;
-  pnpFT: number;
   /** Checked before every UNet call; the step rejects with an AbortError when it fires. */
   signal?: AbortSignal;
   onUnetCall?: (info: UNetCallInfo) => void;
@@ -102,7 +102,7 @@ export interface EditStepArgs {
 }
 
 /** A keyframes-only step (preview jobs): the keyframes are edited as one clip of their own. */
-export interface KeyframeStepArgs extends Omit<EditStepArgs, 'pivots' | 'batchSize' | 'onDebugTensor'> {}
+export interface KeyframeStepArgs extends Omit<EditStepArgs, 'pivots' | 'batch_size' | 'onDebugTensor'> {}
 
 /** What TokenFlowEditor (edit_step.ts) offers. */
 export interface Editor {
@@ -133,7 +133,7 @@ export interface Editor {
  * `modelDir` is a diffusers folder with unet/, and `scheduler` the edit's (schedule.ts
  * resolveEditSchedule). Usage per step s of S:
  *   x = (await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
- *     totalSteps: S, scheduler, pivots: pivots[s], embeds, guidance, batchSize, pnpAttnT, pnpFT, signal, onUnetCall })).prevSample;
- * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batchSize, S)` or an explicit list).
+ *     steps: S, scheduler, pivots: pivots[s], embeds, guidance_scale, batch_size, pnp_attn_t, pnp_f_t, signal, onUnetCall })).prevSample;
+ * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batch_size, S)` or an explicit list).
  */
 export type EditorLoader = (modelDir: string, options?: EditorLoadOptions) => Promise<Editor>;

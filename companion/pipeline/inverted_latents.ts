@@ -48,7 +48,7 @@ export async function findOrInvert(ctx: InvertContext): Promise<InvertedLatents>
     height: frames.height,
     inversionSteps: schedules.inversion.length,
     savedTimesteps: schedules.saved,
-    inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source,
+    inversionPrompt: 'ids' in options.prompts ? `ids:${options.prompts.ids[0]!.join(',')}` : options.prompts.source_prompt,
   });
   const framesHash = caches.length ? ctx.inputs.framesHash() : '';
   const fingerprint = caches.length ? ctx.inputs.model() : '';

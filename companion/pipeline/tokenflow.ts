@@ -11,7 +11,7 @@ import { cacheRoot, precisionFromEnv, providersFromEnv } from '../config.ts';
 import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
 import type { RuntimeOptions } from './components.ts';
-import { editClip, editParams, type EditClipResult } from './edit_clip.ts';
+import { editClip, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
 import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
 
@@ -77,8 +77,8 @@ class TokenFlowPipeline implements Pipeline {
     const result = await editClip({
       modelDir,
       frames,
-      prompts: { source: settings.source_prompt, negative: settings.negative_prompt, target: settings.prompt },
-      params: editParams(settings.parameters),
+      prompts: { prompt: settings.prompt, negative_prompt: settings.negative_prompt, source_prompt: settings.source_prompt },
+      params: settings.parameters,
       previewOnly: input.previewOnly,
       outputPath: path.join(input.workDir, 'edited.rgb'),
       workDir: input.workDir,

@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
     validateQuery(req, NoQuery);
     const parsed = JobRequest.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error, 'job request');
-    const { job, created } = await callJobs(() => deps.jobs.submit(req.body));
+    const { job, created } = await callJobs(() => deps.jobs.submit(parsed.data));
     res.setHeader('Location', `${API_PATHS.jobs}/${job.id}`);
     res.status(created ? 202 : 200).json({ job, created });
   });
@@ -155,7 +155,7 @@ export function createApp(deps: AppDeps): express.Express {
     const body = PresetBody.safeParse(req.body);
     if (!body.success) throw validationError(body.error, 'preset');
     const existed = deps.jobs.presets.get(name) !== undefined;
-    const preset = await callJobs(() => deps.jobs.presets.put(name, req.body));
+    const preset = await callJobs(() => deps.jobs.presets.put(name, body.data));
     res.status(existed ? 200 : 201).json(preset);
   });
 

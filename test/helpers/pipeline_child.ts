@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { editClip } from '../../companion/pipeline/edit_clip.ts';
 import { createPipeline } from '../../companion/pipeline/tokenflow.ts';
-import { REFERENCE_PARAMETERS, type JobSettings } from '../../shared/jobs.ts';
+import type { JobSettings } from '../../shared/jobs.ts';
+import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 import { writeSyntheticFrames } from './synthetic_frames.ts';
 
 export interface ChildRequest {
@@ -38,8 +39,8 @@ const frames = fs.existsSync(framesPath)
 const started = performance.now();
 if (req.mode === 'edit') {
   const result = await editClip({
-    modelDir: req.model, frames, prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
-    params: { steps: req.steps, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: req.batchSize, seed: 1, inversionSteps: req.inversionSteps },
+    modelDir: req.model, frames, prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
+    params: { ...REFERENCE_PARAMETERS, steps: req.steps, batch_size: req.batchSize, inversion_steps: req.inversionSteps },
     outputPath: path.join(req.dir, 'out.rgb'), workDir: req.dir, runtime: { providers: ['cpu'] },
   });
   emit({ type: 'result', frames: result.frames.count, stats: result.stats, seconds: (performance.now() - started) / 1000, peakRssMB: peakRssMB() });

@@ -4,7 +4,7 @@
 // Usage: node --import tsx tokenflow_daemon_child.ts <dataDir> <outputDir> '<request JSON>'
 // (TOKENFLOW_CACHE_DIR from the environment, as for the daemon).
 import { JobService } from '../../companion/jobs/service.ts';
-import type { JobRequestInput } from '../../shared/jobs.ts';
+import { JobRequest } from '../../shared/jobs.ts';
 
 const [dataDir, outputDir, request] = process.argv.slice(2);
 const service = new JobService({ dataDir: dataDir!, outputDir: outputDir! });
@@ -12,4 +12,4 @@ service.on('job.state', ({ job }) => process.stdout.write(`${JSON.stringify({ ty
 service.on('job.progress', (e) => process.stdout.write(`${JSON.stringify(e)}\n`));
 service.on('job.log', (e) => process.stdout.write(`${JSON.stringify(e)}\n`));
 await service.start();
-await service.submit(JSON.parse(request!) as JobRequestInput);
+await service.submit(JobRequest.parse(JSON.parse(request!)));

@@ -43,9 +43,9 @@ export class TokenFlowGolden {
       x: this.xSteps.subarray(s * N * FRAME, (s + 1) * N * FRAME),
       srcLatents: this.inverted.subarray(s * N * FRAME, (s + 1) * N * FRAME),
       shape: { n: N, h: 16, w: 16 },
-      t: this.timesteps[s]!, stepIndex: s, totalSteps: 50, scheduler: this.scheduler,
+      t: this.timesteps[s]!, stepIndex: s, steps: 50, scheduler: this.scheduler,
       pivots: this.pivots.slice(s * K, (s + 1) * K),
-      embeds: this.embeds, guidance: 7.5, batchSize: B, pnpAttnT: 0.5, pnpFT: 0.8,
+      embeds: this.embeds, guidance_scale: 7.5, batch_size: B, pnp_attn_t: 0.5, pnp_f_t: 0.8,
     };
   }
 

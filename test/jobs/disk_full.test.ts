@@ -11,6 +11,7 @@ import { JobStore } from '../../companion/jobs/job_store.ts';
 import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import type { ServerEvent } from '../../shared/events.ts';
+import { PresetBody } from '../../shared/presets.ts';
 import { fakeMedia } from './doubles/fake_media.ts';
 import { sampleRequest, tempDir, waitFor } from './helpers.ts';
 
@@ -145,12 +146,12 @@ test('presets: a write that fails on a full disk is a 507 and leaves no temp fil
   t.mock.method(fs, 'writeSync', () => {
     throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
   });
-  await assert.rejects(service.presets.put('teal', { description: 'Teal', prompt: '{prompt}, teal' }), isDiskFull(dataDir));
+  await assert.rejects(service.presets.put('teal', PresetBody.parse({ description: 'Teal', prompt: '{prompt}, teal' })), isDiskFull(dataDir));
   (fs.writeSync as unknown as { mock: { restore(): void } }).mock.restore();
   assert.equal(fs.writeSync, writeSync);
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'jobs')).filter((f) => f.includes('.tmp-')), []);
   assert.equal(service.presets.get('teal'), undefined);
-  await service.presets.put('teal', { description: 'Teal', prompt: '{prompt}, teal' });
+  await service.presets.put('teal', PresetBody.parse({ description: 'Teal', prompt: '{prompt}, teal' }));
   assert.equal(service.presets.get('teal')!.name, 'teal');
 });
 

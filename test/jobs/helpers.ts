@@ -12,8 +12,9 @@ export function tempDir(t: { after(fn: () => void): void }, prefix = 'tf-jobs-')
   return dir;
 }
 
-export function sampleRequest(source: string, extra: Partial<JobRequestInput> = {}): JobRequestInput {
-  return { source_path: source, range: { start_ticks: '0', end_ticks: '101606400000' }, prompt: 'a red fox', ...extra };
+/** A request as the server hands it on: parsed. */
+export function sampleRequest(source: string, extra: Partial<JobRequestInput> = {}): JobRequest {
+  return JobRequest.parse({ source_path: source, range: { start_ticks: '0', end_ticks: '101606400000' }, prompt: 'a red fox', ...extra });
 }
 
 let counter = 0;

@@ -15,6 +15,7 @@ import { differences, EditCheckpoint } from '../../companion/pipeline/edit_check
 import { editClip, type EditClipOptions, type EditParams } from '../../companion/pipeline/edit_clip.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
 import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
+import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 import { makeClip } from '../media/clips.ts';
 import { writeSyntheticFrames } from '../helpers/synthetic_frames.ts';
 
@@ -26,7 +27,7 @@ const N = 10;
 const STEPS = 4;
 const CALLS = 1 + 3;
 const EVALS_PER_STEP = 3 * (N + 3);
-const PARAMS: EditParams = { steps: STEPS, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: STEPS };
+const PARAMS: EditParams = { ...REFERENCE_PARAMETERS, steps: STEPS, batch_size: 4, inversion_steps: STEPS };
 
 // Built TokenFlow graphs, shared by the runs of this file (a build costs more than a tiny edit).
 const GRAPHS = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-ckpt-graphs-'));
@@ -45,7 +46,7 @@ function options(dir: string, over: Partial<EditClipOptions> = {}): EditClipOpti
   return {
     modelDir: TINY,
     frames,
-    prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
+    prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
     params: PARAMS,
     outputPath: path.join(dir, 'out.rgb'),
     workDir: dir,
@@ -166,7 +167,7 @@ test('a checkpoint made with another seed or another prompt is ignored, naming t
   restore();
   await assertIgnored(dir, { params: { ...PARAMS, seed: 2 } }, /^edit checkpoint ignored: it was made with different settings \(params\.seed, pivots\.sha256\)/);
   restore();
-  await assertIgnored(dir, { prompts: { source: 'a clip', negative: 'blurry', target: 'a blue car' } }, /\(prompts\.target\)/);
+  await assertIgnored(dir, { prompts: { prompt: 'a blue car', negative_prompt: 'blurry', source_prompt: 'a clip' } }, /\(prompts\.prompt\)/);
 });
 
 test('a truncated or corrupted checkpoint is ignored with the reason, and the edit runs from step 1', async (t) => {

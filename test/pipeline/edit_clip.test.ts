@@ -11,6 +11,7 @@ import { editClip, type EditClipOptions } from '../../companion/pipeline/edit_cl
 import type { PipelinePreview } from '../../companion/pipeline/interface.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
 import { resolveEditSchedule } from '../../companion/pipeline/schedule.ts';
+import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
 import { writeSyntheticFrames } from '../helpers/synthetic_frames.ts';
 
 const TINY = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
@@ -29,8 +30,8 @@ function options(dir: string, over: Partial<EditClipOptions> & { n?: number; wid
   return {
     modelDir: TINY,
     frames,
-    prompts: { source: 'a clip', negative: 'blurry', target: 'a red robot' },
-    params: { steps: 3, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 3 },
+    prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a clip' },
+    params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 3 },
     outputPath: path.join(dir, 'out.rgb'),
     workDir: dir,
     runtime: { providers: ['cpu'] },
@@ -95,13 +96,13 @@ test('inversion cache: a second prompt reuses the inversion; a changed source pr
   assert.equal(entry.length, 1);
   assert.equal(first.storeDir, entry[0]!.dir);
 
-  const second = await editClip(options(dir, { caches: [cache], prompts: { source: 'a clip', negative: 'blurry', target: 'a snowy street' } }));
+  const second = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a snowy street', negative_prompt: 'blurry', source_prompt: 'a clip' } }));
   assert.equal(second.cacheHit, true);
   assert.equal(second.storeDir, first.storeDir);
   assert.equal(second.stats.invertUnetEvaluations, 0);
   assert.equal(second.stats.timingsMs.invert < first.stats.timingsMs.invert / 4, true, `invert ${second.stats.timingsMs.invert} ms vs ${first.stats.timingsMs.invert} ms`);
 
-  const otherSource = await editClip(options(dir, { caches: [cache], prompts: { source: 'a video', negative: 'blurry', target: 'a red robot' } }));
+  const otherSource = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a video' } }));
   assert.equal(otherSource.cacheHit, false);
   writeSyntheticFrames(path.join(dir, 'frames-10-32x24.rgb'), 32, 24, 10, 3); // same file, new content
   const otherFrames = await editClip(options(dir, { caches: [cache] }));
@@ -110,7 +111,7 @@ test('inversion cache: a second prompt reuses the inversion; a changed source pr
 
   // A bound of two entries' size: the least recently used (the first, last used by `second`) goes.
   const bounded = new InversionCache(cache.dir, 2 * entry[0]!.bytes + 1000);
-  const third = await editClip(options(dir, { caches: [bounded], prompts: { source: 'a third', negative: 'blurry', target: 'x' } }));
+  const third = await editClip(options(dir, { caches: [bounded], prompts: { prompt: 'x', negative_prompt: 'blurry', source_prompt: 'a third' } }));
   const left = bounded.entries().map((e) => e.dir);
   assert.equal(left.length, 2);
   assert.ok(left.includes(third.storeDir) && left.includes(otherFrames.storeDir));
@@ -125,7 +126,7 @@ test('cancel mid-edit rejects promptly with an AbortError and leaves no output; 
   const running = editClip(options(dir, {
     caches: [cache],
     signal: controller.signal,
-    params: { steps: 6, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 6 },
+    params: { ...REFERENCE_PARAMETERS, steps: 6, batch_size: 4, inversion_steps: 6 },
     onProgress: (stage, done) => {
       if (stage === 'edit' && done === 5 && !abortedAt) {
         abortedAt = performance.now();
@@ -172,7 +173,7 @@ test('preview only: the keyframes of step 0 alone, inverted and edited on their 
 
 test('settings that cannot work fail before any model runs, naming the problem', async (t) => {
   const dir = tempDir(t);
-  await assert.rejects(editClip(options(dir, { params: { steps: 3, guidanceScale: 7.5, pnpAttnT: 0.5, pnpFT: 0.8, batchSize: 4, seed: 1, inversionSteps: 4 } })), {
+  await assert.rejects(editClip(options(dir, { params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 4 } })), {
     code: 'bad_request', message: /inversion_steps 4 does not contain the 3 edit timesteps \(missing t = 667, 334\); .* must be one of 3, 9, 27, 101-111, 251-333, 667-999$/,
   });
   await assert.rejects(editClip(options(dir, { width: 33 })), /frames are 33x24; this model's VAE needs both sides to be multiples of 2/);

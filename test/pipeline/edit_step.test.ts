@@ -48,8 +48,8 @@ function goldenFrames(name: 'x_steps' | 'inverted.latents', n: number): Float32A
 
 function args(x: Float32Array, src: Float32Array, n: number, h: number, w: number, batchSize: number, pivots: number[]): EditStepArgs {
   return {
-    x, srcLatents: src, shape: { n, h, w }, t: 981, stepIndex: 0, totalSteps: 50, scheduler: schedulerFor(50), pivots,
-    embeds, guidance: 7.5, batchSize, pnpAttnT: 0.5, pnpFT: 0.8,
+    x, srcLatents: src, shape: { n, h, w }, t: 981, stepIndex: 0, steps: 50, scheduler: schedulerFor(50), pivots,
+    embeds, guidance_scale: 7.5, batch_size: batchSize, pnp_attn_t: 0.5, pnp_f_t: 0.8,
   };
 }
 
@@ -104,7 +104,7 @@ test('a shorter last batch (14 frames, B = 4) gets its own keyframe and blend we
   const timesteps = [667, 334, 1]; // the 3-step leading schedule
   for (let s = 0; s < steps; s++) {
     x = (await editor.step({
-      ...args(x, src, n, 16, 16, 4, pivots[s]!), t: timesteps[s]!, stepIndex: s, totalSteps: steps, scheduler: schedulerFor(steps),
+      ...args(x, src, n, 16, 16, 4, pivots[s]!), t: timesteps[s]!, stepIndex: s, steps, scheduler: schedulerFor(steps),
       onUnetCall: (info) => calls.push(info), onDebugTensor: s === 0 ? (name, t) => debug.set(name, t) : undefined,
     })).prevSample;
     assert.equal(x.length, n * 4 * 16 * 16);
@@ -212,13 +212,13 @@ test('keyframes-only step: a keyframe edited alone matches its batch-0 propagati
   const n = 4;
   const x = latents(n, 16, 16, 3);
   const src = latents(n, 16, 16, 4);
-  const common = { x, srcLatents: src, shape: { n, h: 16, w: 16 }, t: 961, stepIndex: 1, totalSteps: 50, scheduler: schedulerFor(50), embeds, guidance: 7.5, pnpAttnT: 0.5, pnpFT: 0.8 };
+  const common = { x, srcLatents: src, shape: { n, h: 16, w: 16 }, t: 961, stepIndex: 1, steps: 50, scheduler: schedulerFor(50), embeds, guidance_scale: 7.5, pnp_attn_t: 0.5, pnp_f_t: 0.8 };
   const before = editor.unetEvaluations;
   const { prevSample: kf } = await editor.keyframeStep(common);
   assert.equal(editor.unetEvaluations - before, 3 * n);
   // With B = 1 every frame is its own keyframe; frame 0 (batch 0) propagates its own tokens only.
   const debug = new Map<string, DebugTensor>();
-  const { prevSample: full } = await editor.step({ ...common, pivots: [0, 1, 2, 3], batchSize: 1, onDebugTensor: (name, t) => debug.set(name, t) });
+  const { prevSample: full } = await editor.step({ ...common, pivots: [0, 1, 2, 3], batch_size: 1, onDebugTensor: (name, t) => debug.set(name, t) });
   for (const block of editor.blockNames) {
     const idx = debug.get(`b0.${block}.nn_cur`)!.data as BigInt64Array;
     idx.forEach((v, t) => assert.equal(Number(v), t, `${block}: token ${t} maps to itself`));
@@ -267,7 +267,7 @@ test('the step returns its x0 (pred_original_sample): x and the next latents are
   const full = await editor.step(at);
   assert.ok(worst(full) <= 1e-3, `step: ${worst(full)}`);
   assert.ok(full.predOriginalSample.some((v, i) => Math.abs(v - x[i]!) > 0.1), 'x0 is not x');
-  const { pivots: _, batchSize: __, ...keyframeArgs } = at;
+  const { pivots: _, batch_size: __, ...keyframeArgs } = at;
   const kf = await editor.keyframeStep(keyframeArgs);
   assert.ok(worst(kf) <= 1e-3, `keyframe step: ${worst(kf)}`);
 });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { JobService } from '../../companion/jobs/service.ts';
 import { probe } from '../../companion/media/index.ts';
 import { jobModelDir, productRuntime } from '../../companion/pipeline/tokenflow.ts';
-import type { JobRecord } from '../../shared/jobs.ts';
+import { JobRequest, type JobRecord } from '../../shared/jobs.ts';
 import { makeClip } from '../media/clips.ts';
 import type { ChildRequest } from '../helpers/pipeline_child.ts';
 
@@ -100,14 +100,14 @@ test('daemon job end to end: the real pipeline with the tiny model renders the r
   let previews = 0;
   service.on('job.progress', (e) => stages.add(e.stage));
   service.on('job.preview', () => previews++);
-  const { job } = await service.submit({
+  const { job } = await service.submit(JobRequest.parse({
     source_path: source,
     range: { start_seconds: 0.2, end_seconds: 1.0 },
     prompt: 'a red robot',
     model: 'tiny-sd15',
     parameters: { steps: 2, inversion_steps: 2, short_side: 64, batch_size: 3 },
     codec: 'h264',
-  });
+  }));
   let done: JobRecord | undefined;
   for (let i = 0; i < 600 && !(done && ['succeeded', 'failed', 'canceled', 'interrupted'].includes(done.state)); i++) {
     await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,8 @@
 import type { EventOf, ServerEvent } from '../../../shared/events.ts';
 import type { Health } from '../../../shared/health.ts';
 import { isActiveState, JobRequest, type JobRecord, type JobRequestInput, type Stage } from '../../../shared/jobs.ts';
-import type { Preset, PresetBodyInput } from '../../../shared/presets.ts';
+import { presetDefaults, type Preset, type PresetBodyInput } from '../../../shared/presets.ts';
+import type { ParameterKey } from '../../../shared/parameters.ts';
 import { TICKS_PER_SECOND } from '../../../shared/ticks.ts';
 import type { DaemonClient } from '../../../shared/daemon_client.ts';
 import type { ConnectionStatus, DaemonConnection } from '../daemon/connection.ts';
@@ -79,16 +80,22 @@ export function renderTicks(record: JobRecord): bigint | undefined {
   return (BigInt(result.frame_count) * den * TICKS_PER_SECOND) / num;
 }
 
-/** The job request for the clip and the form, as the daemon's schema wants it. */
-export function buildRequest(clip: ClipRef, settings: PanelSettings, previewOnly: boolean, idempotencyKey: string): JobRequestInput {
+/**
+ * The job request for the clip and the form, as the daemon's schema wants it. The daemon applies
+ * the preset: the request carries the form's negative prompt and parameters only where they differ
+ * from what `preset` (the one selected, as loaded) sets.
+ */
+export function buildRequest(clip: ClipRef, settings: PanelSettings, previewOnly: boolean, idempotencyKey: string, preset?: Preset): JobRequestInput {
+  const defaults = presetDefaults(preset);
+  const parameters = Object.fromEntries(Object.entries(settings.parameters).filter(([key, value]) => value !== defaults.parameters[key as ParameterKey]));
   return {
     source_path: clip.mediaPath,
     range: { start_ticks: clip.inTicks, end_ticks: clip.outTicks },
     prompt: settings.prompt,
-    negative_prompt: settings.negativePrompt,
+    ...(settings.negativePrompt !== defaults.negative_prompt ? { negative_prompt: settings.negativePrompt } : {}),
     source_prompt: settings.sourcePrompt,
     ...(settings.preset ? { preset: settings.preset } : {}),
-    parameters: { ...settings.parameters },
+    parameters,
     ...(settings.model ? { model: settings.model } : {}),
     output_kind: 'video',
     preview_only: previewOnly,
@@ -304,7 +311,7 @@ export class PanelModel {
       outTicks: clip.outTicks,
       name: clip.name,
     };
-    const request = buildRequest(ref, this.settings, previewOnly, (this.options.newKey ?? randomKey)());
+    const request = buildRequest(ref, this.settings, previewOnly, (this.options.newKey ?? randomKey)(), this.selectedPreset());
     return this.send(request, previewOnly ? undefined : { clip: ref, mode: this.settings.placement, placed: false });
   }
 

@@ -1,8 +1,9 @@
 // The panel's persisted settings: the last prompt and everything on the form, kept in UXP
 // localStorage (non-secret) so they survive closing the panel or Premiere.
 import { DEFAULT_PORT } from '../../../shared/api.ts';
-import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
-import type { Preset } from '../../../shared/presets.ts';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT } from '../../../shared/jobs.ts';
+import { JobParameters, REFERENCE_PARAMETERS } from '../../../shared/parameters.ts';
+import { presetDefaults, type Preset } from '../../../shared/presets.ts';
 import { readJson, writeJson, type KeyValueStore } from '../host/storage.ts';
 import type { PlacementMode } from '../premiere/placement.ts';
 
@@ -63,12 +64,12 @@ export function saveSettings(store: KeyValueStore, settings: PanelSettings): voi
   writeJson(store, SETTINGS_KEY, settings);
 }
 
-/** What picking a preset loads into the form: its negative prompt and parameters over the reference. */
+/**
+ * What picking a preset shows on the form: its negative prompt and parameters over the
+ * reference, for the editor to change. The daemon applies the preset to the job (buildRequest
+ * sends only what the editor changed).
+ */
 export function applyPreset(settings: PanelSettings, preset: Preset | undefined): PanelSettings {
-  return {
-    ...settings,
-    preset: preset?.name ?? '',
-    negativePrompt: preset?.negative_prompt ?? DEFAULT_NEGATIVE_PROMPT,
-    parameters: { ...REFERENCE_PARAMETERS, ...(preset?.parameters ?? {}) },
-  };
+  const defaults = presetDefaults(preset);
+  return { ...settings, preset: preset?.name ?? '', negativePrompt: defaults.negative_prompt, parameters: defaults.parameters };
 }

@@ -1,29 +1,9 @@
 // "Advanced": the TokenFlow parameters with the reference defaults and one line on each, and
 // the model. Values are checked with the shared schema as they are typed.
 import type { Health } from '../../../shared/health.ts';
-import { JobParameters, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
+import { JobParameters, PARAMETERS, type Parameter, type ParameterKey } from '../../../shared/parameters.ts';
 import type { PanelModel } from '../app/model.ts';
 import { h, replaceChildren, setText, setVisible, syncValue } from './dom.ts';
-
-type ParameterKey = keyof JobParameters;
-
-interface FieldSpec {
-  key: ParameterKey;
-  label: string;
-  step: string;
-  help: string;
-}
-
-export const PARAMETER_FIELDS: readonly FieldSpec[] = [
-  { key: 'steps', label: 'Steps', step: '1', help: 'Denoising steps. More is slower and slightly cleaner.' },
-  { key: 'guidance_scale', label: 'Guidance', step: '0.5', help: 'How strongly the edit follows the prompt.' },
-  { key: 'pnp_attn_t', label: 'Attention injection', step: '0.05', help: 'Share of steps that keep the original’s layout (self-attention). Higher keeps more structure.' },
-  { key: 'pnp_f_t', label: 'Feature injection', step: '0.05', help: 'Share of steps that keep the original’s features. Lower lets shapes change more.' },
-  { key: 'batch_size', label: 'Batch size', step: '1', help: 'Frames per batch, one keyframe each. Larger needs more memory.' },
-  { key: 'seed', label: 'Seed', step: '1', help: 'Same seed and settings give the same result.' },
-  { key: 'short_side', label: 'Resolution', step: '8', help: 'Short side in pixels while editing; the render is scaled back to the clip’s size.' },
-  { key: 'inversion_steps', label: 'Inversion steps', step: '1', help: 'DDIM inversion of the original; cached, so a new prompt on the same clip skips it.' },
-];
 
 export class AdvancedSection {
   readonly el: HTMLElement;
@@ -35,7 +15,7 @@ export class AdvancedSection {
   constructor(private readonly model: PanelModel) {
     this.toggle = h('button', { class: 'disclosure', 'data-testid': 'advanced-toggle', onclick: () => model.updateSettings({ advancedOpen: !model.settings.advancedOpen }) }, 'Advanced');
     this.modelSelect = h('select', { 'data-testid': 'model', onchange: () => model.updateSettings({ model: this.modelSelect.value }) });
-    const fields = PARAMETER_FIELDS.map((spec) => this.field(spec));
+    const fields = PARAMETERS.map((spec) => this.field(spec));
     this.body = h(
       'div',
       { class: 'advanced-body' },
@@ -46,8 +26,8 @@ export class AdvancedSection {
     this.el = h('section', { class: 'advanced' }, this.toggle, this.body);
   }
 
-  private field(spec: FieldSpec): HTMLElement {
-    const input = h('input', { type: 'number', step: spec.step, 'data-testid': `param-${spec.key}` });
+  private field(spec: Parameter): HTMLElement {
+    const input = h('input', { type: 'number', step: String(spec.step), 'data-testid': `param-${spec.key}` });
     const error = h('span', { class: 'error' });
     input.addEventListener('input', () => {
       const parsed = JobParameters.shape[spec.key].safeParse(input.value.trim() === '' ? NaN : Number(input.value));
@@ -61,13 +41,12 @@ export class AdvancedSection {
       }
     });
     this.inputs.set(spec.key, { input, error });
-    const reference = REFERENCE_PARAMETERS[spec.key];
     return h(
       'label',
       { class: 'param' },
       h('span', { class: 'label' }, spec.label),
       input,
-      h('span', { class: 'hint' }, `${spec.help} Reference: ${reference}.`),
+      h('span', { class: 'hint' }, `${spec.help} Reference: ${spec.default}.`),
       error,
     );
   }

@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { DEFAULT_NEGATIVE_PROMPT, REFERENCE_PARAMETERS } from '../../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT, JobRequest } from '../../../shared/jobs.ts';
+import { Preset, resolveJobSettings } from '../../../shared/presets.ts';
+import { REFERENCE_PARAMETERS } from '../../../shared/parameters.ts';
 import { PanelModel, buildRequest, renderTicks } from '../../../plugin/src/app/model.ts';
-import { SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
+import { applyPreset, defaultSettings, SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
 import { DaemonConnection, type WebSocketLike } from '../../../plugin/src/daemon/connection.ts';
 import { SecureTokenStore } from '../../../plugin/src/host/storage.ts';
 import { PremiereAdapter } from '../../../plugin/src/premiere/adapter.ts';
@@ -61,6 +63,30 @@ test('request building: the clip range in ticks, the form, video-only output', (
   assert.equal(request.output_kind, 'video');
   assert.equal(request.preview_only, true);
   assert.equal(request.parameters?.steps, 20);
+});
+
+test('a preset is applied once, by the daemon: the request carries only what the editor changed on the form', () => {
+  const clip = { sequenceGuid: 'g', sequenceName: 's', trackIndex: 0, startTicks: '0', endTicks: '10', mediaPath: '/m.mov', inTicks: '5', outTicks: '15', name: 'm' };
+  const preset = Preset.parse({ name: 'teal', description: 'Teal', prompt: '{prompt}, teal grade', negative_prompt: 'orange', parameters: { guidance_scale: 9, seed: 7 }, builtin: false });
+  const shown = applyPreset({ ...defaultSettings(), prompt: 'a fox' }, preset);
+  assert.equal(shown.negativePrompt, 'orange');
+  assert.deepEqual(shown.parameters, { ...REFERENCE_PARAMETERS, guidance_scale: 9, seed: 7 });
+
+  const untouched = buildRequest(clip, shown, false, 'k1', preset);
+  assert.equal(untouched.negative_prompt, undefined);
+  assert.deepEqual(untouched.parameters, {});
+  const edited = { ...shown, negativePrompt: 'orange, blur', parameters: { ...shown.parameters, seed: 8, steps: 20 } };
+  const request = buildRequest(clip, edited, false, 'k2', preset);
+  assert.equal(request.negative_prompt, 'orange, blur');
+  assert.deepEqual(request.parameters, { seed: 8, steps: 20 });
+
+  // What the daemon runs is what the form showed.
+  for (const [form, req] of [[shown, untouched], [edited, request]] as const) {
+    const settings = resolveJobSettings(JobRequest.parse(req), preset);
+    assert.equal(settings.prompt, 'a fox, teal grade');
+    assert.equal(settings.negative_prompt, form.negativePrompt);
+    assert.deepEqual(settings.parameters, form.parameters);
+  }
 });
 
 test('render: the job runs on the daemon and the result lands above the clip', async (t) => {
