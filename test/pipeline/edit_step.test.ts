@@ -243,7 +243,7 @@ test('cancel between UNet calls; invalid inputs fail naming the field', async ()
   await assert.rejects(editor.step(args(x.subarray(1), src, 16, 16, 16, 4, [0, 4, 8, 12])), /x has 16383 values, expected \[16, 4, 16, 16\]/);
   await assert.rejects(editor.step(args(x, src, 16, 16, 16, 4, [0, 4, 8])), /3 keyframe\(s\) given/);
   await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), t: 980 }), /timestep 980 is not on the 50-step schedule/);
-  await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), scheduler: schedulerFor(10) }), /the scheduler is set to 10 steps, totalSteps is 50/);
+  await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), scheduler: schedulerFor(10) }), /the scheduler is set to 10 steps, steps is 50/);
   await assert.rejects(editor.step({ ...args(x, src, 16, 16, 16, 4, [0, 4, 8, 12]), embeds: { ...embeds, cnd: embeds.cnd.subarray(1) } }), /embeds\.cnd has 2463 values/);
 });
 
