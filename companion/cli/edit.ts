@@ -11,6 +11,7 @@ import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, JobParameters, type Job
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
+import { watchChildren } from '../util/child_registry.ts';
 import type { EditClipResult } from '../pipeline/edit_clip.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
 import { providerChoice, providerHelp, providerOptions, type ProviderChoice } from './provider_options.ts';
@@ -127,14 +128,20 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   planSchedules((await DDIMScheduler.load(path.join(modelDir, 'scheduler'))).config, opts.parameters.steps, opts.parameters.inversion_steps);
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
+  // ffmpeg ends with this process, even one killed with -9, and the watch then removes the
+  // temporary folders (on Windows the system ends ffmpeg; the folders stay, see the README).
+  const watch = watchChildren();
   const staging = makeStaging(outDir);
+  watch?.removeOnDeath(staging);
   let work: string;
   try {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
+    watch?.forgetFolder(staging);
     throw err;
   }
+  watch?.removeOnDeath(work);
   try {
     progress('probe', 0, 1);
     const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
@@ -198,6 +205,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(staging, { recursive: true, force: true });
+    watch?.forgetFolder(work);
+    watch?.forgetFolder(staging);
   }
 }
 
