@@ -174,3 +174,95 @@ test('tokenflow edit: Ctrl-C says at once that it stops after the current step, 
   assert.equal(fs.existsSync(output), false);
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.tokenflow-edit-')), []);
 });
+
+/** Every process below `pid` (Linux /proc) that has not exited. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length; ) for (const child of children.get(queue.shift()!) ?? []) found.push(child), queue.push(child);
+  return found.filter(running);
+}
+
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** `tokenflow edit` of a clip whose encode lasts long enough to catch, with its own temp folder. */
+async function startEdit(t: { after(fn: () => void): void }) {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const tmp = path.join(dir, 'tmp');
+  const outDir = path.join(dir, 'out');
+  fs.mkdirSync(tmp);
+  fs.mkdirSync(outDir);
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const output = path.join(outDir, 'o.mp4');
+  const args = ['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64', '--codec', 'h264', '-o', output];
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TMPDIR: tmp, TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  return { child, tmp, outDir, output, exited, stderr: () => stderr };
+}
+
+/** The temporary folders of `tokenflow edit` (its TMPDIR also holds tsx's cache). */
+function leftovers(edit: { outDir: string; tmp: string }): string[] {
+  return [...fs.readdirSync(edit.outDir), ...fs.readdirSync(edit.tmp).filter((f) => f.startsWith('tokenflow-edit-'))];
+}
+
+const commandLine = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and its temporary folders go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const edit = await startEdit(t);
+  await until(() => descendants(edit.child.pid!).some((p) => commandLine(p).includes('.partial')), 300_000, `the encode:\n${edit.stderr()}`);
+  // Frozen, so that it surely runs when its parent dies.
+  const encoder = descendants(edit.child.pid!).filter((p) => commandLine(p).includes('.partial'));
+  encoder.forEach((p) => process.kill(p, 'SIGSTOP'));
+  const children = descendants(edit.child.pid!);
+  t.after(() => children.filter(running).forEach((p) => process.kill(p, 'SIGKILL')));
+  assert.ok(fs.readdirSync(edit.outDir).some((f) => f.startsWith('.tokenflow-edit-')), 'the staging folder is there');
+  assert.ok(fs.readdirSync(edit.tmp).some((f) => f.startsWith('tokenflow-edit-')), 'the work folder is there');
+
+  edit.child.kill('SIGKILL');
+  assert.equal(await edit.exited, 'SIGKILL');
+  await until(() => children.every((p) => !running(p)), 30_000, 'the children of the killed edit to end');
+  await until(() => leftovers(edit).length === 0, 30_000, 'the temporary folders to go');
+});
+
+test('tokenflow edit: a second Ctrl-C exits at once and leaves no temporary folder', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const edit = await startEdit(t);
+  await until(() => /invert /.test(edit.stderr()), 300_000, `the inversion:\n${edit.stderr()}`);
+  edit.child.kill('SIGINT');
+  await until(() => /stopping after the current step/.test(edit.stderr()), 30_000, 'the first Ctrl-C to be seen');
+  edit.child.kill('SIGINT');
+  assert.equal(await edit.exited, 'SIGINT');
+  await until(() => leftovers(edit).length === 0, 30_000, 'the temporary folders to go');
+});
