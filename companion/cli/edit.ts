@@ -391,6 +391,9 @@ export const command: Command = {
       controller.abort(new DOMException('interrupted (Ctrl-C)', 'AbortError'));
     };
     process.once('SIGINT', onSignal);
+    // Owner-only files, as the daemon writes them: the extracted frames, latents and inversion
+    // cache hold the user's clip. The render gets the user's usual mode back once it is there.
+    const userUmask = process.umask(0o077);
     try {
       const result = await runHeadlessEdit({
         input: positionals[0]!,
@@ -408,8 +411,9 @@ export const command: Command = {
         runtime,
         signal: controller.signal,
       });
-      printTimings(result);
       const e = result.encoded;
+      fs.chmodSync(e.output, 0o666 & ~userUmask);
+      printTimings(result);
       console.log(`wrote ${e.output}: ${e.frameCount} frames, ${e.width}x${e.height}, ${e.frameRate.num}/${e.frameRate.den} fps, ${e.codec}${e.hasAudio ? ' + audio' : ''} ` +
         `(${((e.frameCount * e.frameRate.den) / e.frameRate.num).toFixed(2)} s)`);
       return 0;
@@ -420,6 +424,7 @@ export const command: Command = {
       }
       throw err;
     } finally {
+      process.umask(userUmask);
       process.off('SIGINT', onSignal);
     }
   },

@@ -28,6 +28,14 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.match(r.stderr, /edit +\[#+\] 100% +step 2\/2/);
   assert.match(r.stdout, new RegExp(`wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 6 frames, 80x48, 10/1 fps, h264`));
   assert.deepEqual(fs.readdirSync(dir).sort(), ['cache', 'clip.mp4', 'edited.mp4'], 'no staging folder left');
+  // Owner-only cache (frames of the clip), as the daemon writes it; the render with the usual mode.
+  const cached = fs.readdirSync(path.join(dir, 'cache'), { recursive: true, withFileTypes: true });
+  assert.ok(cached.some((e) => e.isFile()));
+  for (const e of cached) assert.equal(fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mode & 0o077, 0, `${e.name} is readable by others`);
+  const usual = path.join(dir, 'usual-mode');
+  fs.writeFileSync(usual, '');
+  assert.equal(fs.statSync(out).mode & 0o777, fs.statSync(usual).mode & 0o777, 'the render has the user\'s usual mode');
+  fs.rmSync(usual);
 
   // Ticks work as well as seconds, and a second prompt on the same range reuses the inversion.
   const again = await tokenflow(['edit', clip, '--prompt', 'a snowy street', '--start', '50803200000t', '--end', '203212800000t', ...common, '-o', path.join(dir, 'b.mov')], env);
