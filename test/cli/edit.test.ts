@@ -258,6 +258,13 @@ test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and it
   t.after(() => children.filter(running).forEach((p) => process.kill(p, 'SIGKILL')));
   assert.ok(fs.readdirSync(edit.outDir).some((f) => f.startsWith('.tokenflow-edit-')), 'the staging folder is there');
   assert.ok(fs.readdirSync(edit.tmp).some((f) => f.startsWith('tokenflow-edit-')), 'the work folder is there');
+  // Written under umask 077, as the daemon's: the extracted frames of the clip, the edited frames, the partial render.
+  const written = leftovers(edit).flatMap((f) => {
+    const folder = path.join(f.startsWith('.') ? edit.outDir : edit.tmp, f);
+    return fs.readdirSync(folder).map((name) => path.join(folder, name));
+  });
+  assert.ok(written.some((f) => f.endsWith('.partial')) && written.some((f) => f.endsWith('.rgb')), written.join('\n'));
+  for (const file of written) assert.equal(fs.statSync(file).mode & 0o077, 0, `${file} is readable by others`);
 
   edit.child.kill('SIGKILL');
   assert.equal(await edit.exited, 'SIGKILL');
