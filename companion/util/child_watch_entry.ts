@@ -24,10 +24,14 @@ function parentGone(): void {
   if (pending) apply(pending);
   for (const [pid, identity] of children) {
     if (processIdentity(pid) !== identity) continue;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
+    // Its process group (the child and whatever it started); the child alone if it leads none.
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+        break;
+      } catch {
+        // no such group, or exited meanwhile
+      }
     }
   }
   for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true, maxRetries: 3 });
