@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { probe, resolveBinaries } from '../../companion/media/index.ts';
 import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { commandLine, descendants, running } from '../helpers/processes.ts';
+import { until } from '../helpers/served_daemon.ts';
 import { makeClip } from '../media/clips.ts';
 
 test('tokenflow edit: a range of a clip, output beside the source, same size, rate and range frame count; timings printed', async (t) => {
@@ -183,40 +185,6 @@ test('tokenflow edit: Ctrl-C says at once that it stops after the current step, 
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.tokenflow-edit-')), []);
 });
 
-/** Every process below `pid` (Linux /proc) that has not exited. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let queue = [pid]; queue.length; ) for (const child of children.get(queue.shift()!) ?? []) found.push(child), queue.push(child);
-  return found.filter(running);
-}
-
-function running(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** `tokenflow edit` of a clip whose encode lasts long enough to catch, with its own temp folder. */
 async function startEdit(t: { after(fn: () => void): void }) {
   const dir = tempDir(t, 'tokenflow-cli-edit-');
@@ -239,14 +207,6 @@ async function startEdit(t: { after(fn: () => void): void }) {
 function leftovers(edit: { outDir: string; tmp: string }): string[] {
   return [...fs.readdirSync(edit.outDir), ...fs.readdirSync(edit.tmp).filter((f) => f.startsWith('tokenflow-edit-'))];
 }
-
-const commandLine = (pid: number) => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-};
 
 test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and its temporary folders go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const edit = await startEdit(t);

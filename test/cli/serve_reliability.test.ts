@@ -12,6 +12,7 @@ import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord, Stage } from '../../shared/jobs.ts';
 import { ffmpeg, makeClip } from '../media/clips.ts';
 import { tempDir } from '../helpers/cli.ts';
+import { commandLine, descendants, processesNaming, running as alive } from '../helpers/processes.ts';
 import { serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
@@ -109,57 +110,6 @@ test('SIGTERM during edit: the daemon exits 0, and the job resumes on the next s
   assert.ok(fs.existsSync(done.result!.output_path!));
   assert.equal(await second.stop('SIGTERM'), 0);
 });
-
-/** Processes whose command line names `text` (Linux /proc), not counting zombies. */
-function processesNaming(text: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (cmdline.includes(text) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') pids.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Every process below `pid` (Linux /proc), children first. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let queue = [pid]; queue.length; ) for (const child of children.get(queue.shift()!) ?? []) found.push(child), queue.push(child);
-  return found.filter(alive);
-}
-
-function commandLine(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '(gone)';
-  }
-}
 
 /** Sizes of the files in `dir`, by name. */
 function sizes(dir: string): Record<string, number> {
