@@ -210,7 +210,8 @@ function leftovers(edit: { outDir: string; tmp: string }): string[] {
 
 test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and its temporary folders go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const edit = await startEdit(t);
-  await until(() => descendants(edit.child.pid!).some((p) => commandLine(p).includes('.partial')), 300_000, `the encode:\n${edit.stderr()}`);
+  const partialWritten = () => fs.readdirSync(edit.outDir).some((f) => fs.readdirSync(path.join(edit.outDir, f)).some((name) => name.endsWith('.partial')));
+  await until(() => partialWritten() && descendants(edit.child.pid!).some((p) => commandLine(p).includes('.partial')), 300_000, `the encode:\n${edit.stderr()}`);
   // Frozen, so that it surely runs when its parent dies.
   const encoder = descendants(edit.child.pid!).filter((p) => commandLine(p).includes('.partial'));
   encoder.forEach((p) => process.kill(p, 'SIGSTOP'));
