@@ -24,6 +24,7 @@ export const ENTRY_MODULES = {
   tokenflow_pipeline: 'pipeline/tokenflow',
   model_inspect_worker: 'hub/inspect_worker',
   placement_child: 'pipeline/placement_child',
+  child_watch: 'util/child_watch_entry',
 } as const;
 
 export type EntryModule = keyof typeof ENTRY_MODULES;

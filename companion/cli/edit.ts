@@ -12,6 +12,7 @@ import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
+import { watchChildren } from '../util/child_registry.ts';
 import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
 import { parameterHelp, parameterOptions, parametersFromOptions } from './parameter_options.ts';
@@ -118,14 +119,20 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   const schedule = await resolveEditSchedule(modelDir, opts.parameters.steps, opts.parameters.inversion_steps);
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
+  // ffmpeg ends with this process, even one killed with -9, and the watch then removes the
+  // temporary folders (on Windows the system ends ffmpeg; the folders stay, see the README).
+  const watch = watchChildren();
   const staging = makeStaging(outDir);
+  watch?.removeOnDeath(staging);
   let work: string;
   try {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-edit-'));
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
+    watch?.forgetFolder(staging);
     throw err;
   }
+  watch?.removeOnDeath(work);
   try {
     progress('probe', 0, 1);
     const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
@@ -190,6 +197,8 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(staging, { recursive: true, force: true });
+    watch?.forgetFolder(work);
+    watch?.forgetFolder(staging);
   }
 }
 
@@ -346,6 +355,9 @@ export const command: Command = {
       controller.abort(new DOMException('interrupted (Ctrl-C)', 'AbortError'));
     };
     process.once('SIGINT', onSignal);
+    // Owner-only files, as the daemon writes them: the extracted frames, latents and inversion
+    // cache hold the user's clip. The render gets the user's usual mode back once it is there.
+    const userUmask = process.umask(0o077);
     try {
       const result = await runHeadlessEdit({
         input: positionals[0]!,
@@ -363,8 +375,9 @@ export const command: Command = {
         runtime,
         signal: controller.signal,
       });
-      printTimings(result);
       const e = result.encoded;
+      fs.chmodSync(e.output, 0o666 & ~userUmask);
+      printTimings(result);
       console.log(`wrote ${e.output}: ${e.frameCount} frames, ${e.width}x${e.height}, ${e.frameRate.num}/${e.frameRate.den} fps, ${e.codec}${e.hasAudio ? ' + audio' : ''} ` +
         `(${((e.frameCount * e.frameRate.den) / e.frameRate.num).toFixed(2)} s)`);
       return 0;
@@ -375,6 +388,7 @@ export const command: Command = {
       }
       throw err;
     } finally {
+      process.umask(userUmask);
       process.off('SIGINT', onSignal);
     }
   },

@@ -19,6 +19,7 @@ import { daemonVersion } from '../server/version.ts';
 import { notifyDesktop } from '../server/notify.ts';
 import { ModelPullService } from '../hub/pull_jobs.ts';
 import { gpuName } from '../runtime/gpu_name.ts';
+import { watchChildren } from '../util/child_registry.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -137,6 +138,8 @@ interface ServeOptions {
 
 async function serve(opts: ServeOptions): Promise<number> {
   const version = daemonVersion();
+  // ffmpeg and the pipeline process end with the daemon, even one killed with -9.
+  watchChildren();
   // Everything the daemon and its ffmpeg children write is owner-only (0600 files, 0700
   // folders): the data, work and cache folders hold frames of the user's clips, latents and
   // source paths. Renders are the exception: the output folder keeps the user's usual mode

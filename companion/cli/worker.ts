@@ -9,6 +9,7 @@ import { startFarmWorker } from '../farm/worker.ts';
 import { loadMedia } from '../jobs/media_api.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { probeProvider } from '../runtime/provider_probe.ts';
+import { watchChildren } from '../util/child_registry.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
 
 const help = `Usage: tokenflow worker --queue redis://HOST:PORT[/DB] [options]
@@ -68,6 +69,8 @@ export const command: Command = {
     const workDir = values.work === undefined ? path.join(folders.dataDir, 'farm-work') : path.resolve(values.work);
 
     log('info', `TokenFlow worker on ${os.hostname()} starting (queue ${connection.display})`);
+    // ffmpeg and the pipeline process end with the worker, even one killed with -9.
+    watchChildren();
     log('info', describeCapabilities(await checkMedia()));
     try {
       log('info', `execution provider: ${(await probeProvider()).line}`);

@@ -51,6 +51,7 @@ process.on('message', (message: ToWorker) => {
   else void run(message);
 });
 // The daemon is gone (it exited, or was killed): nothing would read the results. Noticed as
-// soon as this process's event loop is free (between two model calls); a daemon killed with
-// -9 also kills this process's group on its next start (util/child_registry.ts).
+// soon as this process's event loop is free (between two model calls); inside a model call the
+// parent-death watch (util/child_watch.ts) kills this process at once, and failing that the
+// next daemon's start does (util/child_registry.ts).
 process.on('disconnect', () => process.exit(0));

@@ -4,12 +4,15 @@
 // cannot. So each child runs in its own process group (POSIX) and is recorded in a file in the
 // daemon's data folder until it exits: the next daemon kills the recorded groups that are
 // still those children (same pid *and* same start time, so a reused pid is never hit) before
-// it resumes any job. One registry per process: the daemon's entry point installs it; without
-// one (the CLI's `tokenflow edit`, tests) children are spawned as usual and not recorded.
+// it resumes any job. That is the second line of defence: the first is the parent-death watch
+// (child_watch.ts), which `tokenflow serve`, `worker` and `edit` install and which ends the
+// children as soon as their parent dies. One registry per process: the daemon's job service
+// installs it; with neither installed (tests) children are spawned as usual.
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ChildWatch } from './child_watch.ts';
 
 interface ChildRecord {
   pid: number;
@@ -50,12 +53,10 @@ export class ChildRegistry {
     return killed;
   }
 
-  /** Records a child spawned with spawnOptions(); the record goes when the child exits. */
-  track(child: ChildProcess, command: string): void {
+  /** Records a child spawned with childSpawnOptions(); the record goes when the child exits. */
+  track(child: ChildProcess, command: string, identity = child.pid === undefined ? null : processIdentity(child.pid)): void {
     const pid = child.pid;
-    if (pid === undefined) return; // it failed to spawn ('error' follows)
-    const identity = processIdentity(pid);
-    if (identity === null) return; // already gone, or no way to recognise it later
+    if (pid === undefined || identity === null) return; // failed to spawn, already gone, or no way to recognise it later
     const file = path.join(this.dir, `${pid}.json`);
     let recorded = true;
     try {
@@ -77,6 +78,13 @@ export class ChildRegistry {
 }
 
 let registry: ChildRegistry | null = null;
+let watch: ChildWatch | null = null;
+
+/** Installs this process's parent-death watch (POSIX; on Windows the system does it) and returns it. */
+export function watchChildren(): ChildWatch | null {
+  if (process.platform !== 'win32') watch ??= new ChildWatch();
+  return watch;
+}
 
 /** Makes `next` the process-wide registry (the daemon's job service, once its data folder is locked). */
 export function installChildRegistry(next: ChildRegistry): void {
@@ -88,14 +96,28 @@ export function uninstallChildRegistry(installed: ChildRegistry): void {
   if (registry === installed) registry = null;
 }
 
-/** Spawn options for a child that must not outlive the daemon: its own process group. */
+/**
+ * Spawn options for a child that must not outlive its parent: its own process group (POSIX),
+ * which the watch or the next daemon kills. Never `detached` on Windows: that would take the
+ * child out of the job object that ends it with its parent.
+ */
 export function childSpawnOptions(): { detached: boolean } {
-  return { detached: registry !== null && process.platform !== 'win32' };
+  return { detached: (registry !== null || watch !== null) && process.platform !== 'win32' };
 }
 
-/** Records `child` in the installed registry, if any (see childSpawnOptions). */
+/** Records `child` in the installed registry and watch, if any (see childSpawnOptions). */
 export function trackChild(child: ChildProcess, command: string): void {
-  if (registry && process.platform !== 'win32') registry.track(child, command);
+  if (process.platform === 'win32' || (!registry && !watch)) return;
+  const pid = child.pid;
+  if (pid === undefined) return; // it failed to spawn ('error' follows)
+  const identity = processIdentity(pid);
+  if (identity === null) return; // already gone, or no way to recognise it later
+  registry?.track(child, command, identity);
+  if (watch) {
+    const watching = watch;
+    watching.add(pid, identity);
+    child.once('exit', () => watching.remove(pid));
+  }
 }
 
 /** Removes a torn record; a folder that cannot be written to leaves nothing to remove. */

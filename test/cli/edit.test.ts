@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { probe, resolveBinaries } from '../../companion/media/index.ts';
 import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { commandLine, descendants, running } from '../helpers/processes.ts';
+import { until } from '../helpers/served_daemon.ts';
 import { makeClip } from '../media/clips.ts';
 
 test('tokenflow edit: a range of a clip, output beside the source, same size, rate and range frame count; timings printed', async (t) => {
@@ -28,6 +30,14 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.match(r.stderr, /edit +\[#+\] 100% +step 2\/2/);
   assert.match(r.stdout, new RegExp(`wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 6 frames, 80x48, 10/1 fps, h264`));
   assert.deepEqual(fs.readdirSync(dir).sort(), ['cache', 'clip.mp4', 'edited.mp4'], 'no staging folder left');
+  // Owner-only cache (frames of the clip), as the daemon writes it; the render with the usual mode.
+  const cached = fs.readdirSync(path.join(dir, 'cache'), { recursive: true, withFileTypes: true });
+  assert.ok(cached.some((e) => e.isFile()));
+  for (const e of cached) assert.equal(fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mode & 0o077, 0, `${e.name} is readable by others`);
+  const usual = path.join(dir, 'usual-mode');
+  fs.writeFileSync(usual, '');
+  assert.equal(fs.statSync(out).mode & 0o777, fs.statSync(usual).mode & 0o777, 'the render has the user\'s usual mode');
+  fs.rmSync(usual);
 
   // Ticks work as well as seconds, and a second prompt on the same range reuses the inversion.
   const again = await tokenflow(['edit', clip, '--prompt', 'a snowy street', '--start', '50803200000t', '--end', '203212800000t', ...common, '-o', path.join(dir, 'b.mov')], env);
@@ -173,4 +183,62 @@ test('tokenflow edit: Ctrl-C says at once that it stops after the current step, 
   assert.match(stderr, /stopping after the current step…\n(.|\n)*tokenflow edit: interrupted; nothing was written/);
   assert.equal(fs.existsSync(output), false);
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.tokenflow-edit-')), []);
+});
+
+/** `tokenflow edit` of a clip whose encode lasts long enough to catch, with its own temp folder. */
+async function startEdit(t: { after(fn: () => void): void }) {
+  const dir = tempDir(t, 'tokenflow-cli-edit-');
+  const tmp = path.join(dir, 'tmp');
+  const outDir = path.join(dir, 'out');
+  fs.mkdirSync(tmp);
+  fs.mkdirSync(outDir);
+  const clip = await makeClip(path.join(dir, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const output = path.join(outDir, 'o.mp4');
+  const args = ['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64', '--codec', 'h264', '-o', output];
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TMPDIR: tmp, TOKENFLOW_CACHE_DIR: path.join(dir, 'cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  return { child, tmp, outDir, output, exited, stderr: () => stderr };
+}
+
+/** The temporary folders of `tokenflow edit` (its TMPDIR also holds tsx's cache). */
+function leftovers(edit: { outDir: string; tmp: string }): string[] {
+  return [...fs.readdirSync(edit.outDir), ...fs.readdirSync(edit.tmp).filter((f) => f.startsWith('tokenflow-edit-'))];
+}
+
+test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and its temporary folders go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const edit = await startEdit(t);
+  const partialWritten = () => fs.readdirSync(edit.outDir).some((f) => fs.readdirSync(path.join(edit.outDir, f)).some((name) => name.endsWith('.partial')));
+  await until(() => partialWritten() && descendants(edit.child.pid!).some((p) => commandLine(p).includes('.partial')), 300_000, `the encode:\n${edit.stderr()}`);
+  // Frozen, so that it surely runs when its parent dies.
+  const encoder = descendants(edit.child.pid!).filter((p) => commandLine(p).includes('.partial'));
+  encoder.forEach((p) => process.kill(p, 'SIGSTOP'));
+  const children = descendants(edit.child.pid!);
+  t.after(() => children.filter(running).forEach((p) => process.kill(p, 'SIGKILL')));
+  assert.ok(fs.readdirSync(edit.outDir).some((f) => f.startsWith('.tokenflow-edit-')), 'the staging folder is there');
+  assert.ok(fs.readdirSync(edit.tmp).some((f) => f.startsWith('tokenflow-edit-')), 'the work folder is there');
+  // Written under umask 077, as the daemon's: the extracted frames of the clip, the edited frames, the partial render.
+  const written = leftovers(edit).flatMap((f) => {
+    const folder = path.join(f.startsWith('.') ? edit.outDir : edit.tmp, f);
+    return fs.readdirSync(folder).map((name) => path.join(folder, name));
+  });
+  assert.ok(written.some((f) => f.endsWith('.partial')) && written.some((f) => f.endsWith('.rgb')), written.join('\n'));
+  for (const file of written) assert.equal(fs.statSync(file).mode & 0o077, 0, `${file} is readable by others`);
+
+  edit.child.kill('SIGKILL');
+  assert.equal(await edit.exited, 'SIGKILL');
+  await until(() => children.every((p) => !running(p)), 30_000, 'the children of the killed edit to end');
+  await until(() => leftovers(edit).length === 0, 30_000, 'the temporary folders to go');
+});
+
+test('tokenflow edit: a second Ctrl-C exits at once and leaves no temporary folder', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const edit = await startEdit(t);
+  await until(() => /invert /.test(edit.stderr()), 300_000, `the inversion:\n${edit.stderr()}`);
+  edit.child.kill('SIGINT');
+  await until(() => /stopping after the current step/.test(edit.stderr()), 30_000, 'the first Ctrl-C to be seen');
+  edit.child.kill('SIGINT');
+  assert.equal(await edit.exited, 'SIGINT');
+  await until(() => leftovers(edit).length === 0, 30_000, 'the temporary folders to go');
 });

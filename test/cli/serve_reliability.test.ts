@@ -1,16 +1,18 @@
 // `tokenflow serve` under cancel, SIGTERM and kill -9, as a user meets them: a real daemon on
 // loopback, real ffmpeg, the bundled tiny model (real graphs, random weights). A cancel at any
 // stage must leave the daemon serving and the next queued job running; SIGTERM must exit 0 and
-// the job resume on the next start; after kill -9 no child of the dead daemon may survive the
-// next start, nor any `.partial` file it was writing.
+// the job resume on the next start; after kill -9 no child of the dead daemon may survive it
+// (the parent-death watch), nor the next start (its second line of defence), nor any `.partial`
+// file it was writing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord, Stage } from '../../shared/jobs.ts';
-import { makeClip } from '../media/clips.ts';
+import { ffmpeg, makeClip } from '../media/clips.ts';
 import { tempDir } from '../helpers/cli.ts';
+import { commandLine, descendants, processesNaming, running as alive } from '../helpers/processes.ts';
 import { serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
@@ -109,32 +111,50 @@ test('SIGTERM during edit: the daemon exits 0, and the job resumes on the next s
   assert.equal(await second.stop('SIGTERM'), 0);
 });
 
-/** Processes whose command line names `text` (Linux /proc), not counting zombies. */
-function processesNaming(text: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (cmdline.includes(text) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') pids.push(Number(name));
-    } catch {
-      // exited meanwhile
+/** Sizes of the files in `dir`, by name. */
+function sizes(dir: string): Record<string, number> {
+  if (!fs.existsSync(dir)) return {};
+  return Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).size]));
+}
+
+for (const stage of ['extract', 'edit', 'encode'] as const) {
+  test(`kill -9 during ${stage}, no restart: every child of the dead daemon ends by itself and nothing writes to the output folder`, { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+    const { home, clip: smallClip, renders } = await setup(t);
+    // A clip whose extract lasts long enough to be caught (plain test pattern: quick to make).
+    const clip = stage === 'extract'
+      ? path.join(home, 'long.mp4')
+      : smallClip;
+    if (stage === 'extract') await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=1920x1080:r=10', '-frames:v', '60', '-c:v', 'libx264', '-preset', 'ultrafast', clip]);
+    const d = await serveDaemon(home);
+    t.after(() => d.stop('SIGKILL'));
+    const id = await submit(d, clip, `a job killed during ${stage}`, stage === 'extract' ? 6 : 0.8);
+    await reached(d, id, (j) => j.stage === stage, stage);
+    if (stage !== 'edit') {
+      // The ffmpeg of the stage, frozen so that it surely runs when the daemon dies.
+      const mark = stage === 'extract' ? 'rawvideo' : '.partial';
+      await until(() => descendants(d.child.pid!).some((p) => commandLine(p).includes(mark)), 60_000, `the ffmpeg of ${stage}`);
+      for (const p of descendants(d.child.pid!).filter((p) => commandLine(p).includes(mark))) process.kill(p, 'SIGSTOP');
     }
-  }
-  return pids;
+    const children = descendants(d.child.pid!);
+    t.after(() => children.filter(alive).forEach((p) => process.kill(p, 'SIGKILL')));
+    const named = children.map((p) => `${p} ${commandLine(p).slice(0, 160)}`).join('\n');
+    // The pipeline process starts with the first invert and is kept for the next job.
+    if (stage !== 'extract') assert.ok(children.some((p) => /process_entry/.test(commandLine(p))), `the pipeline process runs:\n${named}`);
+    if (stage !== 'edit') assert.ok(children.some((p) => /ffmpeg/.test(commandLine(p))), `ffmpeg runs:\n${named}`);
+
+    assert.equal(await d.stop('SIGKILL'), null);
+    const killed = performance.now();
+    await until(() => children.every((p) => !alive(p)), 30_000, `the dead daemon's children to end:\n${named}`);
+    t.diagnostic(`${children.length} children of the daemon killed during ${stage} ended ${(performance.now() - killed).toFixed(0)} ms after it`);
+    // Nothing is left that could write to the output folder: what is there stays as it is.
+    const left = sizes(renders);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(sizes(renders), left);
+    assert.deepEqual(processesNaming(renders), []);
+  });
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-test('kill -9 during encode: the next start kills the orphaned ffmpeg and removes its .partial; the resumed job succeeds', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+test('kill -9 during encode with the watch stopped too: the next start kills the orphaned ffmpeg and removes its .partial; the resumed job succeeds', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const { home, clip, renders } = await setup(t);
   const first = await serveDaemon(home);
   t.after(() => first.stop('SIGKILL'));
@@ -143,10 +163,15 @@ test('kill -9 during encode: the next start kills the orphaned ffmpeg and remove
   await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 30_000, 'the encoder writing');
   const orphans = processesNaming(renders);
   assert.ok(orphans.length > 0, 'the encoder runs');
-  // Frozen, so it is surely still there when the next daemon starts, however fast it encodes.
-  for (const pid of orphans) process.kill(pid, 'SIGSTOP');
+  // Frozen, so it is surely still there when the next daemon starts, however fast it encodes;
+  // and the parent-death watch frozen, then killed, as if it had failed: the start-up cleanup
+  // is the second line of defence.
+  const watchers = descendants(first.child.pid!).filter((p) => commandLine(p).includes('child_watch_entry'));
+  assert.equal(watchers.length, 1, 'one parent-death watch');
+  for (const pid of [...orphans, ...watchers]) process.kill(pid, 'SIGSTOP');
   t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
   assert.equal(await first.stop('SIGKILL'), null);
+  for (const pid of watchers) process.kill(pid, 'SIGKILL');
   const partials = fs.readdirSync(renders).filter((f) => f.endsWith('.partial'));
   assert.ok(partials.length > 0);
 

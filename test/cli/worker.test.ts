@@ -10,6 +10,7 @@ import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
 import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { commandLine, descendants, running } from '../helpers/processes.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
@@ -186,7 +187,7 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
 });
 
-test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
+test('a worker killed with -9 mid-edit: its pipeline process ends with it; BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-kill-');
   const redis = await startRedis();
   t.after(() => redis.stop());
@@ -201,8 +202,12 @@ test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the jo
   const started = new RegExp(`job ${id.slice(0, 8)}: started`);
   const victim = workers.find((w) => started.test(w.output()))!;
   const other = workers.find((w) => w !== victim)!;
+  // Its pipeline process (inside a model call) and the watch end with it, at once (Linux: /proc).
+  const children = process.platform === 'linux' ? descendants(victim.child.pid!) : [];
+  if (process.platform === 'linux') assert.ok(children.some((p) => commandLine(p).includes('process_entry')), 'the pipeline process runs');
   await victim.stop('SIGKILL');
   const killedAt = performance.now();
+  await until(() => children.every((p) => !running(p)), 30_000, "the dead worker's children to end");
   const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
   await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
   t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (BullMQ's lock and stalled check)`);

@@ -1,11 +1,11 @@
-// The daemon's model checks: once per folder identity, in a worker thread, re-checked when a
-// file of the folder changes.
+// The daemon's model checks: once per folder identity, in one reused worker thread, re-checked
+// when a file of the folder changes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, truncateSync, statSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cachedInspector, folderIdentity, inspectOffThread } from '../../companion/hub/report_cache.ts';
+import { cachedInspector, folderIdentity, InspectWorker, inspectOffThread } from '../../companion/hub/report_cache.ts';
 import { resolveModel } from '../../companion/hub/catalog.ts';
 import { inspectModel, ModelValidationError, type ModelReport } from '../../companion/hub/validate.ts';
 
@@ -75,4 +75,21 @@ test('inspectOffThread: the same report as in this thread, computed in a worker'
   const missing = await inspectOffThread(path.join(tmpRoot, 'no-such-model'));
   assert.equal(missing.ok, false);
   assert.match(missing.problems.join('\n'), /model_index\.json: missing/);
+});
+
+test('InspectWorker: one thread answers every check, in order; a thread that ended is replaced at the next check', async () => {
+  const inspector = new InspectWorker();
+  const missingDir = path.join(tmpRoot, 'not-a-model');
+  const [first, missing, again] = await Promise.all([inspector.inspect(FIXTURE), inspector.inspect(missingDir), inspector.inspect(FIXTURE)]);
+  assert.deepEqual(first, await inspectModel(FIXTURE));
+  assert.deepEqual(again, first);
+  assert.equal(missing.ok, false);
+  assert.deepEqual(await inspector.inspect(FIXTURE), first);
+  assert.equal(inspector.started, 1);
+
+  await inspector.close();
+  assert.deepEqual(await inspector.inspect(FIXTURE), first);
+  assert.equal(inspector.started, 2);
+  // Idle, it does not keep the test process alive (the file would never end); closed here anyway.
+  await inspector.close();
 });
