@@ -3,17 +3,23 @@
 // daemon keeps its API and events; the workers run the jobs and write the renders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
+import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
 import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
+const execFileAsync = promisify(execFile);
+
+/** The workers' --stall-seconds: a dead worker's job is taken over within seconds, not a minute. */
+const STALL_SECONDS = 4;
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -39,15 +45,19 @@ async function startWorker(home: string, args: string[]): Promise<WorkerProcess>
   };
 }
 
-function jobBody(clip: string, prompt: string) {
+function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
     source_path: clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt, codec: 'h264',
-    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8 },
+    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8, ...parameters },
   };
 }
 
 async function submit(d: ServedDaemon, clip: string, prompt: string): Promise<string> {
-  const res = await d.request('POST', '/v1/jobs', jobBody(clip, prompt));
+  return submitBody(d, jobBody(clip, prompt));
+}
+
+async function submitBody(d: ServedDaemon, body: ReturnType<typeof jobBody>): Promise<string> {
+  const res = await d.request('POST', '/v1/jobs', body);
   assert.equal(res.status, 202, JSON.stringify(res.json));
   return (res.json as { job: JobRecord }).job.id;
 }
@@ -184,20 +194,28 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
+  const badStall = await tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home));
+  assert.equal(badStall.code, 2);
+  assert.match(badStall.stderr, /--stall-seconds must be an integer from 2 to 3600, got "1"/);
 });
 
-test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
+test('a worker killed with -9 mid-edit: the other worker takes the job over after --stall-seconds and resumes it from the edit checkpoint, to the frames of an uninterrupted run', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-kill-');
   const redis = await startRedis();
   t.after(() => redis.stop());
   const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
-  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
+  const work = path.join(home, 'work');
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
   const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
   t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
-  const id = await submit(d, clip, 'survives a dead worker');
-  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'edit'), 240_000, 'the job to reach edit');
+  // Three edit steps at 112x64: the kill comes after the first step's checkpoint is on the
+  // shared storage, with two steps left.
+  const body = jobBody(clip, 'survives a dead worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 });
+  const id = await submitBody(d, body);
+  const manifest = path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json');
+  await until(() => fs.existsSync(manifest), 240_000, `the first edit checkpoint of job ${id.slice(0, 8)}\n${d.output()}`);
   const started = new RegExp(`job ${id.slice(0, 8)}: started`);
   const victim = workers.find((w) => started.test(w.output()))!;
   const other = workers.find((w) => w !== victim)!;
@@ -205,10 +223,26 @@ test('a worker killed with -9 mid-edit: BullMQ\'s stalled-job check hands the jo
   const killedAt = performance.now();
   const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
   await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
-  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (BullMQ's lock and stalled check)`);
+  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (--stall-seconds ${STALL_SECONDS})`);
   const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
   assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
   assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: (resuming the edit at step [23]/3 from a checkpoint|all 3 edit steps were done earlier)`));
   const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
   assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+
+  // The same job again, uninterrupted, on the surviving worker: the same frames.
+  const again = await submitBody(d, body);
+  const uninterrupted = await reached(d, again, (j) => j.state === 'succeeded' || j.state === 'failed', 'the uninterrupted run finished');
+  assert.equal(uninterrupted.state, 'succeeded', JSON.stringify(uninterrupted.error));
+  assert.doesNotMatch(other.output(), new RegExp(`job ${again.slice(0, 8)}: resuming`));
+  const [resumedFrames, plainFrames] = await Promise.all([decodedFrames(done.result!.output_path!), decodedFrames(uninterrupted.result!.output_path!)]);
+  assert.equal(resumedFrames.length, 1280 * 720 * 3 * 8);
+  assert.ok(resumedFrames.equals(plainFrames), 'the resumed render decodes to the same frames as the uninterrupted one');
 });
+
+/** Every frame of a video decoded to RGB, concatenated. */
+async function decodedFrames(file: string): Promise<Buffer> {
+  const { stdout } = await execFileAsync(resolveBinaries().ffmpeg, ['-v', 'error', '-nostdin', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
+  return stdout;
+}
