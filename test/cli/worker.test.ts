@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { EventOf } from '../../shared/events.ts';
+import type { Health } from '../../shared/health.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
@@ -88,7 +90,7 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--path-map', `${editorView}=${workerView}`, '--output', path.join(workerView, 'renders'), '--work', path.join(workerView, 'work')];
-  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
   t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
 
   const ids: string[] = [];
@@ -104,12 +106,29 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
     // The worker's stages reached the daemon's clients as progress events.
     const stages = new Set(d.events.filter((e): e is EventOf<'job.progress'> => e.type === 'job.progress' && e.job_id === id).map((e) => e.stage));
     for (const stage of ['probe', 'extract', 'invert', 'edit', 'decode', 'encode'] as const) assert.ok(stages.has(stage), `progress for ${stage}: ${[...stages]}`);
+    // The edit's keyframe previews too, as for a local run: real images of the processing size.
+    const previews = d.events.filter((e): e is EventOf<'job.preview'> => e.type === 'job.preview' && e.job_id === id);
+    assert.ok(previews.length > 0, `previews of job ${id.slice(0, 8)}`);
+    for (const p of previews) {
+      assert.deepEqual([p.width, p.height], [168, 128]);
+      const magic = p.mime === 'image/png' ? [0x89, 0x50, 0x4e, 0x47] : [0xff, 0xd8, 0xff];
+      assert.deepEqual([...Buffer.from(p.data, 'base64').subarray(0, magic.length)], magic);
+    }
+    // Queued until a worker took it, then running on that worker, which the record names.
+    const seen = states(d, id);
+    assert.equal(seen[0]!.state, 'queued');
+    assert.ok(['w1', 'w2'].includes(done.worker!), `the worker's name: ${done.worker}`);
+    assert.equal(seen.find((j) => j.state === 'running')!.worker, done.worker);
   }
   // Both workers took jobs (each was ready, one job at a time, before the four were submitted).
   for (const [i, w] of workers.entries()) assert.match(w.output(), /succeeded/, `worker ${i + 1} ran no job:\n${w.output()}`);
   // The daemon's job log holds the records (`tokenflow jobs list` reads them the same way).
   const listed = (await d.request('GET', '/v1/jobs')).json as { jobs: JobRecord[] };
   assert.deepEqual(listed.jobs.filter((j) => ids.includes(j.id)).map((j) => j.state), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+  const list = await tokenflow(['jobs', 'list', '--url', d.url], daemonEnv(path.join(home, 'editor')));
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^ID +STATE +STAGE +DONE +WORKER +CREATED +PROMPT$/m);
+  for (const job of listed.jobs) assert.match(list.stdout, new RegExp(`^${job.id} +succeeded +encode +100% +${job.worker} `, 'm'));
   // Work folders are gone once the jobs end.
   assert.deepEqual(fs.readdirSync(path.join(shared, 'work')), []);
 });
@@ -125,14 +144,33 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
 
   const running = await submit(d, clip, 'canceled while running');
   const queued = await submit(d, clip, 'canceled while queued');
-  await until(() => /waiting for a worker/.test(d.output()), 30_000, 'the daemon to hand the jobs to the queue');
+  await until(() => (d.output().match(/waiting for a worker/g) ?? []).length === 2, 30_000, 'the daemon to hand the jobs to the queue');
+  // Waiting in the farm's queue is `queued`, everywhere: the API, the events, the health, the CLI.
+  for (const id of [running, queued]) {
+    assert.deepEqual([(await d.job(id)).state, (await d.job(id)).stage], ['queued', null]);
+    assert.deepEqual(states(d, id).map((j) => j.state), ['queued', 'queued']);
+  }
+  const waiting = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual([waiting.queue, waiting.workers], [{ queued: 2, running: 0 }, []]);
+  const editorEnv = daemonEnv(path.join(home, 'editor'));
+  const listedQueued = await tokenflow(['jobs', 'list', '--url', d.url], editorEnv);
+  for (const id of [running, queued]) assert.match(listedQueued.stdout, new RegExp(`^${id} +queued +- +0% `, 'm'));
   const canceledQueued = (await d.request('POST', `/v1/jobs/${queued}/cancel`)).json as JobRecord;
-  assert.ok(['running', 'canceled'].includes(canceledQueued.state));
-  assert.equal((await reached(d, queued, (j) => j.state === 'canceled', 'canceled', 30_000)).error?.code, 'canceled');
+  assert.ok(['queued', 'canceled'].includes(canceledQueued.state));
+  assert.equal((await reached(d, queued, (j) => j.state === 'canceled', 'canceled', 30_000)).error?.message, 'canceled while queued');
 
-  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')]);
+  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'gpu-1']);
   t.after(() => worker.stop('SIGKILL'));
   await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the job to run on the worker');
+  assert.deepEqual([(await d.job(running)).state, (await d.job(running)).worker], ['running', 'gpu-1']);
+  // The health lists the worker from its heartbeat: name, host, device, the job it runs.
+  const busy = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual(busy.queue, { queued: 0, running: 1 });
+  assert.equal(busy.workers!.length, 1);
+  const w = busy.workers![0]!;
+  assert.deepEqual([w.name, w.host, w.pid, w.device, w.concurrency, w.jobs], ['gpu-1', os.hostname(), worker.child.pid, 'cpu', 1, [running]]);
+  assert.ok(Date.now() - Date.parse(w.heartbeat_at) < 60_000, w.heartbeat_at);
+  assert.match((await tokenflow(['jobs', 'show', running, '--url', d.url], editorEnv)).stdout, /^worker +gpu-1$/m);
   assert.equal((await d.request('POST', `/v1/jobs/${running}/cancel`)).status, 200);
   const canceled = await reached(d, running, (j) => j.state === 'canceled', 'canceled', 60_000);
   assert.match(canceled.error!.message, /^canceled during (invert|edit|decode)$/);
@@ -142,6 +180,9 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
   const next = await submit(d, clip, 'after the cancels');
   assert.equal((await reached(d, next, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished')).state, 'succeeded');
   assert.deepEqual(fs.readdirSync(path.join(home, 'renders')).filter((f) => !f.includes('after-the-cancels')), [], 'no render or partial file of a canceled job');
+  // A worker that stops leaves the health at once (its heartbeat key goes with it).
+  await worker.stop('SIGTERM');
+  assert.deepEqual(((await d.request('GET', '/v1/health')).json as Health).workers, []);
 });
 
 test('a stopped worker puts its job back, another resumes it from its checkpoint, and a restarted daemon collects the outcome', SLOW, async (t) => {
@@ -208,7 +249,7 @@ test('a worker killed with -9 mid-edit: the other worker takes the job over afte
   t.after(() => d.stop('SIGKILL'));
   const work = path.join(home, 'work');
   const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
-  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
   t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
   // Three edit steps at 112x64: the kill comes after the first step's checkpoint is on the
   // shared storage, with two steps left.
@@ -230,6 +271,11 @@ test('a worker killed with -9 mid-edit: the other worker takes the job over afte
   assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: (resuming the edit at step [23]/3 from a checkpoint|all 3 edit steps were done earlier)`));
   const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
   assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+  // The daemon showed it: running on the victim, back in the queue, running on the other.
+  const victimName = victim === workers[0] ? 'w1' : 'w2';
+  const moves = states(d, id).map((j) => `${j.state}${j.worker ? `@${j.worker}` : ''}`).filter((m, i, all) => m !== all[i - 1]);
+  assert.deepEqual(moves, ['queued', `running@${victimName}`, `queued@${victimName}`, `running@${done.worker}`, `succeeded@${done.worker}`]);
+  assert.notEqual(done.worker, victimName);
 
   // The same job again, uninterrupted, on the surviving worker: the same frames.
   const again = await submitBody(d, body);
