@@ -292,3 +292,98 @@ async function decodedFrames(file: string): Promise<Buffer> {
   const { stdout } = await execFileAsync(resolveBinaries().ffmpeg, ['-v', 'error', '-nostdin', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
   return stdout;
 }
+
+test('Redis killed mid-job and started again on its append-only file: nothing is lost, the daemon\'s state is true again, both jobs finish', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-redis-');
+  const redis = await startRedis(undefined, { appendOnly: true });
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']);
+  t.after(() => worker.stop('SIGKILL'));
+  const running = await submitBody(d, jobBody(clip, 'runs through a Redis restart', { steps: 3, inversion_steps: 3 }));
+  const waiting = await submit(d, clip, 'waits through a Redis restart');
+  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the first job to run');
+
+  await redis.kill('SIGKILL');
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await redis.start();
+  const back = d.events.length;
+  // The worker's heartbeat is back in the health, and the daemon hears the running job again.
+  await until(async () => ((await d.request('GET', '/v1/health')).json as Health).workers?.some((w) => w.name === 'w1') === true, 60_000, `the worker's heartbeat after the restart\n${worker.output()}`);
+  const first = await reached(d, running, (j) => j.state === 'succeeded' || j.state === 'failed', 'the first job finished');
+  assert.equal(first.state, 'succeeded', JSON.stringify(first.error));
+  assert.ok(d.events.slice(back).some((e) => e.type === 'job.state' && e.job.id === running && e.job.state === 'succeeded'), 'its outcome came after Redis was back');
+  const second = await reached(d, waiting, (j) => j.state === 'succeeded' || j.state === 'failed', 'the queued job finished');
+  assert.equal(second.state, 'succeeded', JSON.stringify(second.error));
+  // Each ran once, on w1; the daemon's records say so, and nothing is left in either queue.
+  for (const id of [running, waiting]) {
+    assert.equal((worker.output().match(new RegExp(`job ${id.slice(0, 8)}: started`, 'g')) ?? []).length, 1, worker.output());
+    assert.deepEqual([(await d.job(id)).state, (await d.job(id)).worker], ['succeeded', 'w1']);
+  }
+  const health = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual(health.queue, { queued: 0, running: 0 });
+  assert.deepEqual(health.workers!.map((w) => [w.name, w.jobs]), [['w1', []]]);
+});
+
+test('a worker killed with -9 while encoding: started again, it kills the ffmpeg it left running and finishes the job', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const home = tempDir(t, 'tf-farm-orphans-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const renders = path.join(home, 'renders');
+  const workerHome = path.join(home, 'w1');
+  const workerArgs = ['--queue', redis.url, '--output', renders, '--work', path.join(home, 'work'), '--name', 'w1', '--stall-seconds', String(STALL_SECONDS)];
+  const first = await startWorker(workerHome, workerArgs);
+  t.after(() => first.stop('SIGKILL'));
+  const id = await submit(d, clip, 'a worker killed while encoding');
+  await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 240_000, `the encoder writing\n${first.output()}`);
+  const orphans = processesNaming(renders);
+  assert.ok(orphans.length > 0, 'the encoder runs');
+  // Frozen, so it is surely still there when the worker starts again, however fast it encodes.
+  for (const pid of orphans) process.kill(pid, 'SIGSTOP');
+  t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  await first.stop('SIGKILL');
+  // The records of its children are in its own data folder, not on the shared storage.
+  assert.ok(fs.readdirSync(path.join(workerHome, 'data', 'workers', 'w1', 'children')).length > 0);
+
+  const again = await startWorker(workerHome, workerArgs);
+  t.after(() => again.stop('SIGKILL'));
+  assert.deepEqual(orphans.filter(alive), [], `the dead worker's ffmpeg outlived its restart:\n${again.output()}`);
+  assert.match(again.output(), /killed ffmpeg \(pid \d+\), left running by a worker that did not stop cleanly/);
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished after the restart', 300_000);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.match(again.output(), new RegExp(`job ${id.slice(0, 8)}: pipeline: reusing the edited frames from an earlier attempt`));
+  assert.deepEqual(fs.readdirSync(renders), [path.basename(done.result!.output_path!)]);
+  // A second worker of the same name on the same data folder is refused: it would kill this one's children.
+  const twin = await tokenflow(['worker', ...workerArgs], daemonEnv(workerHome));
+  assert.equal(twin.code, 1);
+  assert.match(twin.stderr, new RegExp(`a worker named "w1" is already running with this data folder \\(pid ${again.child.pid}\\)`));
+});
+
+/** Processes whose command line names `text` (Linux /proc), not counting zombies. */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmdline.includes(text) && alive(Number(name))) pids.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
