@@ -81,6 +81,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
   const running = new Set<string>();
+  /** Jobs whose lock expired under this worker: another worker may run them now. */
+  const lost = new Set<string>();
   const heartbeat = startHeartbeat(redis, opts, running, log);
 
   const processor = async (job: Job<FarmJobData, JobResult>, token?: string, signal?: AbortSignal): Promise<JobResult> => {
@@ -95,6 +97,12 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       if (await redis.exists(cancelKey(id))) controller.abort(new Error('canceled by the user'));
       return await runOne(job, controller.signal);
     } catch (err) {
+      if (lost.has(id)) {
+        // Not this worker's job any more: leave its record and its work folder (with the
+        // checkpoints the next run resumes from) alone.
+        log('warn', `job ${id.slice(0, 8)}: stopped here; the stalled-job check hands it to a worker again`);
+        throw new WaitingError();
+      }
       if (stopping) {
         // Not the job's fault: back to the queue, for this or another worker to resume.
         await job.moveToWait(token);
@@ -107,6 +115,7 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       throw new UnrecoverableError(encodeFailure(error));
     } finally {
       running.delete(id);
+      lost.delete(id);
       heartbeat.beat();
     }
   };
@@ -132,7 +141,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
       return { ...result, output_path: result.output_path && editorPath(result.output_path), preview_paths: result.preview_paths.map(editorPath) };
     } catch (err) {
-      if (!stopping) removeJobLeftovers(opts.outputDir, base);
+      // A job this worker lost may be encoding elsewhere into the same partial file.
+      if (!stopping && !lost.has(record.id)) removeJobLeftovers(opts.outputDir, base);
       throw err;
     }
   };
@@ -153,6 +163,16 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
     ...(opts.stallSeconds === undefined ? {} : { lockDuration: opts.stallSeconds * 1000, stalledInterval: opts.stallSeconds * 1000 }),
   });
   worker.on('error', (err) => log('error', `queue: ${err.message}`));
+  // BullMQ renews a job's lock every --stall-seconds/2 but, when the lock has expired meanwhile
+  // (Redis unreachable or this process stalled for longer than --stall-seconds), only reports
+  // it: the stalled-job check may already have given the job to another worker, so this
+  // worker stops its run, or two would write the same job at once.
+  worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const jobId of jobIds) {
+      lost.add(jobId);
+      if (worker.cancelJob(jobId, 'its lock expired')) log('warn', `job ${jobId.slice(0, 8)}: its lock in Redis expired; stopping it here`);
+    }
+  });
   await worker.waitUntilReady();
   await subscriber.subscribe(CANCEL_CHANNEL);
   subscriber.on('message', (_channel: string, jobId: string) => {

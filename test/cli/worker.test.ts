@@ -3,7 +3,7 @@
 // daemon keeps its API and events; the workers run the jobs and write the renders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import type { Health } from '../../shared/health.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
-import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { tempDir, tokenflow } from '../helpers/cli.ts';
+import { startWorker } from '../helpers/farm_worker.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
@@ -22,30 +23,6 @@ const execFileAsync = promisify(execFile);
 
 /** The workers' --stall-seconds: a dead worker's job is taken over within seconds, not a minute. */
 const STALL_SECONDS = 4;
-
-interface WorkerProcess {
-  child: ChildProcess;
-  output(): string;
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-async function startWorker(home: string, args: string[]): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: daemonEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await until(() => /taking jobs/.test(out) || child.exitCode !== null, 60_000, 'the worker to start');
-  assert.equal(child.exitCode, null, `the worker exited:\n${out}`);
-  return {
-    child,
-    output: () => out,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
-}
 
 function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
