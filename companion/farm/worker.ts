@@ -127,6 +127,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
     const model = record.settings.model && (mapPath(record.settings.model, opts.pathMaps) ?? record.settings.model);
     log('info', `job ${record.id.slice(0, 8)}: started (attempt ${job.attemptsStarted}) on ${source}`);
     const base = outputBaseName(source, record.request.prompt, record.id);
+    // What an earlier attempt's worker was writing when it died (an encode's partial file).
+    for (const name of removeJobLeftovers(opts.outputDir, base)) log('info', `job ${record.id.slice(0, 8)}: removed ${name}, left by an earlier attempt`);
     try {
       const result = await runJob({
         job: { ...record, request: { ...record.request, source_path: source }, settings: { ...record.settings, model } },

@@ -334,6 +334,8 @@ test('a worker killed with -9 while encoding: started again, it kills the ffmpeg
   const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished after the restart', 300_000);
   assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
   assert.match(again.output(), new RegExp(`job ${id.slice(0, 8)}: pipeline: reusing the edited frames from an earlier attempt`));
+  // The dead attempt's partial render went when the job started again.
+  assert.match(again.output(), new RegExp(`job ${id.slice(0, 8)}: removed \.clip_a-worker-killed-while-encoding_.*\.partial, left by an earlier attempt`));
   assert.deepEqual(fs.readdirSync(renders), [path.basename(done.result!.output_path!)]);
   // A second worker of the same name on the same data folder is refused: it would kill this one's children.
   const twin = await tokenflow(['worker', ...workerArgs], daemonEnv(workerHome));
@@ -364,3 +366,53 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test('a worker frozen past --stall-seconds loses its job to the other worker; thawed, it stops its run and leaves the finished job and its render alone', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const home = tempDir(t, 'tf-farm-frozen-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const work = path.join(home, 'work');
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const id = await submitBody(d, jobBody(clip, 'outlives a frozen worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 }));
+  await until(() => fs.existsSync(path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json')), 240_000, 'the first edit checkpoint');
+  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
+  const victim = workers.find((w) => started.test(w.output()))!;
+  const other = workers.find((w) => w !== victim)!;
+  const victimName = victim === workers[0] ? 'w1' : 'w2';
+  // The worker and its children (each in its own process group) stop as one, as in a long stall.
+  const childrenDir = path.join(home, victimName, 'data', 'workers', victimName, 'children');
+  const groups = fs.readdirSync(childrenDir).map((f) => (JSON.parse(fs.readFileSync(path.join(childrenDir, f), 'utf8')) as { pid: number }).pid);
+  const signalAll = (signal: NodeJS.Signals) => {
+    process.kill(victim.child.pid!, signal);
+    for (const pgid of groups) {
+      try {
+        process.kill(-pgid, signal);
+      } catch {
+        // that child has exited
+      }
+    }
+  };
+  signalAll('SIGSTOP');
+  t.after(() => signalAll('SIGCONT'));
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
+  assert.deepEqual([done.state, done.worker], ['succeeded', victim === workers[0] ? 'w2' : 'w1'], JSON.stringify(done.error));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`));
+  const render = done.result!.output_path!;
+  const frames = await decodedFrames(render);
+  const eventsBefore = d.events.length;
+
+  signalAll('SIGCONT');
+  await until(() => new RegExp(`job ${id.slice(0, 8)}: stopped here`).test(victim.output()), 60_000, `the thawed worker to stop its run:\n${victim.output()}`);
+  assert.match(victim.output(), new RegExp(`job ${id.slice(0, 8)}: its lock in Redis expired; stopping it here`));
+  assert.doesNotMatch(victim.output(), new RegExp(`job ${id.slice(0, 8)}: (succeeded|canceled|internal)`));
+  // The daemon heard nothing more of the job, and its render is the other worker's, intact.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.deepEqual(d.events.slice(eventsBefore).filter((e) => e.type === 'job.state' && e.job.id === id), []);
+  assert.ok((await decodedFrames(render)).equals(frames));
+  assert.equal(victim.child.exitCode, null, 'the thawed worker keeps running');
+});
