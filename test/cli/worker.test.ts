@@ -388,12 +388,11 @@ test('a worker frozen past --stall-seconds loses its job to the other worker; th
   const childrenDir = path.join(home, victimName, 'data', 'workers', victimName, 'children');
   const groups = fs.readdirSync(childrenDir).map((f) => (JSON.parse(fs.readFileSync(path.join(childrenDir, f), 'utf8')) as { pid: number }).pid);
   const signalAll = (signal: NodeJS.Signals) => {
-    process.kill(victim.child.pid!, signal);
-    for (const pgid of groups) {
+    for (const target of [victim.child.pid!, ...groups.map((pgid) => -pgid)]) {
       try {
-        process.kill(-pgid, signal);
+        process.kill(target, signal);
       } catch {
-        // that child has exited
+        // it has exited (a child that ended, or the worker after the test)
       }
     }
   };
