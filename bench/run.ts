@@ -15,6 +15,8 @@ const benches: Array<{ name: string; optIn?: boolean; run: (flags: string[]) => 
   { name: 'pipeline', run: async () => (await import('./pipeline.ts')).benchPipeline() },
   { name: 'package', run: async () => (await import('./package.ts')).benchPackage() },
   { name: 'providers', run: async () => (await import('./providers.ts')).benchProviders() },
+  // Real redis-server, daemon and worker processes; minutes on a busy machine: bench/farm.ts.
+  { name: 'farm', optIn: true, run: async () => (await import('./farm.ts')).benchFarm() },
   // Needs a real GPU (or --dry-run): bench/gpu.ts.
   { name: 'gpu', optIn: true, run: async (flags) => (await import('./gpu.ts')).benchGpu(flags) },
 ];

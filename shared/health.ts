@@ -1,7 +1,27 @@
 // `GET /v1/health` and `GET /v1/models`.
 import { z } from 'zod';
 import { API_VERSION } from './api.ts';
-import { ModelId } from './jobs.ts';
+import { JobId, ModelId } from './jobs.ts';
+
+/**
+ * A studio farm worker (`tokenflow worker`) as its heartbeat in the farm's Redis describes it;
+ * the heartbeat expires when the worker stops renewing it (stopped, dead, cut off).
+ */
+export const FarmWorkerInfo = z.strictObject({
+  /** `--name`, by default the host name. */
+  name: z.string().min(1).max(200),
+  host: z.string(),
+  pid: z.number().int().positive(),
+  /** Its execution provider (e.g. "cuda:0", "cpu"); null when none could be loaded. */
+  device: z.string().nullable(),
+  device_name: z.string().nullable(),
+  concurrency: z.number().int().positive(),
+  /** The jobs it is running now. */
+  jobs: z.array(JobId),
+  started_at: z.iso.datetime(),
+  heartbeat_at: z.iso.datetime(),
+});
+export type FarmWorkerInfo = z.infer<typeof FarmWorkerInfo>;
 
 export const Health = z.strictObject({
   /** 'degraded': the daemon answers but cannot run edits (e.g. no model, no runtime). */
@@ -18,6 +38,12 @@ export const Health = z.strictObject({
   device_name: z.string().nullable().optional(),
   /** Free bytes in the render folder (the panel's setup checklist); null when unknown. */
   output_free_bytes: z.number().int().min(0).nullable().optional(),
+  /**
+   * Studio farm (`serve --queue`): the workers whose heartbeat is current, by name; absent
+   * when the daemon runs its jobs itself. `queue` then counts the daemon's own jobs: queued
+   * ones wait in the farm's queue, running ones are on workers.
+   */
+  workers: z.array(FarmWorkerInfo).optional(),
 });
 export type Health = z.infer<typeof Health>;
 

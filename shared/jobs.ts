@@ -247,6 +247,11 @@ export const JobRecord = z.strictObject({
   attempts: Count,
   result: JobResult.nullable(),
   error: JobError.nullable(),
+  /**
+   * Studio farm (`serve --queue`): the name of the worker that took the job's latest attempt;
+   * absent for jobs the daemon runs itself and while no worker has taken the job.
+   */
+  worker: z.string().max(200).optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
 

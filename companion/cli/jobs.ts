@@ -10,7 +10,7 @@ const help = `Usage: tokenflow jobs <list | show ID | cancel ID> [options]
 Lists, shows and cancels the jobs of the running daemon (\`tokenflow serve\`).
 
 Sub-commands:
-  list         every job, oldest first
+  list         every job, oldest first (with a WORKER column when a farm ran them)
   show ID      one job in detail
   cancel ID    cancel a queued or running job
 
@@ -63,8 +63,12 @@ export const command: Command = {
 
 function formatList(jobs: JobRecord[]): string {
   if (jobs.length === 0) return 'no jobs';
-  const rows = jobs.map((j) => [j.id, j.state, j.stage ?? '-', percent(j), j.created_at.replace(/\.\d+Z$/, 'Z'), clip(j.request.prompt, 40)]);
-  const header = ['ID', 'STATE', 'STAGE', 'DONE', 'CREATED', 'PROMPT'];
+  // A studio farm daemon's jobs ran on workers: a WORKER column says which (- for none yet).
+  const farm = jobs.some((j) => j.worker !== undefined);
+  const rows = jobs.map((j) => [
+    j.id, j.state, j.stage ?? '-', percent(j), ...(farm ? [j.worker ?? '-'] : []), j.created_at.replace(/\.\d+Z$/, 'Z'), clip(j.request.prompt, 40),
+  ]);
+  const header = ['ID', 'STATE', 'STAGE', 'DONE', ...(farm ? ['WORKER'] : []), 'CREATED', 'PROMPT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
@@ -86,6 +90,7 @@ function formatJob(job: JobRecord): string {
     ['model', settings.model ?? '(daemon default)'],
     ['attempts', String(job.attempts)],
   ];
+  if (job.worker !== undefined) lines.push(['worker', job.worker]);
   if (job.result) {
     lines.push(['output', job.result.output_path ?? '(preview only)']);
     lines.push(['frames', `${job.result.frame_count} at ${job.result.width}x${job.result.height}, ${job.result.frame_rate} fps`]);

@@ -193,7 +193,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
     // Farm renders are written by the workers, with the shared folder's own rules.
-    ...(farm ? { execute: farm.execute, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
+    ...(farm ? { execute: farm.execute, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
   });
   try {
     await jobs.start();
@@ -217,6 +217,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       deviceName: () => deviceName,
       listModels: () => models.list(),
       modelPulls,
+      ...(farm ? { farmWorkers: () => farm.workers() } : {}),
       outputDir: opts.outputDir,
       log,
       notify: (title, text) => notifyDesktop(title, text, (why) => log('debug', `no desktop notification for the pairing code (${why})`)),

@@ -8,6 +8,7 @@ import { parseQueueUrl } from '../farm/queue_url.ts';
 import { startFarmWorker } from '../farm/worker.ts';
 import { loadMedia } from '../jobs/media_api.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
+import { gpuName } from '../runtime/gpu_name.ts';
 import { probeProvider } from '../runtime/provider_probe.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import { parseOptions, UsageError, type Command } from './command.ts';
@@ -32,6 +33,14 @@ Options:
   --work DIR            job work folders (checkpoints, inversion cache); put it on shared
                         storage so another worker can resume a job this one dropped
                         (default <data folder>/farm-work)
+  --name NAME           this worker's name in the daemons' health and job lists (default
+                        the host name); two workers on one machine need their own names
+  --stall-seconds N     how long a job a dead worker held (kill -9, power loss) stays
+                        locked before another worker takes it over: the job lock's
+                        duration and the interval of the stalled-job check, 2 to 3600
+                        (default 30, BullMQ's). Give every worker the same value; a
+                        short one costs more Redis traffic, and one shorter than this
+                        machine's worst event-loop stall hands a live job over
   -h, --help            this help`;
 
 export const command: Command = {
@@ -46,6 +55,8 @@ export const command: Command = {
         'path-map': { type: 'string', multiple: true },
         output: { type: 'string' },
         work: { type: 'string' },
+        'stall-seconds': { type: 'string' },
+        name: { type: 'string' },
       },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -64,20 +75,35 @@ export const command: Command = {
     if (!/^\d+$/.test(values.concurrency ?? '1') || concurrency < 1 || concurrency > 64) {
       throw new UsageError(`--concurrency must be an integer from 1 to 64, got "${values.concurrency}"`);
     }
+    const stallSeconds = values['stall-seconds'] === undefined ? undefined : Number(values['stall-seconds']);
+    if (stallSeconds !== undefined && (!/^\d+$/.test(values['stall-seconds']!) || stallSeconds < 2 || stallSeconds > 3600)) {
+      throw new UsageError(`--stall-seconds must be an integer from 2 to 3600, got "${values['stall-seconds']}"`);
+    }
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const workDir = values.work === undefined ? path.join(folders.dataDir, 'farm-work') : path.resolve(values.work);
 
-    log('info', `TokenFlow worker on ${os.hostname()} starting (queue ${connection.display})`);
+    const name = values.name ?? os.hostname();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new UsageError(`--name must be 1 to 100 characters of A-Z a-z 0-9 . _ - , got "${name}"`);
+
+    log('info', `TokenFlow worker ${name} on ${os.hostname()} starting (queue ${connection.display})`);
     // ffmpeg and the pipeline process end with the worker, even one killed with -9.
     watchChildren();
     log('info', describeCapabilities(await checkMedia()));
+    let device: string | null = null;
+    let deviceName: string | null = null;
     try {
-      log('info', `execution provider: ${(await probeProvider()).line}`);
+      const probe = await probeProvider();
+      device = probe.provider;
+      deviceName = await gpuName(probe.provider);
+      log('info', `execution provider: ${probe.line}`);
     } catch (err) {
       log('error', `ONNX Runtime cannot create a session on this machine: ${err instanceof Error ? err.message : err}`);
     }
-    const worker = await startFarmWorker({ connection, concurrency, pathMaps, outputDir, workDir, media: await loadMedia(), log });
+    const worker = await startFarmWorker({
+      connection, name, device, deviceName, concurrency, pathMaps, outputDir, workDir, stallSeconds,
+      stateDir: path.join(folders.dataDir, 'workers', name), media: await loadMedia(), log,
+    });
     for (const m of pathMaps) log('info', `path map: ${m.from} → ${m.to}`);
     log('info', `taking jobs, ${concurrency} at a time; renders go to ${outputDir}, work folders to ${workDir}`);
     await new Promise<void>((resolve) => {

@@ -7,11 +7,12 @@
 import type { Redis } from 'ioredis';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
+import { FarmWorkerInfo } from '../../shared/health.ts';
 import type { JobResult } from '../../shared/jobs.ts';
 import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
 import { StopReason } from '../jobs/stop_reason.ts';
 import { PipelineError } from '../pipeline/interface.ts';
-import { CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, QUEUE_NAME, type FarmJobData } from './protocol.ts';
+import { CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, QUEUE_NAME, WORKER_KEY_PREFIX, type FarmJobData } from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
@@ -20,6 +21,8 @@ const KEEP_FINISHED_S = 7 * 24 * 3600;
 
 interface Watcher {
   events: RunnerEvents;
+  /** A worker's `taken` reached the job service (for this attempt). */
+  taken: boolean;
   completed(result: JobResult): void;
   failed(reason: string): void;
   removed(): void;
@@ -38,10 +41,27 @@ export class FarmClient {
     queueEvents.on('progress', ({ jobId, data }) => {
       const watcher = this.watchers.get(jobId);
       const parsed = FarmEvent.safeParse(data);
-      if (watcher && parsed.success) deliver(watcher.events, parsed.data);
+      if (!watcher || !parsed.success) return;
+      if (parsed.data.t === 'taken') watcher.taken = true;
+      deliver(watcher.events, parsed.data);
     });
+    // Back in the wait list from active: its worker stopped (moveToWait) or died (stalled).
+    const requeued = (jobId: string) => {
+      const watcher = this.watchers.get(jobId);
+      if (!watcher) return;
+      watcher.taken = false;
+      watcher.events.requeued?.();
+    };
+    queueEvents.on('waiting', ({ jobId, prev }) => {
+      if (prev === 'active') requeued(jobId);
+    });
+    queueEvents.on('stalled', ({ jobId }) => requeued(jobId));
     queueEvents.on('completed', ({ jobId, returnvalue }) => {
-      this.watchers.get(jobId)?.completed(typeof returnvalue === 'string' ? (JSON.parse(returnvalue) as JobResult) : (returnvalue as JobResult));
+      const watcher = this.watchers.get(jobId);
+      if (!watcher) return;
+      const result = typeof returnvalue === 'string' ? (JSON.parse(returnvalue) as JobResult) : (returnvalue as JobResult);
+      // A job's record says who ran it even when its `taken` went missing (e.g. Redis restarted).
+      void this.ensureTaken(jobId, watcher).finally(() => watcher.completed(result));
     });
     queueEvents.on('failed', ({ jobId, failedReason }) => this.watchers.get(jobId)?.failed(failedReason));
     queueEvents.on('removed', ({ jobId }) => this.watchers.get(jobId)?.removed());
@@ -73,6 +93,7 @@ export class FarmClient {
       const aborted = () => new DOMException(`job aborted: ${signal.reason instanceof Error ? signal.reason.message : 'canceled'}`, 'AbortError');
       const watcher: Watcher = {
         events: ctx.events,
+        taken: false,
         completed: (result) => settle(() => resolve(result)),
         failed: (reason) => settle(() => reject(signal.aborted ? aborted() : failure(reason))),
         removed: () => settle(() => reject(signal.aborted ? aborted() : new PipelineError('internal', 'the job was removed from the farm queue'))),
@@ -87,7 +108,7 @@ export class FarmClient {
       };
       this.watchers.set(id, watcher);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.attach(ctx).then(
+      this.attach(ctx, watcher).then(
         (finished) => {
           if (finished) finished.result !== undefined ? watcher.completed(finished.result) : watcher.failed(finished.reason);
         },
@@ -97,12 +118,13 @@ export class FarmClient {
   };
 
   /** Adds the job (or finds it, after a daemon restart); a job that already ended says how. */
-  private async attach(ctx: RunJobContext): Promise<{ result?: JobResult; reason: string } | null> {
+  private async attach(ctx: RunJobContext, watcher: Watcher): Promise<{ result?: JobResult; reason: string } | null> {
     const id = ctx.job.id;
     const existing = await Job.fromId<FarmJobData, JobResult>(this.queue, id);
     if (existing) {
       const state = await existing.getState();
       ctx.events.log('info', `attached to the farm's job (${state})`);
+      if (state === 'active' || state === 'completed') await this.ensureTaken(id, watcher);
       if (state === 'completed') return { result: existing.returnvalue, reason: '' };
       if (state === 'failed') return { reason: existing.failedReason };
       return null;
@@ -118,6 +140,32 @@ export class FarmClient {
     });
     ctx.events.log('info', 'sent to the farm; waiting for a worker');
     return null;
+  }
+
+  /** Tells the job service who took the job, from BullMQ's record of it, unless it knows. */
+  private async ensureTaken(id: string, watcher: Watcher): Promise<void> {
+    if (watcher.taken) return;
+    const job = await Job.fromId(this.queue, id).catch(() => undefined);
+    watcher.taken = true;
+    watcher.events.taken?.(job?.processedBy ?? 'unknown');
+  }
+
+  /** The workers whose heartbeat is current, by name. */
+  async workers(): Promise<FarmWorkerInfo[]> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', `${WORKER_KEY_PREFIX}*`, 'COUNT', 200);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    const values = keys.length === 0 ? [] : await this.redis.mget(...keys);
+    const workers: FarmWorkerInfo[] = [];
+    for (const value of values) {
+      const parsed = value === null ? null : FarmWorkerInfo.safeParse(JSON.parse(value));
+      if (parsed?.success) workers.push(parsed.data);
+    }
+    return workers.sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
   }
 
   private async cancel(id: string): Promise<void> {
@@ -147,6 +195,10 @@ function deliver(events: RunnerEvents, e: FarmEvent): void {
       return events.stageSkipped(e.stage);
     case 'log':
       return events.log(e.level, `[worker] ${e.message}`);
+    case 'taken':
+      return events.taken?.(e.worker);
+    case 'preview':
+      return events.preview({ index: e.index, mime: e.mime, data: Buffer.from(e.data, 'base64'), width: e.width, height: e.height });
   }
 }
 

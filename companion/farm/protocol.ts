@@ -3,6 +3,7 @@
 // the job's failed reason, and the cancel request for a job a worker is running.
 import { z } from 'zod';
 import { JobError } from '../../shared/errors.ts';
+import { MAX_PREVIEW_BASE64 } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
 import { Stage } from '../../shared/jobs.ts';
 
@@ -16,6 +17,16 @@ export function cancelKey(jobId: string): string {
   return `tokenflow:canceled:${jobId}`;
 }
 
+/** A worker's heartbeat (shared/health.ts FarmWorkerInfo as JSON), one key per worker process. */
+export function workerKey(name: string, pid: number): string {
+  return `${WORKER_KEY_PREFIX}${name}:${pid}`;
+}
+export const WORKER_KEY_PREFIX = 'tokenflow:worker:';
+
+/** A worker renews its heartbeat this often; it expires after HEARTBEAT_TTL_S without one. */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+export const HEARTBEAT_TTL_S = 15;
+
 export interface FarmJobData {
   job: JobRecord;
 }
@@ -24,11 +35,18 @@ const Level = z.enum(['debug', 'info', 'warn', 'error']);
 
 /** One runner event (RunnerEvents), carried as the BullMQ job's progress. */
 export const FarmEvent = z.discriminatedUnion('t', [
+  /** First of every attempt: which worker took the job. */
+  z.object({ t: z.literal('taken'), worker: z.string() }),
   z.object({ t: z.literal('stageStart'), stage: Stage }),
   z.object({ t: z.literal('progress'), stage: Stage, done: z.number(), total: z.number(), doneBefore: z.number().optional() }),
   z.object({ t: z.literal('stageEnd'), stage: Stage }),
   z.object({ t: z.literal('stageSkipped'), stage: Stage }),
   z.object({ t: z.literal('log'), level: Level, message: z.string() }),
+  /** An edited keyframe (PipelinePreview, its image as base64), thinned out by the worker. */
+  z.object({
+    t: z.literal('preview'), index: z.number().int().min(0), mime: z.enum(['image/jpeg', 'image/png']),
+    data: z.base64().max(MAX_PREVIEW_BASE64), width: z.number().int().positive(), height: z.number().int().positive(),
+  }),
 ]);
 export type FarmEvent = z.infer<typeof FarmEvent>;
 

@@ -5,26 +5,45 @@
 // daemon as the job's progress; a failure as its JobError; a render's path is mapped back to
 // the editor's side.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import type { LogLevel } from '../../shared/events.ts';
+import type { Redis } from 'ioredis';
+import { MAX_PREVIEW_BASE64, type LogLevel } from '../../shared/events.ts';
+import type { FarmWorkerInfo } from '../../shared/health.ts';
 import type { JobResult } from '../../shared/jobs.ts';
 import { classifyFailure } from '../jobs/failure.ts';
 import type { MediaApi } from '../jobs/media_api.ts';
 import { outputBaseName, removeJobLeftovers } from '../jobs/output_files.ts';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../jobs/pipeline_host.ts';
+import { PreviewThrottle } from '../jobs/preview_throttle.ts';
 import { runJob, type RunnerEvents } from '../jobs/runner.ts';
-import { PipelineError } from '../pipeline/interface.ts';
+import { PipelineError, type PipelinePreview } from '../pipeline/interface.ts';
+import { writeFileAtomic } from '../util/atomic_file.ts';
+import { ChildRegistry, installChildRegistry, processIdentity, uninstallChildRegistry } from '../util/child_registry.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';
-import { CANCEL_CHANNEL, cancelKey, encodeFailure, QUEUE_NAME, type FarmEvent, type FarmJobData } from './protocol.ts';
+import { CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
 /** Progress ticks go to Redis at most this often per job (stage changes and logs always). */
 const PROGRESS_INTERVAL_MS = 200;
 
+/** Previews too (each is an image of some kB): the daemon's own throttle is 500 ms. */
+const PREVIEW_INTERVAL_MS = 500;
+
 export interface FarmWorkerOptions {
   connection: QueueConnection;
+  /** This worker's name in the health and in the jobs it runs (`--name`, default the host name). */
+  name: string;
+  /** Its execution provider and GPU, for the health (null: none loaded / not known). */
+  device: string | null;
+  deviceName: string | null;
+  /**
+   * This worker's own folder (never shared): its children's records, so a worker started
+   * after one killed with -9 kills the ffmpeg and pipeline processes that one left running.
+   */
+  stateDir: string;
   concurrency: number;
   pathMaps: readonly PathMapping[];
   /** Where renders are written (the shared output folder as this machine mounts it). */
@@ -33,6 +52,13 @@ export interface FarmWorkerOptions {
   workDir: string;
   media: MediaApi;
   log: (level: LogLevel, message: string) => void;
+  /**
+   * BullMQ's job lock (and the interval of this worker's stalled-job check), in seconds: a
+   * worker that dies holding a job loses it after about this long, and another worker takes
+   * it within about twice as long. Every worker of a farm should use the same value.
+   * Default: BullMQ's (30 s).
+   */
+  stallSeconds?: number;
   /** Tests pass a pipeline double; default the product's pipeline. */
   pipelineModule?: URL;
 }
@@ -47,19 +73,36 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   await checkReachable(opts.connection);
   fs.mkdirSync(opts.outputDir, { recursive: true });
   fs.mkdirSync(opts.workDir, { recursive: true, mode: 0o700 });
+  const children = claimStateDir(opts.stateDir, opts.name);
+  for (const child of children.killLeftovers()) log('warn', `killed ${child}, left running by a worker that did not stop cleanly`);
+  installChildRegistry(children);
   const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE);
   const redis = openRedis(opts.connection, (m) => log('error', m));
   const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
+  const running = new Set<string>();
+  /** Jobs whose lock expired under this worker: another worker may run them now. */
+  const lost = new Set<string>();
+  const heartbeat = startHeartbeat(redis, opts, running, log);
 
   const processor = async (job: Job<FarmJobData, JobResult>, token?: string, signal?: AbortSignal): Promise<JobResult> => {
     const id = job.data.job.id;
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    running.add(id);
+    heartbeat.beat();
     try {
+      // First of the attempt's events: the daemon shows the job running, on this worker.
+      await job.updateProgress({ t: 'taken', worker: opts.name } satisfies FarmEvent);
       if (await redis.exists(cancelKey(id))) controller.abort(new Error('canceled by the user'));
       return await runOne(job, controller.signal);
     } catch (err) {
+      if (lost.has(id)) {
+        // Not this worker's job any more: leave its record and its work folder (with the
+        // checkpoints the next run resumes from) alone.
+        log('warn', `job ${id.slice(0, 8)}: stopped here; the stalled-job check hands it to a worker again`);
+        throw new WaitingError();
+      }
       if (stopping) {
         // Not the job's fault: back to the queue, for this or another worker to resume.
         await job.moveToWait(token);
@@ -70,6 +113,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       fs.rmSync(path.join(opts.workDir, id), { recursive: true, force: true });
       log(error.code === 'canceled' ? 'info' : 'error', `job ${id.slice(0, 8)}: ${error.code}: ${error.message}`);
       throw new UnrecoverableError(encodeFailure(error));
+    } finally {
+      running.delete(id);
+      lost.delete(id);
+      heartbeat.beat();
     }
   };
 
@@ -80,6 +127,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
     const model = record.settings.model && (mapPath(record.settings.model, opts.pathMaps) ?? record.settings.model);
     log('info', `job ${record.id.slice(0, 8)}: started (attempt ${job.attemptsStarted}) on ${source}`);
     const base = outputBaseName(source, record.request.prompt, record.id);
+    // What an earlier attempt's worker was writing when it died (an encode's partial file).
+    for (const name of removeJobLeftovers(opts.outputDir, base)) log('info', `job ${record.id.slice(0, 8)}: removed ${name}, left by an earlier attempt`);
     try {
       const result = await runJob({
         job: { ...record, request: { ...record.request, source_path: source }, settings: { ...record.settings, model } },
@@ -94,7 +143,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
       return { ...result, output_path: result.output_path && editorPath(result.output_path), preview_paths: result.preview_paths.map(editorPath) };
     } catch (err) {
-      if (!stopping) removeJobLeftovers(opts.outputDir, base);
+      // A job this worker lost may be encoding elsewhere into the same partial file.
+      if (!stopping && !lost.has(record.id)) removeJobLeftovers(opts.outputDir, base);
       throw err;
     }
   };
@@ -110,8 +160,21 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, processor, {
     connection: opts.connection.options,
     concurrency: opts.concurrency,
+    // Recorded on each job it takes (BullMQ's processedBy): a daemon that attaches later reads it.
+    name: opts.name,
+    ...(opts.stallSeconds === undefined ? {} : { lockDuration: opts.stallSeconds * 1000, stalledInterval: opts.stallSeconds * 1000 }),
   });
   worker.on('error', (err) => log('error', `queue: ${err.message}`));
+  // BullMQ renews a job's lock every --stall-seconds/2 but, when the lock has expired meanwhile
+  // (Redis unreachable or this process stalled for longer than --stall-seconds), only reports
+  // it: the stalled-job check may already have given the job to another worker, so this
+  // worker stops its run, or two would write the same job at once.
+  worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const jobId of jobIds) {
+      lost.add(jobId);
+      if (worker.cancelJob(jobId, 'its lock expired')) log('warn', `job ${jobId.slice(0, 8)}: its lock in Redis expired; stopping it here`);
+    }
+  });
   await worker.waitUntilReady();
   await subscriber.subscribe(CANCEL_CHANNEL);
   subscriber.on('message', (_channel: string, jobId: string) => {
@@ -124,8 +187,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       worker.cancelAllJobs('the worker is stopping');
       await worker.close();
       await pipelines.close();
+      await heartbeat.stop();
       subscriber.disconnect();
       redis.disconnect();
+      uninstallChildRegistry(children);
     },
   };
 }
@@ -150,6 +215,11 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
   const send = (event: FarmEvent) => {
     chain = chain.then(() => job.updateProgress(event)).catch(() => {});
   };
+  const previews = new PreviewThrottle<PipelinePreview>(PREVIEW_INTERVAL_MS, (p) => {
+    const data = Buffer.from(p.data).toString('base64');
+    if (data.length > MAX_PREVIEW_BASE64) log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
+    else send({ t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height });
+  });
   return {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
     progress: (stage, done, total, doneBefore) => {
@@ -158,12 +228,76 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
       lastTick = now;
       send(doneBefore === undefined ? { t: 'progress', stage, done, total } : { t: 'progress', stage, done, total, doneBefore });
     },
-    stageEnd: (stage) => send({ t: 'stageEnd', stage }),
+    stageEnd: (stage) => {
+      // The stage's last preview goes before its end (the encode stage follows the edit's).
+      previews.flush();
+      send({ t: 'stageEnd', stage });
+    },
     stageSkipped: (stage) => send({ t: 'stageSkipped', stage }),
-    preview: () => {},
+    preview: (p) => previews.push(p),
     log: (level, message) => {
       log(level, message);
       send({ t: 'log', level, message });
     },
   };
+}
+
+interface Heartbeat {
+  /** Writes the heartbeat now (the jobs it runs changed). */
+  beat(): void;
+  /** Stops it and removes the key: the worker leaves the health at once. */
+  stop(): Promise<void>;
+}
+
+/** The worker's FarmWorkerInfo under its key, renewed every HEARTBEAT_INTERVAL_MS with a TTL. */
+function startHeartbeat(redis: Redis, opts: FarmWorkerOptions, running: ReadonlySet<string>, log: (level: LogLevel, message: string) => void): Heartbeat {
+  const key = workerKey(opts.name, process.pid);
+  const startedAt = new Date().toISOString();
+  let failing = false;
+  const beat = () => {
+    const info: FarmWorkerInfo = {
+      name: opts.name, host: os.hostname(), pid: process.pid, device: opts.device, device_name: opts.deviceName,
+      concurrency: opts.concurrency, jobs: [...running], started_at: startedAt, heartbeat_at: new Date().toISOString(),
+    };
+    redis.set(key, JSON.stringify(info), 'EX', HEARTBEAT_TTL_S).then(
+      () => {
+        if (failing) log('info', 'heartbeat: written again');
+        failing = false;
+      },
+      (err: unknown) => {
+        // ioredis reconnects by itself; say so once, not every few seconds.
+        if (!failing) log('warn', `heartbeat: not written (${err instanceof Error ? err.message : err}); retrying`);
+        failing = true;
+      },
+    );
+  };
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  return {
+    beat,
+    async stop() {
+      clearInterval(timer);
+      await redis.del(key).catch(() => {});
+    },
+  };
+}
+
+/**
+ * The worker's own folder, claimed for this process: a live worker of the same name on the
+ * same data folder is refused (it would kill that one's children); the registry of children
+ * lives inside.
+ */
+function claimStateDir(dir: string, name: string): ChildRegistry {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pidFile = path.join(dir, 'worker.json');
+  try {
+    const other = JSON.parse(fs.readFileSync(pidFile, 'utf8')) as { pid: number; identity: string };
+    if (other.pid !== process.pid && processIdentity(other.pid) === other.identity) {
+      throw new Error(`a worker named "${name}" is already running with this data folder (pid ${other.pid}); give each worker on one machine its own --name`);
+    }
+  } catch (err) {
+    if (!(err instanceof SyntaxError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  writeFileAtomic(pidFile, JSON.stringify({ pid: process.pid, identity: processIdentity(process.pid) }));
+  return new ChildRegistry(path.join(dir, 'children'));
 }

@@ -27,6 +27,12 @@ export interface JobServiceOptions {
    * that hands the job to its queue and relays the worker's events (companion/farm/).
    */
   execute?: (ctx: RunJobContext) => Promise<JobResult>;
+  /**
+   * `execute` only hands the job on (the studio farm's queue): a job it was given stays
+   * `queued` until its events say `taken` (then `running`, with the worker's name), and goes
+   * back to `queued` on `requeued`. Default false: a started job is `running`.
+   */
+  queuedUntilTaken?: boolean;
   /** Probe the source when a job is submitted and refuse non-video (default true). */
   probeOnSubmit?: boolean;
   /**

@@ -22,6 +22,13 @@ export interface RunnerEvents {
   stageSkipped(stage: Stage): void;
   preview(preview: PipelinePreview): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /**
+   * An executor that hands the job to others (the studio farm) only: a worker, named, took it
+   * (until then the job stays queued). runJob runs the job at once and calls neither.
+   */
+  taken?(worker: string): void;
+  /** The job went back to the executor's queue (its worker stopped or died). */
+  requeued?(): void;
 }
 
 export interface RunJobContext {

@@ -75,6 +75,7 @@ export class JobService implements JobServiceApi {
   private readonly maxAttempts: number;
   private readonly pipelines: PipelineHost;
   private readonly execute: (ctx: RunJobContext) => Promise<JobResult>;
+  private readonly queuedUntilTaken: boolean;
   private readonly probeOnSubmit: boolean;
   private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly previewIntervalMs: number;
@@ -103,6 +104,7 @@ export class JobService implements JobServiceApi {
     this.maxAttempts = positiveInt(options.maxAttempts ?? 3, 'maxAttempts');
     this.pipelines = new PipelineHost(options.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { abortGraceMs: options.abortGraceMs });
     this.execute = options.execute ?? runJob;
+    this.queuedUntilTaken = options.queuedUntilTaken ?? false;
     this.probeOnSubmit = options.probeOnSubmit ?? true;
     this.checkSettings = options.checkSettings;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
@@ -186,11 +188,14 @@ export class JobService implements JobServiceApi {
 
   snapshot(): JobRecord[] {
     const running = this.list().filter((j) => j.state === 'running');
-    return [...running, ...this.queue.map((id) => this.store.get(id)!.job)];
+    // Jobs handed to an executor's own queue (the farm's) and not taken yet, oldest first.
+    const handedOn = this.list().filter((j) => j.state === 'queued' && this.active.has(j.id));
+    return [...running, ...handedOn, ...this.queue.map((id) => this.store.get(id)!.job)];
   }
 
   queueCounts(): { queued: number; running: number } {
-    return { queued: this.queue.length, running: this.active.size };
+    const handedOn = [...this.active.keys()].filter((id) => this.current(id).state === 'queued').length;
+    return { queued: this.queue.length + handedOn, running: this.active.size - handedOn };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -416,7 +421,8 @@ export class JobService implements JobServiceApi {
       const why = this.storageError(err, 'the job was stopped');
       controller.abort(new StopReason('storage', why instanceof Error ? why.message : String(why)));
     };
-    this.update(id, { state: 'running', attempts: attempt, error: null }, { persist: true }).catch(stopUnrecorded);
+    const start = this.queuedUntilTaken ? { attempts: attempt, error: null } : { state: 'running' as const, attempts: attempt, error: null };
+    this.update(id, start, { persist: true }).catch(stopUnrecorded);
     const active: ActiveJob = {
       controller,
       tracker: new ProgressTracker(),
@@ -425,7 +431,7 @@ export class JobService implements JobServiceApi {
       done: Promise.resolve(),
     };
     this.active.set(id, active);
-    this.jobLog(id, 'info', `started (attempt ${attempt})`);
+    this.jobLog(id, 'info', this.queuedUntilTaken ? `handed on (attempt ${attempt})` : `started (attempt ${attempt})`);
     active.done = this.execute({
       job: this.current(id),
       jobDir: this.jobDir(id),
@@ -453,6 +459,18 @@ export class JobService implements JobServiceApi {
         stageSkipped: (stage) => active.tracker.skip(stage),
         preview: (p) => active.previews.push(p),
         log: (level, message) => this.jobLog(id, level, message),
+        taken: (worker) => {
+          const job = this.current(id);
+          if (job.state !== 'queued' && job.worker === worker) return;
+          this.update(id, { state: 'running', worker }, { persist: true }).catch(stopUnrecorded);
+          this.jobLog(id, 'info', `taken by the worker ${worker}`);
+        },
+        requeued: () => {
+          const job = this.current(id);
+          if (job.state !== 'running') return;
+          this.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true }).catch(stopUnrecorded);
+          this.jobLog(id, 'info', `back in the queue${job.worker === undefined ? '' : ` (the worker ${job.worker} let it go)`}`);
+        },
       },
     })
       .then(
@@ -499,8 +517,10 @@ export class JobService implements JobServiceApi {
       return;
     }
     if (reason !== null) {
-      await this.finishOrRetry(id, 'canceled', { error: { code: 'canceled', message: `canceled during ${where}` } });
-      this.jobLog(id, 'info', `canceled during ${where}`);
+      // A job handed on (the farm's queue) may be canceled before any worker took it.
+      const when = job.state === 'queued' ? 'canceled while queued' : `canceled during ${where}`;
+      await this.finishOrRetry(id, 'canceled', { error: { code: 'canceled', message: when } });
+      this.jobLog(id, 'info', when);
       return;
     }
     const error = classifyFailure(err);

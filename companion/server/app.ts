@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { API_PATHS, API_VERSION } from '../../shared/api.ts';
-import { Health, PublicHealth, type ModelInfo } from '../../shared/health.ts';
+import { Health, PublicHealth, type FarmWorkerInfo, type ModelInfo } from '../../shared/health.ts';
 import { JobDeleteQuery, JobId, JobRequest, PresetName } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
 import { PairingConfirm, type PairingGranted } from '../../shared/pairing.ts';
@@ -40,6 +40,8 @@ export interface AppDeps {
   outputFreeBytes?: () => Promise<number | null>;
   /** Model downloads (shared/model_pulls.ts); absent in daemons built without them. */
   modelPulls?: ModelPullService;
+  /** The studio farm's live workers, for the health; absent without a farm. */
+  farmWorkers?: () => Promise<FarmWorkerInfo[]>;
 }
 
 /** Routes that take no query parameters validate against this (unknown ones are refused). */
@@ -286,6 +288,7 @@ async function fullHealth(deps: AppDeps): Promise<Health> {
     queue: deps.jobs.queueCounts(),
     device_name: deps.deviceName?.() ?? null,
     output_free_bytes: deps.outputFreeBytes ? await deps.outputFreeBytes() : null,
+    ...(deps.farmWorkers ? { workers: await deps.farmWorkers() } : {}),
   });
 }
 

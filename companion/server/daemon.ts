@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { KnownErrorCode } from '../../shared/errors.ts';
-import type { ModelInfo } from '../../shared/health.ts';
+import type { FarmWorkerInfo, ModelInfo } from '../../shared/health.ts';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobServiceApi } from '../jobs/index.ts';
 import { createApp } from './app.ts';
@@ -39,6 +39,8 @@ export interface DaemonOptions {
   outputDir?: string;
   /** Model downloads for the panel (`POST /v1/models/pull`); their events go on /v1/events. */
   modelPulls?: ModelPullService;
+  /** The studio farm's live workers, for the health (`serve --queue`). */
+  farmWorkers?: () => Promise<FarmWorkerInfo[]>;
   /** Also shows the pairing code as a desktop notification (`tokenflow serve`; not in tests). */
   notify?: (title: string, text: string) => void;
 }
@@ -83,6 +85,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log,
     modelPulls: opts.modelPulls,
     deviceName: opts.deviceName,
+    farmWorkers: opts.farmWorkers,
     outputFreeBytes: opts.outputDir === undefined ? undefined : () => freeBytes(opts.outputDir!),
     pairing: new PairingDesk({
       token: opts.token,

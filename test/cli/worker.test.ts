@@ -3,52 +3,41 @@
 // daemon keeps its API and events; the workers run the jobs and write the renders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { EventOf } from '../../shared/events.ts';
+import type { Health } from '../../shared/health.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
+import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
-import { BIN, tempDir, tokenflow } from '../helpers/cli.ts';
+import { tempDir, tokenflow } from '../helpers/cli.ts';
+import { startWorker } from '../helpers/farm_worker.ts';
 import { commandLine, descendants, running } from '../helpers/processes.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
+const execFileAsync = promisify(execFile);
 
-interface WorkerProcess {
-  child: ChildProcess;
-  output(): string;
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
+/** The workers' --stall-seconds: a dead worker's job is taken over within seconds, not a minute. */
+const STALL_SECONDS = 4;
 
-async function startWorker(home: string, args: string[]): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: daemonEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await until(() => /taking jobs/.test(out) || child.exitCode !== null, 60_000, 'the worker to start');
-  assert.equal(child.exitCode, null, `the worker exited:\n${out}`);
-  return {
-    child,
-    output: () => out,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
-}
-
-function jobBody(clip: string, prompt: string) {
+function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
     source_path: clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt, codec: 'h264',
-    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8 },
+    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8, ...parameters },
   };
 }
 
 async function submit(d: ServedDaemon, clip: string, prompt: string): Promise<string> {
-  const res = await d.request('POST', '/v1/jobs', jobBody(clip, prompt));
+  return submitBody(d, jobBody(clip, prompt));
+}
+
+async function submitBody(d: ServedDaemon, body: ReturnType<typeof jobBody>): Promise<string> {
+  const res = await d.request('POST', '/v1/jobs', body);
   assert.equal(res.status, 202, JSON.stringify(res.json));
   return (res.json as { job: JobRecord }).job.id;
 }
@@ -79,7 +68,7 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--path-map', `${editorView}=${workerView}`, '--output', path.join(workerView, 'renders'), '--work', path.join(workerView, 'work')];
-  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
   t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
 
   const ids: string[] = [];
@@ -95,12 +84,29 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
     // The worker's stages reached the daemon's clients as progress events.
     const stages = new Set(d.events.filter((e): e is EventOf<'job.progress'> => e.type === 'job.progress' && e.job_id === id).map((e) => e.stage));
     for (const stage of ['probe', 'extract', 'invert', 'edit', 'decode', 'encode'] as const) assert.ok(stages.has(stage), `progress for ${stage}: ${[...stages]}`);
+    // The edit's keyframe previews too, as for a local run: real images of the processing size.
+    const previews = d.events.filter((e): e is EventOf<'job.preview'> => e.type === 'job.preview' && e.job_id === id);
+    assert.ok(previews.length > 0, `previews of job ${id.slice(0, 8)}`);
+    for (const p of previews) {
+      assert.deepEqual([p.width, p.height], [168, 128]);
+      const magic = p.mime === 'image/png' ? [0x89, 0x50, 0x4e, 0x47] : [0xff, 0xd8, 0xff];
+      assert.deepEqual([...Buffer.from(p.data, 'base64').subarray(0, magic.length)], magic);
+    }
+    // Queued until a worker took it, then running on that worker, which the record names.
+    const seen = states(d, id);
+    assert.equal(seen[0]!.state, 'queued');
+    assert.ok(['w1', 'w2'].includes(done.worker!), `the worker's name: ${done.worker}`);
+    assert.equal(seen.find((j) => j.state === 'running')!.worker, done.worker);
   }
   // Both workers took jobs (each was ready, one job at a time, before the four were submitted).
   for (const [i, w] of workers.entries()) assert.match(w.output(), /succeeded/, `worker ${i + 1} ran no job:\n${w.output()}`);
   // The daemon's job log holds the records (`tokenflow jobs list` reads them the same way).
   const listed = (await d.request('GET', '/v1/jobs')).json as { jobs: JobRecord[] };
   assert.deepEqual(listed.jobs.filter((j) => ids.includes(j.id)).map((j) => j.state), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+  const list = await tokenflow(['jobs', 'list', '--url', d.url], daemonEnv(path.join(home, 'editor')));
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^ID +STATE +STAGE +DONE +WORKER +CREATED +PROMPT$/m);
+  for (const job of listed.jobs) assert.match(list.stdout, new RegExp(`^${job.id} +succeeded +encode +100% +${job.worker} `, 'm'));
   // Work folders are gone once the jobs end.
   assert.deepEqual(fs.readdirSync(path.join(shared, 'work')), []);
 });
@@ -116,14 +122,33 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
 
   const running = await submit(d, clip, 'canceled while running');
   const queued = await submit(d, clip, 'canceled while queued');
-  await until(() => /waiting for a worker/.test(d.output()), 30_000, 'the daemon to hand the jobs to the queue');
+  await until(() => (d.output().match(/waiting for a worker/g) ?? []).length === 2, 30_000, 'the daemon to hand the jobs to the queue');
+  // Waiting in the farm's queue is `queued`, everywhere: the API, the events, the health, the CLI.
+  for (const id of [running, queued]) {
+    assert.deepEqual([(await d.job(id)).state, (await d.job(id)).stage], ['queued', null]);
+    assert.deepEqual(states(d, id).map((j) => j.state), ['queued', 'queued']);
+  }
+  const waiting = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual([waiting.queue, waiting.workers], [{ queued: 2, running: 0 }, []]);
+  const editorEnv = daemonEnv(path.join(home, 'editor'));
+  const listedQueued = await tokenflow(['jobs', 'list', '--url', d.url], editorEnv);
+  for (const id of [running, queued]) assert.match(listedQueued.stdout, new RegExp(`^${id} +queued +- +0% `, 'm'));
   const canceledQueued = (await d.request('POST', `/v1/jobs/${queued}/cancel`)).json as JobRecord;
-  assert.ok(['running', 'canceled'].includes(canceledQueued.state));
-  assert.equal((await reached(d, queued, (j) => j.state === 'canceled', 'canceled', 30_000)).error?.code, 'canceled');
+  assert.ok(['queued', 'canceled'].includes(canceledQueued.state));
+  assert.equal((await reached(d, queued, (j) => j.state === 'canceled', 'canceled', 30_000)).error?.message, 'canceled while queued');
 
-  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')]);
+  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'gpu-1']);
   t.after(() => worker.stop('SIGKILL'));
   await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the job to run on the worker');
+  assert.deepEqual([(await d.job(running)).state, (await d.job(running)).worker], ['running', 'gpu-1']);
+  // The health lists the worker from its heartbeat: name, host, device, the job it runs.
+  const busy = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual(busy.queue, { queued: 0, running: 1 });
+  assert.equal(busy.workers!.length, 1);
+  const w = busy.workers![0]!;
+  assert.deepEqual([w.name, w.host, w.pid, w.device, w.concurrency, w.jobs], ['gpu-1', os.hostname(), worker.child.pid, 'cpu', 1, [running]]);
+  assert.ok(Date.now() - Date.parse(w.heartbeat_at) < 60_000, w.heartbeat_at);
+  assert.match((await tokenflow(['jobs', 'show', running, '--url', d.url], editorEnv)).stdout, /^worker +gpu-1$/m);
   assert.equal((await d.request('POST', `/v1/jobs/${running}/cancel`)).status, 200);
   const canceled = await reached(d, running, (j) => j.state === 'canceled', 'canceled', 60_000);
   assert.match(canceled.error!.message, /^canceled during (invert|edit|decode)$/);
@@ -133,6 +158,9 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
   const next = await submit(d, clip, 'after the cancels');
   assert.equal((await reached(d, next, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished')).state, 'succeeded');
   assert.deepEqual(fs.readdirSync(path.join(home, 'renders')).filter((f) => !f.includes('after-the-cancels')), [], 'no render or partial file of a canceled job');
+  // A worker that stops leaves the health at once (its heartbeat key goes with it).
+  await worker.stop('SIGTERM');
+  assert.deepEqual(((await d.request('GET', '/v1/health')).json as Health).workers, []);
 });
 
 test('a stopped worker puts its job back, another resumes it from its checkpoint, and a restarted daemon collects the outcome', SLOW, async (t) => {
@@ -185,20 +213,28 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
+  const badStall = await tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home));
+  assert.equal(badStall.code, 2);
+  assert.match(badStall.stderr, /--stall-seconds must be an integer from 2 to 3600, got "1"/);
 });
 
-test('a worker killed with -9 mid-edit: its pipeline process ends with it; BullMQ\'s stalled-job check hands the job to the other worker, which resumes from the checkpoints', SLOW, async (t) => {
+test('a worker killed with -9 mid-edit: its pipeline process ends with it; the other worker takes the job over after --stall-seconds and resumes it from the edit checkpoint, to the frames of an uninterrupted run', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-kill-');
   const redis = await startRedis();
   t.after(() => redis.stop());
   const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
-  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
-  const workers = [await startWorker(path.join(home, 'w1'), workerArgs), await startWorker(path.join(home, 'w2'), workerArgs)];
+  const work = path.join(home, 'work');
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
   t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
-  const id = await submit(d, clip, 'survives a dead worker');
-  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'edit'), 240_000, 'the job to reach edit');
+  // Three edit steps at 112x64: the kill comes after the first step's checkpoint is on the
+  // shared storage, with two steps left.
+  const body = jobBody(clip, 'survives a dead worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 });
+  const id = await submitBody(d, body);
+  const manifest = path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json');
+  await until(() => fs.existsSync(manifest), 240_000, `the first edit checkpoint of job ${id.slice(0, 8)}\n${d.output()}`);
   const started = new RegExp(`job ${id.slice(0, 8)}: started`);
   const victim = workers.find((w) => started.test(w.output()))!;
   const other = workers.find((w) => w !== victim)!;
@@ -210,10 +246,177 @@ test('a worker killed with -9 mid-edit: its pipeline process ends with it; BullM
   await until(() => children.every((p) => !running(p)), 30_000, "the dead worker's children to end");
   const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
   await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
-  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (BullMQ's lock and stalled check)`);
+  t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (--stall-seconds ${STALL_SECONDS})`);
   const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
   assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
   assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: (resuming the edit at step [23]/3 from a checkpoint|all 3 edit steps were done earlier)`));
   const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
   assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
+  // The daemon showed it: running on the victim, back in the queue, running on the other.
+  const victimName = victim === workers[0] ? 'w1' : 'w2';
+  const moves = states(d, id).map((j) => `${j.state}${j.worker ? `@${j.worker}` : ''}`).filter((m, i, all) => m !== all[i - 1]);
+  assert.deepEqual(moves, ['queued', `running@${victimName}`, `queued@${victimName}`, `running@${done.worker}`, `succeeded@${done.worker}`]);
+  assert.notEqual(done.worker, victimName);
+
+  // The same job again, uninterrupted, on the surviving worker: the same frames.
+  const again = await submitBody(d, body);
+  const uninterrupted = await reached(d, again, (j) => j.state === 'succeeded' || j.state === 'failed', 'the uninterrupted run finished');
+  assert.equal(uninterrupted.state, 'succeeded', JSON.stringify(uninterrupted.error));
+  assert.doesNotMatch(other.output(), new RegExp(`job ${again.slice(0, 8)}: resuming`));
+  const [resumedFrames, plainFrames] = await Promise.all([decodedFrames(done.result!.output_path!), decodedFrames(uninterrupted.result!.output_path!)]);
+  assert.equal(resumedFrames.length, 1280 * 720 * 3 * 8);
+  assert.ok(resumedFrames.equals(plainFrames), 'the resumed render decodes to the same frames as the uninterrupted one');
+});
+
+/** Every frame of a video decoded to RGB, concatenated. */
+async function decodedFrames(file: string): Promise<Buffer> {
+  const { stdout } = await execFileAsync(resolveBinaries().ffmpeg, ['-v', 'error', '-nostdin', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
+  return stdout;
+}
+
+test('Redis killed mid-job and started again on its append-only file: nothing is lost, the daemon\'s state is true again, both jobs finish', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-redis-');
+  const redis = await startRedis(undefined, { appendOnly: true });
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']);
+  t.after(() => worker.stop('SIGKILL'));
+  const running = await submitBody(d, jobBody(clip, 'runs through a Redis restart', { steps: 3, inversion_steps: 3 }));
+  const waiting = await submit(d, clip, 'waits through a Redis restart');
+  await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the first job to run');
+
+  await redis.kill('SIGKILL');
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await redis.start();
+  const back = d.events.length;
+  // The worker's heartbeat is back in the health, and the daemon hears the running job again.
+  await until(async () => ((await d.request('GET', '/v1/health')).json as Health).workers?.some((w) => w.name === 'w1') === true, 60_000, `the worker's heartbeat after the restart\n${worker.output()}`);
+  const first = await reached(d, running, (j) => j.state === 'succeeded' || j.state === 'failed', 'the first job finished');
+  assert.equal(first.state, 'succeeded', JSON.stringify(first.error));
+  assert.ok(d.events.slice(back).some((e) => e.type === 'job.state' && e.job.id === running && e.job.state === 'succeeded'), 'its outcome came after Redis was back');
+  const second = await reached(d, waiting, (j) => j.state === 'succeeded' || j.state === 'failed', 'the queued job finished');
+  assert.equal(second.state, 'succeeded', JSON.stringify(second.error));
+  // Each ran once, on w1; the daemon's records say so, and nothing is left in either queue.
+  for (const id of [running, waiting]) {
+    assert.equal((worker.output().match(new RegExp(`job ${id.slice(0, 8)}: started`, 'g')) ?? []).length, 1, worker.output());
+    assert.deepEqual([(await d.job(id)).state, (await d.job(id)).worker], ['succeeded', 'w1']);
+  }
+  const health = (await d.request('GET', '/v1/health')).json as Health;
+  assert.deepEqual(health.queue, { queued: 0, running: 0 });
+  assert.deepEqual(health.workers!.map((w) => [w.name, w.jobs]), [['w1', []]]);
+});
+
+test('a worker killed with -9 while encoding: started again, it kills the ffmpeg it left running and finishes the job', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const home = tempDir(t, 'tf-farm-orphans-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const renders = path.join(home, 'renders');
+  const workerHome = path.join(home, 'w1');
+  const workerArgs = ['--queue', redis.url, '--output', renders, '--work', path.join(home, 'work'), '--name', 'w1', '--stall-seconds', String(STALL_SECONDS)];
+  const first = await startWorker(workerHome, workerArgs);
+  t.after(() => first.stop('SIGKILL'));
+  const id = await submit(d, clip, 'a worker killed while encoding');
+  await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 240_000, `the encoder writing\n${first.output()}`);
+  const orphans = processesNaming(renders);
+  assert.ok(orphans.length > 0, 'the encoder runs');
+  // Frozen, so it is surely still there when the worker starts again, however fast it encodes.
+  for (const pid of orphans) process.kill(pid, 'SIGSTOP');
+  t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  await first.stop('SIGKILL');
+  // The records of its children are in its own data folder, not on the shared storage.
+  assert.ok(fs.readdirSync(path.join(workerHome, 'data', 'workers', 'w1', 'children')).length > 0);
+
+  const again = await startWorker(workerHome, workerArgs);
+  t.after(() => again.stop('SIGKILL'));
+  assert.deepEqual(orphans.filter(alive), [], `the dead worker's ffmpeg outlived its restart:\n${again.output()}`);
+  assert.match(again.output(), /killed ffmpeg \(pid \d+\), left running by a worker that did not stop cleanly/);
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished after the restart', 300_000);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.match(again.output(), new RegExp(`job ${id.slice(0, 8)}: pipeline: reusing the edited frames from an earlier attempt`));
+  // The dead attempt's partial render went when the job started again.
+  assert.match(again.output(), new RegExp(`job ${id.slice(0, 8)}: removed \.clip_a-worker-killed-while-encoding_.*\.partial, left by an earlier attempt`));
+  assert.deepEqual(fs.readdirSync(renders), [path.basename(done.result!.output_path!)]);
+  // A second worker of the same name on the same data folder is refused: it would kill this one's children.
+  const twin = await tokenflow(['worker', ...workerArgs], daemonEnv(workerHome));
+  assert.equal(twin.code, 1);
+  assert.match(twin.stderr, new RegExp(`a worker named "w1" is already running with this data folder \\(pid ${again.child.pid}\\)`));
+});
+
+/** Processes whose command line names `text` (Linux /proc), not counting zombies. */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmdline.includes(text) && alive(Number(name))) pids.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('a worker frozen past --stall-seconds loses its job to the other worker; thawed, it stops its run and leaves the finished job and its render alone', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const home = tempDir(t, 'tf-farm-frozen-');
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const work = path.join(home, 'work');
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const id = await submitBody(d, jobBody(clip, 'outlives a frozen worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 }));
+  await until(() => fs.existsSync(path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json')), 240_000, 'the first edit checkpoint');
+  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
+  const victim = workers.find((w) => started.test(w.output()))!;
+  const other = workers.find((w) => w !== victim)!;
+  const victimName = victim === workers[0] ? 'w1' : 'w2';
+  // The worker and its children (each in its own process group) stop as one, as in a long stall.
+  const childrenDir = path.join(home, victimName, 'data', 'workers', victimName, 'children');
+  const groups = fs.readdirSync(childrenDir).map((f) => (JSON.parse(fs.readFileSync(path.join(childrenDir, f), 'utf8')) as { pid: number }).pid);
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const target of [victim.child.pid!, ...groups.map((pgid) => -pgid)]) {
+      try {
+        process.kill(target, signal);
+      } catch {
+        // it has exited (a child that ended, or the worker after the test)
+      }
+    }
+  };
+  signalAll('SIGSTOP');
+  t.after(() => signalAll('SIGCONT'));
+  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
+  assert.deepEqual([done.state, done.worker], ['succeeded', victim === workers[0] ? 'w2' : 'w1'], JSON.stringify(done.error));
+  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`));
+  const render = done.result!.output_path!;
+  const frames = await decodedFrames(render);
+  const eventsBefore = d.events.length;
+
+  signalAll('SIGCONT');
+  await until(() => new RegExp(`job ${id.slice(0, 8)}: stopped here`).test(victim.output()), 60_000, `the thawed worker to stop its run:\n${victim.output()}`);
+  assert.match(victim.output(), new RegExp(`job ${id.slice(0, 8)}: its lock in Redis expired; stopping it here`));
+  assert.doesNotMatch(victim.output(), new RegExp(`job ${id.slice(0, 8)}: (succeeded|canceled|internal)`));
+  // The daemon heard nothing more of the job, and its render is the other worker's, intact.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.deepEqual(d.events.slice(eventsBefore).filter((e) => e.type === 'job.state' && e.job.id === id), []);
+  assert.ok((await decodedFrames(render)).equals(frames));
+  assert.equal(victim.child.exitCode, null, 'the thawed worker keeps running');
 });

@@ -8,8 +8,9 @@ import { JobServiceError } from '../../companion/jobs/errors.ts';
 import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { ServerEvent, type ServerEvent as ServerEventT } from '../../shared/events.ts';
-import { JobRecord, type JobRequest } from '../../shared/jobs.ts';
+import { JobRecord, type JobRequest, type JobRequestInput, type JobResult } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
+import type { RunJobContext } from '../../companion/jobs/runner.ts';
 import { fakeMedia, type FakeMediaOptions } from './doubles/fake_media.ts';
 import { sampleRequest, tempDir, waitFor } from './helpers.ts';
 
@@ -388,4 +389,56 @@ test('group commit: a new state is shown and announced only after its fsync, and
     if (e.type === 'job.state' && e.job.stage) announced.add(e.job.stage);
     if (e.type === 'job.progress') assert.ok(announced.has(e.stage), `progress of ${e.stage} before its job.state`);
   }
+});
+
+test('an executor that hands jobs on (the farm): queued until a worker takes it, running on that worker, queued again when it lets go, canceled while queued', async (t) => {
+  const root = tempDir(t);
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'not really a movie');
+  // A farm's queue in miniature: each handed-on job waits for the test to play a worker.
+  const handed = new Map<string, { ctx: RunJobContext; resolve: (r: JobResult) => void }>();
+  const execute = (ctx: RunJobContext) =>
+    new Promise<JobResult>((resolve, reject) => {
+      handed.set(ctx.job.id, { ctx, resolve });
+      ctx.signal.addEventListener('abort', () => reject(new DOMException('job aborted', 'AbortError')), { once: true });
+    });
+  const service = new JobService({ dataDir: path.join(root, 'data'), outputDir: path.join(root, 'renders'), media: fakeMedia(), execute, queuedUntilTaken: true, concurrency: 100 });
+  const events: ServerEventT[] = [];
+  service.onEvent((e) => {
+    ServerEvent.parse(e);
+    events.push(e);
+  });
+  await service.start();
+  t.after(() => service.close());
+  const a = (await service.submit(sampleRequest(source))).job;
+  const b = (await service.submit(sampleRequest(source))).job;
+  await waitFor(() => handed.has(a.id) && handed.has(b.id));
+  await waitFor(() => service.get(a.id)!.attempts === 1 && service.get(b.id)!.attempts === 1);
+  assert.deepEqual([service.get(a.id)!.state, service.get(b.id)!.state], ['queued', 'queued']);
+  assert.deepEqual(service.queueCounts(), { queued: 2, running: 0 });
+  assert.deepEqual(service.snapshot().map((j) => [j.id, j.state]), [[a.id, 'queued'], [b.id, 'queued']]);
+
+  const ctx = handed.get(a.id)!.ctx;
+  ctx.events.taken!('gpu-1');
+  ctx.events.stageStart('probe');
+  await waitFor(() => service.get(a.id)!.state === 'running');
+  assert.equal(service.get(a.id)!.worker, 'gpu-1');
+  assert.deepEqual(service.queueCounts(), { queued: 1, running: 1 });
+  assert.deepEqual(service.snapshot().map((j) => [j.id, j.state]), [[a.id, 'running'], [b.id, 'queued']]);
+  ctx.events.requeued!();
+  await waitFor(() => service.get(a.id)!.state === 'queued');
+  ctx.events.taken!('gpu-2');
+  await waitFor(() => service.get(a.id)!.worker === 'gpu-2');
+  handed.get(a.id)!.resolve({
+    output_path: path.join(root, 'renders', 'a.mov'), preview_paths: [], frame_count: 6, width: 64, height: 48,
+    frame_rate: '24/1', fps: 24, duration_s: 0.25, codec: 'prores', has_audio: false,
+  });
+  const done = await settled(service, a.id);
+  assert.deepEqual([done.state, done.worker], ['succeeded', 'gpu-2']);
+  assert.deepEqual(states(events, a.id), ['queued', 'running', 'running:probe', 'queued:probe', 'running:probe', 'succeeded:probe']);
+
+  // b never left the farm's queue: its cancel says so.
+  await service.cancel(b.id);
+  const canceled = await settled(service, b.id);
+  assert.deepEqual([canceled.state, canceled.error?.message, canceled.worker], ['canceled', 'canceled while queued', undefined]);
 });
