@@ -27,6 +27,8 @@ const TOKENFLOW_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sdlayout', 
 const BATCH = 2;
 const LATENT = 32;
 const RUNS = 3;
+const TOKENFLOW_FRAMES = 16;
+const TOKENFLOW_BATCH = 4;
 const VARIANTS: Array<{ provider: Provider; precision: GraphDType }> = [
   { provider: 'cpu', precision: 'float32' },
   { provider: 'webgpu', precision: 'float32' },
@@ -141,9 +143,6 @@ interface TokenFlowTiming {
   propagatePass: { ms: number; cpuMs: number };
   firstStepMs: number;
 }
-
-const TOKENFLOW_FRAMES = 16;
-const TOKENFLOW_BATCH = 4;
 
 function child<T>(what: 'unet' | 'tokenflow', provider: Provider, precision: GraphDType): T {
   const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', what, provider, precision], {
