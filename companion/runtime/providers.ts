@@ -26,8 +26,8 @@ export interface LinuxGpuFacts {
  * Default order, CPU always last: Windows DirectML then WebGPU (D3D12); Apple Silicon WebGPU
  * (Metal), CoreML only when asked for; Linux x64 CUDA when its opt-in libraries are
  * installed, then WebGPU (Vulkan) when the machine has a GPU device: without one the only
- * Vulkan adapter is Mesa's software driver (lavapipe), which runs the tiny UNet about 25x
- * slower than the CPU provider (README, Benchmarks). Elsewhere (linux-arm64) only the CPU ships.
+ * Vulkan adapter is Mesa's software driver (lavapipe), which runs the tiny UNets 25-55x
+ * slower than the CPU provider (README, Benchmarks and "Execution providers"). Elsewhere (linux-arm64) only the CPU ships.
  */
 export function defaultProviders(platform: NodeJS.Platform, arch: string, linux: LinuxGpuFacts): Provider[] {
   if (platform === 'win32') return ['dml', 'webgpu', 'cpu'];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { flopsByProvider, nodeFlops } from '../../bench/providers.ts';
+import { flopsByProvider, gpuTimeShare, nodeFlops } from '../../bench/providers.ts';
 
 test('FLOPs of profiled nodes come from their shapes', () => {
   // [2, 77, 32] x [32, 64]: 2 * (2*77*64) * 32
@@ -27,4 +27,19 @@ test('FLOPs add up per execution provider over the node events of a profile', ()
     { cat: 'Node', name: 'MatMul_fence_before', args: { op_name: 'MatMul', provider: 'CPUExecutionProvider' } },
   ]);
   assert.deepEqual(by, { CPUExecutionProvider: 128, WebGpuExecutionProvider: 160 });
+});
+
+test('GPU time per shader program adds up the WebGPU timestamp events; programs under 1 % are "other"', () => {
+  const gpu = (node: string, program: string, dur: number) => ({ cat: 'Api', name: `${node}&${program}`, dur });
+  const share = gpuTimeShare([
+    gpu('attn1/MultiHeadAttention&MultiHeadAttention', 'FlashAttention', 500),
+    gpu('attn2/MultiHeadAttention&MultiHeadAttention', 'FlashAttention', 200),
+    gpu('conv1/Conv_token_1&Conv', 'Conv2dMM', 292),
+    gpu('norm/Cast&Cast', 'Cast', 5),
+    gpu('proj/Cast&Cast', 'Cast', 3),
+    { cat: 'Node', name: 'conv1/Conv_kernel_time', dur: 10_000 },
+    { cat: 'Session', name: 'model_run', dur: 20_000 },
+  ]);
+  assert.deepEqual(share, { FlashAttention: 0.7, Conv2dMM: 0.292, other: 0.008 });
+  assert.deepEqual(gpuTimeShare([{ cat: 'Node', name: 'MatMul_kernel_time', dur: 5 }]), {});
 });

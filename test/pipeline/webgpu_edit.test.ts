@@ -7,9 +7,10 @@
 // nearest-neighbour indices differ (2.1 %), each within a golden cosine gap of 2.0e-2; one
 // step 9.1e-3 / 4.7e-4 at steps 0 / 49 -- about 6x the CPU's float16 figures
 // (tokenflow_float16.test.ts), as WebGPU computes in float16. Bounds are about 2.5x these.
-// Two steps only: on lavapipe one TokenFlow UNet call takes seconds. The full 50-step edit
-// (`tokenflow debug tokenflow --provider webgpu`, ~300 UNet calls of 8+ CPU-seconds each here)
-// is too slow for the test suite on a software device.
+// Two steps only: on lavapipe an edit step takes about 35 CPU-seconds (a keyframe pass 15, each
+// propagate pass 5; README, "Execution providers"). The full 50-step edit (`tokenflow debug
+// tokenflow --provider webgpu`: 50 inversion calls, then 250 TokenFlow UNet calls) is too slow
+// for the test suite on a software device.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
