@@ -213,9 +213,13 @@ async function tokenflowChild(provider: Provider, precision: GraphDType): Promis
   const { TokenFlowEditor } = await import('../companion/pipeline/edit_step.ts');
   const { unetBlockSettings, readConfig, unetConfigSchema } = await import('../companion/models/config.ts');
   const { drawPivots } = await import('../companion/pipeline/pivots.ts');
+  const { DDIMScheduler } = await import('../companion/models/ddim.ts');
+  const { REFERENCE_PARAMETERS } = await import('../shared/parameters.ts');
   const tmp = mkdtempSync(join(tmpdir(), 'tokenflow-bench-providers-'));
   try {
     const editor = await TokenFlowEditor.load(TOKENFLOW_MODEL, { providers: [provider], dtype: precision, conversionCacheDir: join(tmp, 'weights') });
+    const scheduler = await DDIMScheduler.load(join(TOKENFLOW_MODEL, 'scheduler'));
+    scheduler.setTimesteps(REFERENCE_PARAMETERS.steps);
     const width = unetBlockSettings(readConfig(TOKENFLOW_MODEL, 'unet', unetConfigSchema))[0]!.crossAttentionDim;
     const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
     const frames = TOKENFLOW_FRAMES * 4 * 16 * 16;
@@ -236,11 +240,12 @@ async function tokenflowChild(provider: Provider, precision: GraphDType): Promis
         mark = now;
       };
       const started = performance.now();
-      x = await editor.step({
-        x, srcLatents: src, shape: { n: TOKENFLOW_FRAMES, h: 16, w: 16 }, t, stepIndex: s, totalSteps: 50,
-        pivots: pivots[s]!, embeds, guidance: 7.5, batchSize: TOKENFLOW_BATCH, pnpAttnT: 0.5, pnpFT: 0.8,
+      x = (await editor.step({
+        ...REFERENCE_PARAMETERS, // 50 steps: t = 981 - 20 s
+        x, srcLatents: src, shape: { n: TOKENFLOW_FRAMES, h: 16, w: 16 }, t, stepIndex: s, scheduler,
+        pivots: pivots[s]!, embeds, batch_size: TOKENFLOW_BATCH,
         onUnetCall: (info) => { close(); pass = info.pass; },
-      });
+      })).prevSample;
       close();
       if (s === 0) firstStepMs = Math.round(performance.now() - started);
     }

@@ -309,7 +309,7 @@ test('Redis killed mid-job and started again on its append-only file: nothing is
   assert.deepEqual(health.workers!.map((w) => [w.name, w.jobs]), [['w1', []]]);
 });
 
-test('a worker killed with -9 while encoding: started again, it kills the ffmpeg it left running and finishes the job', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+test('a worker killed with -9 while encoding, its parent-death watch failing too: started again, it kills the ffmpeg it left running and finishes the job', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const home = tempDir(t, 'tf-farm-orphans-');
   const redis = await startRedis();
   t.after(() => redis.stop());
@@ -325,10 +325,15 @@ test('a worker killed with -9 while encoding: started again, it kills the ffmpeg
   await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 240_000, `the encoder writing\n${first.output()}`);
   const orphans = processesNaming(renders);
   assert.ok(orphans.length > 0, 'the encoder runs');
-  // Frozen, so it is surely still there when the worker starts again, however fast it encodes.
-  for (const pid of orphans) process.kill(pid, 'SIGSTOP');
+  // Frozen, so it is surely still there when the worker starts again, however fast it encodes;
+  // and the parent-death watch frozen, then killed, as if it had failed: the start-up cleanup
+  // is the second line of defence.
+  const watchers = descendants(first.child.pid!).filter((p) => commandLine(p).includes('child_watch_entry'));
+  assert.equal(watchers.length, 1, 'one parent-death watch');
+  for (const pid of [...orphans, ...watchers]) process.kill(pid, 'SIGSTOP');
   t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
   await first.stop('SIGKILL');
+  for (const pid of watchers) process.kill(pid, 'SIGKILL');
   // The records of its children are in its own data folder, not on the shared storage.
   assert.ok(fs.readdirSync(path.join(workerHome, 'data', 'workers', 'w1', 'children')).length > 0);
 
