@@ -63,8 +63,8 @@ export const command: Command = {
 
 function formatList(jobs: JobRecord[]): string {
   if (jobs.length === 0) return 'no jobs';
-  const rows = jobs.map((j) => [j.id, j.state, j.stage ?? '-', percent(j), j.created_at.replace(/\.\d+Z$/, 'Z'), clip(j.request.prompt, 40)]);
-  const header = ['ID', 'STATE', 'STAGE', 'DONE', 'CREATED', 'PROMPT'];
+  const rows = jobs.map((j) => [j.id, j.state, j.stage ?? '-', percent(j), j.created_at.replace(/\.\d+Z$/, 'Z'), modelName(j), clip(j.request.prompt, 40)]);
+  const header = ['ID', 'STATE', 'STAGE', 'DONE', 'CREATED', 'MODEL', 'PROMPT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
@@ -83,7 +83,7 @@ function formatJob(job: JobRecord): string {
     ['source', `${request.source_path} [${start.toFixed(3)} s – ${end.toFixed(3)} s]`],
     ['prompt', settings.prompt],
     ['preset', settings.preset ?? '-'],
-    ['model', settings.model ?? '(daemon default)'],
+    ['model', modelName(job)],
     ['attempts', String(job.attempts)],
   ];
   if (job.result) {
@@ -92,6 +92,11 @@ function formatJob(job: JobRecord): string {
   }
   if (job.error) lines.push(['error', `${job.error.code}: ${job.error.message}`]);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
+}
+
+/** Records written before jobs stored their model ran with the daemon's default. */
+function modelName(job: JobRecord): string {
+  return job.settings.model ?? '(daemon default)';
 }
 
 function percent(job: JobRecord): string {

@@ -162,8 +162,6 @@ async function serve(opts: ServeOptions): Promise<number> {
       log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
     }
   }
-  // The pipeline process reads the default model from its (inherited) environment.
-  process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
   const models = createModelLister({ defaultModel, log, inspect });
   const installed = await models.list();
@@ -189,6 +187,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
+    defaultModel: recordedModel(defaultModel),
     // Farm renders are written by the workers, with the shared folder's own rules.
     ...(farm ? { execute: farm.execute, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
   });
@@ -272,6 +271,11 @@ async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelIns
     if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
     throw err;
   }
+}
+
+/** A model as job records name it: a folder by its absolute path (the daemon may start elsewhere next time), an id as is. */
+function recordedModel(idOrDir: string): string {
+  return fs.statSync(idOrDir, { throwIfNoEntry: false })?.isDirectory() ? path.resolve(idOrDir) : idOrDir;
 }
 
 function log(level: LogLevel, text: string): void {

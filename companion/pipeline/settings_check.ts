@@ -9,14 +9,13 @@ import { resolveEditSchedule, ScheduleError } from './schedule.ts';
 
 type Env = Record<string, string | undefined>;
 
-/** The model a job runs: its own, else the daemon's default. */
+/** The folder of the model a job's settings name (the daemon records its default there at submit). */
 export async function jobModelDir(model: string | null, env: Env = process.env, inspect?: ModelInspector): Promise<string> {
-  const id = model ?? env.TOKENFLOW_MODEL?.trim();
-  if (!id) {
+  if (model === null) {
     throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
   }
   try {
-    return await resolveModel(id, { env, inspect });
+    return await resolveModel(model, { env, inspect });
   } catch (err) {
     throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
   }

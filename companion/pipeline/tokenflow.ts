@@ -1,6 +1,6 @@
 // The product's pipeline module (the job runner loads it in the pipeline process): a job's frames,
-// settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the job's, or
-// the daemon's default (TOKENFLOW_MODEL; `tokenflow serve --model` sets it). Inversions are
+// settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the one the
+// job's settings name (the daemon records its default there when the job names none). Inversions are
 // cached across jobs in the daemon's data folder (bounded, least recently used evicted first)
 // and, when an entry does not fit there, in the job's own cache folder, so a job resumed after
 // a restart skips preprocessing either way; the edit checkpoints its latents after every step
