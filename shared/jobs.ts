@@ -185,8 +185,6 @@ export type JobSettings = z.infer<typeof JobSettings>;
 
 export const JobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'interrupted']);
 export type JobState = z.infer<typeof JobState>;
-export const ACTIVE_STATES: readonly JobState[] = ['queued', 'running'];
-export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'canceled', 'interrupted'];
 export function isActiveState(state: JobState): boolean {
   return state === 'queued' || state === 'running';
 }
