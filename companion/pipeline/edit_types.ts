@@ -113,7 +113,7 @@ export interface Editor {
    * prediction, CFG, DDIM): what a preview-only job runs on the keyframe latents.
    */
   keyframeStep(args: KeyframeStepArgs): Promise<StepOutput>;
-  /** UNet sample-evaluations (3 per frame per call) since load; the spec's count is S*3*(N+K). */
+  /** UNet sample-evaluations (3 per frame per call) since load: S*3*(N+K) for S steps of N frames with K keyframes. */
   readonly unetEvaluations: number;
   readonly unetCalls: number;
   /** Precision of the UNet graph the session runs (it changes the trajectory: part of an edit checkpoint's key). */
