@@ -118,3 +118,13 @@ test('settings are read from the environment only in companion/config.ts', () =>
   for (const dir of ['companion', 'shared']) visit(dir);
   assert.deepEqual(offenders, []);
 });
+
+test("README's Configuration section names every variable companion/config.ts reads", () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const config = fs.readFileSync(path.join(root, 'companion', 'config.ts'), 'utf8');
+  const read = [...new Set([...config.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))];
+  assert.ok(read.length > 20, `found ${read.length} variables`);
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Configuration'), readme.indexOf('\n### ', readme.indexOf('### Configuration') + 1));
+  assert.deepEqual(read.filter((name) => !section.includes(`\`${name}`) && !section.includes(`$${name}`) && !section.includes(`%${name}%`)), []);
+});
