@@ -38,8 +38,16 @@ export interface Folders {
 
 export type Env = Record<string, string | undefined>;
 
+/**
+ * The process's environment. Settings are read from it only in this module: the functions
+ * here take an `env` (tests pass their own) and the rest of the code receives values.
+ */
+export function processEnv(): Env {
+  return process.env;
+}
+
 export function resolveFolders(
-  env: Env = process.env,
+  env: Env = processEnv(),
   platform: NodeJS.Platform = process.platform,
   home: string = os.homedir(),
 ): Folders {
@@ -91,7 +99,7 @@ export function resolveFolders(
  * `inversion/` (latent stores), `weights/` (checkpoints converted once to the precision a
  * provider runs: fp32 for the CPU, fp16 for GPUs) and `graphs/` (built ONNX graphs).
  */
-export function cacheRoot(env: Env = process.env): string {
+export function cacheRoot(env: Env = processEnv()): string {
   const dir = env.TOKENFLOW_CACHE_DIR?.trim();
   return dir ? path.resolve(dir) : path.join(resolveFolders(env).dataDir, 'cache');
 }
@@ -108,7 +116,7 @@ export function ensurePrivateDir(dir: string): string {
 }
 
 /** TOKENFLOW_PORT, validated; the default port when unset. */
-export function portFromEnv(env: Env = process.env): number {
+export function portFromEnv(env: Env = processEnv()): number {
   const raw = nonEmpty(env.TOKENFLOW_PORT);
   if (raw === undefined) return DEFAULT_PORT;
   const port = parsePort(raw);
@@ -119,7 +127,7 @@ export function portFromEnv(env: Env = process.env): number {
 }
 
 /** TOKENFLOW_URL: the daemon address CLI commands talk to (`tokenflow jobs`); undefined when unset. */
-export function daemonUrlFromEnv(env: Env = process.env): string | undefined {
+export function daemonUrlFromEnv(env: Env = processEnv()): string | undefined {
   return nonEmpty(env.TOKENFLOW_URL);
 }
 
@@ -127,13 +135,13 @@ export function daemonUrlFromEnv(env: Env = process.env): string | undefined {
  * TOKENFLOW_PROVIDERS: execution providers to try in order (e.g. `webgpu,cpu`), overriding the
  * platform's default order everywhere (daemon, edit, debug); undefined when unset.
  */
-export function providersFromEnv(env: Env = process.env): Provider[] | undefined {
+export function providersFromEnv(env: Env = processEnv()): Provider[] | undefined {
   const raw = nonEmpty(env.TOKENFLOW_PROVIDERS);
   return raw === undefined ? undefined : parseProviders(raw, 'TOKENFLOW_PROVIDERS');
 }
 
 /** TOKENFLOW_PRECISION: graph precision for every provider (float32 | float16); undefined when unset. */
-export function precisionFromEnv(env: Env = process.env): GraphDType | undefined {
+export function precisionFromEnv(env: Env = processEnv()): GraphDType | undefined {
   const raw = nonEmpty(env.TOKENFLOW_PRECISION);
   return raw === undefined ? undefined : parsePrecision(raw, 'TOKENFLOW_PRECISION');
 }
@@ -155,6 +163,70 @@ function absolute(value: string | undefined): string | undefined {
 }
 
 /** The studio farm's queue (TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD); undefined when unset. */
-export function queueFromEnv(env: Env = process.env): { url: string | undefined; password: string | undefined } {
+export function queueFromEnv(env: Env = processEnv()): { url: string | undefined; password: string | undefined } {
   return { url: nonEmpty(env.TOKENFLOW_QUEUE), password: nonEmpty(env.TOKENFLOW_QUEUE_PASSWORD) };
+}
+
+/** TOKENFLOW_MODEL: the default model (id or folder) of `serve` and `edit`; undefined when unset. */
+export function modelFromEnv(env: Env = processEnv()): string | undefined {
+  return nonEmpty(env.TOKENFLOW_MODEL)?.trim();
+}
+
+/** TOKENFLOW_MODELS: extra model folders, separated like PATH; undefined when unset. */
+export function modelFoldersFromEnv(env: Env = processEnv()): string | undefined {
+  return env.TOKENFLOW_MODELS;
+}
+
+/** TOKENFLOW_DEBUG=1: debug lines in the daemon's and worker's logs. */
+export function debugFromEnv(env: Env = processEnv()): boolean {
+  return env.TOKENFLOW_DEBUG === '1';
+}
+
+/**
+ * TOKENFLOW_INVERSION_CACHE_GB: the shared inversion cache's bound in bytes (0 = off);
+ * undefined when unset. Throws naming the variable when it is not a number >= 0.
+ */
+export function inversionCacheBytesFromEnv(env: Env = processEnv()): number | undefined {
+  const raw = env.TOKENFLOW_INVERSION_CACHE_GB?.trim();
+  if (!raw) return undefined;
+  const gb = Number(raw);
+  if (!Number.isFinite(gb) || gb < 0) throw new Error(`TOKENFLOW_INVERSION_CACHE_GB must be a number of gigabytes >= 0, got "${raw}"`);
+  return Math.floor(gb * 1024 ** 3);
+}
+
+/** TOKENFLOW_FFMPEG / TOKENFLOW_FFPROBE: ffmpeg and ffprobe to use instead of the bundled ones. */
+export function mediaBinariesFromEnv(env: Env = processEnv()): { ffmpeg: string | undefined; ffprobe: string | undefined } {
+  return { ffmpeg: nonEmpty(env.TOKENFLOW_FFMPEG)?.trim(), ffprobe: nonEmpty(env.TOKENFLOW_FFPROBE)?.trim() };
+}
+
+/** The Hugging Face variables the hub code honours, as the `huggingface_hub` library reads them. */
+export interface HubEnv {
+  /** HF_ENDPOINT. */
+  endpoint: string | undefined;
+  /** HF_TOKEN, else HUGGING_FACE_HUB_TOKEN. */
+  token: string | undefined;
+  /** HF_HUB_OFFLINE (1, true, yes, on). */
+  offline: boolean;
+  /** HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE. */
+  hubCache: string | undefined;
+  /** HF_HOME. */
+  hfHome: string | undefined;
+  /** XDG_CACHE_HOME. */
+  xdgCache: string | undefined;
+}
+
+export function hubEnv(env: Env = processEnv()): HubEnv {
+  return {
+    endpoint: env.HF_ENDPOINT || undefined,
+    token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined,
+    offline: ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase()),
+    hubCache: env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || undefined,
+    hfHome: env.HF_HOME || undefined,
+    xdgCache: env.XDG_CACHE_HOME || undefined,
+  };
+}
+
+/** XDG_CONFIG_HOME as given (the service plan checks it); undefined when unset. */
+export function xdgConfigHomeFromEnv(env: Env = processEnv()): string | undefined {
+  return env.XDG_CONFIG_HOME;
 }

@@ -6,7 +6,7 @@ export const API_PREFIX = `/${API_VERSION}`;
 /** The daemon's default TCP port on 127.0.0.1; the panel's manifest allows network access to it. */
 export const DEFAULT_PORT = 43117;
 
-/** The v1 routes (ARCHITECTURE.md, "The daemon's contract"). `:id`/`:name` are path parameters. */
+/** The v1 routes of the daemon's contract. `:id`/`:name` are path parameters. */
 export const API_PATHS = {
   health: `${API_PREFIX}/health`,
   jobs: `${API_PREFIX}/jobs`,

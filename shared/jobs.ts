@@ -50,6 +50,9 @@ export const ModelId = z
     error: 'model id must look like "name" or "org/name" (letters, digits, . _ -)',
   });
 
+/** The model that renders a job: a model id, or the absolute path of a model folder. */
+export const ModelRef = z.union([ModelId, AbsolutePath], { error: 'model must be a model id like "org/name" or an absolute folder path' });
+
 // ---------------------------------------------------------------------------------------------
 // Source range
 
@@ -166,8 +169,12 @@ export const JobSettings = z.strictObject({
   source_prompt: z.string(),
   parameters: JobParameters,
   preset: PresetName.nullable(),
-  /** null: the daemon's default model at run time. */
-  model: ModelId.nullable(),
+  /**
+   * The model that renders the job: the request's, else the daemon's default when the job was
+   * submitted. null only in records written before the daemon stored its default here (those
+   * run with the daemon's current default).
+   */
+  model: ModelRef.nullable(),
   start_ticks: Ticks,
   end_ticks: Ticks,
 });
@@ -178,8 +185,6 @@ export type JobSettings = z.infer<typeof JobSettings>;
 
 export const JobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'interrupted']);
 export type JobState = z.infer<typeof JobState>;
-export const ACTIVE_STATES: readonly JobState[] = ['queued', 'running'];
-export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'canceled', 'interrupted'];
 export function isActiveState(state: JobState): boolean {
   return state === 'queued' || state === 'running';
 }

@@ -89,10 +89,11 @@ export function presetDefaults(preset: Preset | undefined): { negative_prompt: s
 
 /**
  * The settings a job runs with: the request's own values first, then the preset's, then the
- * reference defaults. `preset` must be the preset the request names (or undefined if none).
+ * reference defaults. `preset` must be the preset the request names (or undefined if none);
+ * `defaultModel` (an id or absolute folder) is recorded as the model of a request that names none.
  * The one place a preset is applied to a job (the panel only shows presetDefaults on its form).
  */
-export function resolveJobSettings(request: JobRequest, preset: Preset | undefined): JobSettings {
+export function resolveJobSettings(request: JobRequest, preset: Preset | undefined, defaultModel?: string): JobSettings {
   if ((request.preset ?? undefined) !== preset?.name) {
     throw new Error(`resolveJobSettings: request names preset "${request.preset}" but got "${preset?.name}"`);
   }
@@ -104,7 +105,7 @@ export function resolveJobSettings(request: JobRequest, preset: Preset | undefin
     source_prompt: request.source_prompt ?? DEFAULT_SOURCE_PROMPT,
     parameters: { ...defaults.parameters, ...request.parameters },
     preset: preset?.name ?? null,
-    model: request.model ?? null,
+    model: request.model ?? defaultModel ?? null,
     ...normalizeRange(request.range),
   };
 }

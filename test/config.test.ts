@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_PORT, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, resolveFolders } from '../companion/config.ts';
+import { fileURLToPath } from 'node:url';
+import {
+  debugFromEnv, DEFAULT_PORT, hubEnv, inversionCacheBytesFromEnv, mediaBinariesFromEnv, modelFromEnv, parsePort, portFromEnv,
+  precisionFromEnv, providersFromEnv, resolveFolders,
+} from '../companion/config.ts';
 
 function tempHome(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-config-'));
@@ -71,4 +75,56 @@ test('TOKENFLOW_PROVIDERS is a comma list tried in order; TOKENFLOW_PRECISION fl
   assert.equal(precisionFromEnv({}), undefined);
   assert.equal(precisionFromEnv({ TOKENFLOW_PRECISION: 'float16' }), 'float16');
   assert.throws(() => precisionFromEnv({ TOKENFLOW_PRECISION: 'half' }), /TOKENFLOW_PRECISION must be float32 or float16, got "half"/);
+});
+
+test('TOKENFLOW_MODEL, TOKENFLOW_DEBUG, TOKENFLOW_INVERSION_CACHE_GB, TOKENFLOW_FFMPEG/FFPROBE and the HF_* variables', () => {
+  assert.equal(modelFromEnv({ TOKENFLOW_MODEL: ' org/name ' }), 'org/name');
+  assert.equal(modelFromEnv({ TOKENFLOW_MODEL: '  ' }), undefined);
+  assert.equal(debugFromEnv({ TOKENFLOW_DEBUG: '1' }), true);
+  assert.equal(debugFromEnv({ TOKENFLOW_DEBUG: 'yes' }), false);
+  assert.equal(inversionCacheBytesFromEnv({}), undefined);
+  assert.equal(inversionCacheBytesFromEnv({ TOKENFLOW_INVERSION_CACHE_GB: '0.5' }), 512 * 1024 ** 2);
+  assert.throws(() => inversionCacheBytesFromEnv({ TOKENFLOW_INVERSION_CACHE_GB: '-1' }), /TOKENFLOW_INVERSION_CACHE_GB must be a number of gigabytes >= 0, got "-1"/);
+  assert.deepEqual(mediaBinariesFromEnv({ TOKENFLOW_FFMPEG: ' /opt/ffmpeg ', TOKENFLOW_FFPROBE: '' }), { ffmpeg: '/opt/ffmpeg', ffprobe: undefined });
+  assert.deepEqual(hubEnv({ HUGGING_FACE_HUB_TOKEN: 't', HF_HUB_OFFLINE: 'TRUE', HUGGINGFACE_HUB_CACHE: '/c', XDG_CACHE_HOME: '/x' }), {
+    endpoint: undefined, token: 't', offline: true, hubCache: '/c', hfHome: undefined, xdgCache: '/x',
+  });
+  assert.equal(hubEnv({ HF_TOKEN: 'a', HUGGING_FACE_HUB_TOKEN: 'b' }).token, 'a');
+});
+
+/**
+ * Files outside config.ts that may index an environment: each passes variables on unchanged
+ * (no setting is interpreted there).
+ */
+const ENV_PASS_THROUGH: Record<string, string> = {
+  'companion/service/spec.ts': 'copies the TOKENFLOW_* variables the user set into the login service definition',
+};
+
+test('settings are read from the environment only in companion/config.ts', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const offenders: string[] = [];
+  const visit = (dir: string): void => {
+    for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+      const rel = path.posix.join(dir, entry.name);
+      if (entry.isDirectory()) visit(rel);
+      else if (entry.name.endsWith('.ts') && rel !== 'companion/config.ts') {
+        fs.readFileSync(path.join(root, rel), 'utf8').split('\n').forEach((line, i) => {
+          const indexed = /\benv\[/.test(line) && !(rel in ENV_PASS_THROUGH);
+          if (/process\.env\b/.test(line) || /\benv\.[A-Z][A-Z0-9_]*\b/.test(line) || indexed) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
+        });
+      }
+    }
+  };
+  for (const dir of ['companion', 'shared']) visit(dir);
+  assert.deepEqual(offenders, []);
+});
+
+test("README's Configuration section names every variable companion/config.ts reads", () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const config = fs.readFileSync(path.join(root, 'companion', 'config.ts'), 'utf8');
+  const read = [...new Set([...config.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))];
+  assert.ok(read.length > 20, `found ${read.length} variables`);
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Configuration'), readme.indexOf('\n### ', readme.indexOf('### Configuration') + 1));
+  assert.deepEqual(read.filter((name) => !section.includes(`\`${name}`) && !section.includes(`$${name}`) && !section.includes(`%${name}%`)), []);
 });

@@ -11,6 +11,7 @@ import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type Stage } from '../.
 import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
+import { modelFromEnv } from '../config.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
@@ -337,7 +338,7 @@ export const command: Command = {
     if (ext !== '.mov' && !(codec.data === 'h264' && ext === '.mp4')) {
       throw new UsageError(`-o ${values.output}: ${codec.data === 'prores' ? 'ProRes needs a .mov file' : 'H.264 needs a .mov or .mp4 file'}`);
     }
-    const model = values.model ?? process.env.TOKENFLOW_MODEL?.trim() ?? await installedDefaultModel();
+    const model = values.model ?? modelFromEnv() ?? await installedDefaultModel();
     let threads: number | undefined;
     if (values.threads !== undefined) {
       threads = decimalNumber(values.threads, '--threads');

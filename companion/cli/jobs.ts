@@ -66,9 +66,9 @@ function formatList(jobs: JobRecord[]): string {
   // A studio farm daemon's jobs ran on workers: a WORKER column says which (- for none yet).
   const farm = jobs.some((j) => j.worker !== undefined);
   const rows = jobs.map((j) => [
-    j.id, j.state, j.stage ?? '-', percent(j), ...(farm ? [j.worker ?? '-'] : []), j.created_at.replace(/\.\d+Z$/, 'Z'), clip(j.request.prompt, 40),
+    j.id, j.state, j.stage ?? '-', percent(j), ...(farm ? [j.worker ?? '-'] : []), j.created_at.replace(/\.\d+Z$/, 'Z'), modelName(j), clip(j.request.prompt, 40),
   ]);
-  const header = ['ID', 'STATE', 'STAGE', 'DONE', ...(farm ? ['WORKER'] : []), 'CREATED', 'PROMPT'];
+  const header = ['ID', 'STATE', 'STAGE', 'DONE', ...(farm ? ['WORKER'] : []), 'CREATED', 'MODEL', 'PROMPT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
@@ -87,7 +87,7 @@ function formatJob(job: JobRecord): string {
     ['source', `${request.source_path} [${start.toFixed(3)} s – ${end.toFixed(3)} s]`],
     ['prompt', settings.prompt],
     ['preset', settings.preset ?? '-'],
-    ['model', settings.model ?? '(daemon default)'],
+    ['model', modelName(job)],
     ['attempts', String(job.attempts)],
   ];
   if (job.worker !== undefined) lines.push(['worker', job.worker]);
@@ -97,6 +97,11 @@ function formatJob(job: JobRecord): string {
   }
   if (job.error) lines.push(['error', `${job.error.code}: ${job.error.message}`]);
   return lines.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
+}
+
+/** Records written before jobs stored their model ran with the daemon's default. */
+function modelName(job: JobRecord): string {
+  return job.settings.model ?? '(daemon default)';
 }
 
 function percent(job: JobRecord): string {

@@ -2,7 +2,7 @@
 // API (`tokenflow jobs`): where it listens and its token, found the way the daemon itself
 // resolves them (companion/config.ts), wrapped in the shared client.
 import { DaemonClient } from '../../shared/daemon_client.ts';
-import { daemonUrlFromEnv, DEFAULT_PORT, portFromEnv, resolveFolders, type Env } from '../config.ts';
+import { daemonUrlFromEnv, DEFAULT_PORT, portFromEnv, processEnv, resolveFolders, type Env } from '../config.ts';
 import { readDaemonFile } from '../server/discovery.ts';
 import { readToken, tokenPath } from '../server/token.ts';
 
@@ -11,7 +11,7 @@ import { readToken, tokenPath } from '../server/token.ts';
  * else TOKENFLOW_URL, else the running daemon's discovery file, else the default port; the
  * token from the config folder.
  */
-export async function localDaemonClient(url?: string, env: Env = process.env): Promise<DaemonClient> {
+export async function localDaemonClient(url?: string, env: Env = processEnv()): Promise<DaemonClient> {
   const folders = resolveFolders(env);
   const token = await readToken(folders.configDir);
   if (token === undefined) {

@@ -1,6 +1,6 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, parsePort, portFromEnv, precisionFromEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, debugFromEnv, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, parsePort, portFromEnv, precisionFromEnv, processEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
 import { FarmClient } from '../farm/farm_client.ts';
 import { parseQueueUrl, type QueueConnection } from '../farm/queue_url.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
@@ -105,7 +105,7 @@ export const command: Command = {
     }
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
-    const configuredModel = values.model ?? nonEmpty(process.env.TOKENFLOW_MODEL);
+    const configuredModel = values.model ?? modelFromEnv();
     return serve({
       port,
       host,
@@ -158,15 +158,13 @@ async function serve(opts: ServeOptions): Promise<number> {
   // Model folders are checked off the event loop, once per folder identity: a burst of
   // submissions must not stall health checks and other requests.
   const inspect = cachedInspector(inspectOffThread);
-  const defaultModel = opts.configuredModel ?? await chooseDefaultModel(process.env, inspect);
+  const defaultModel = opts.configuredModel ?? await chooseDefaultModel(processEnv(), inspect);
   if (opts.configuredModel === undefined) {
     log('info', `default model: ${defaultModel} (chosen from the installed models; --model to change)`);
     if (defaultModel === BUNDLED_MODEL_ID) {
       log('warn', `${BUNDLED_MODEL_ID} is the bundled test model with random weights: edits will look like noise. For real edits run \`tokenflow models pull stabilityai/stable-diffusion-2-1-base\``);
     }
   }
-  // The pipeline process reads the default model from its (inherited) environment.
-  process.env.TOKENFLOW_MODEL = defaultModel;
   // Throws, naming what to do, if --model names no folder and no cached hub model.
   const models = createModelLister({ defaultModel, log, inspect });
   const installed = await models.list();
@@ -192,6 +190,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
+    defaultModel: recordedModel(defaultModel),
     // Farm renders are written by the workers, with the shared folder's own rules.
     ...(farm ? { execute: farm.execute, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
   });
@@ -271,15 +270,20 @@ async function serve(opts: ServeOptions): Promise<number> {
 /** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
 async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelInspector): Promise<void> {
   try {
-    await checkJobSettings(settings, process.env, inspect);
+    await checkJobSettings(settings, processEnv(), inspect);
   } catch (err) {
     if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
     throw err;
   }
 }
 
+/** A model as job records name it: a folder by its absolute path (the daemon may start elsewhere next time), an id as is. */
+function recordedModel(idOrDir: string): string {
+  return fs.statSync(idOrDir, { throwIfNoEntry: false })?.isDirectory() ? path.resolve(idOrDir) : idOrDir;
+}
+
 function log(level: LogLevel, text: string): void {
-  if (level === 'debug' && process.env.TOKENFLOW_DEBUG !== '1') return;
+  if (level === 'debug' && !debugFromEnv()) return;
   const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
   if (level === 'warn' || level === 'error') console.error(line);
   else console.log(line);
@@ -291,10 +295,6 @@ function positiveInt(value: string | undefined, name: string): number | undefine
     throw new UsageError(`${name} must be an integer from 1 to 64, got "${value}"`);
   }
   return Number(value);
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value && value.trim() !== '' ? value : undefined;
 }
 
 function message(err: unknown): string {

@@ -3,7 +3,7 @@
 // value on Windows (companion/service/); the daemon's output goes to <data>/service.log.
 import fs from 'node:fs';
 import os from 'node:os';
-import { resolveFolders } from '../config.ts';
+import { processEnv, resolveFolders, xdgConfigHomeFromEnv } from '../config.ts';
 import { readDaemonFile } from '../server/discovery.ts';
 import { install, runCommand, servicePlan, uninstall, type Runner } from '../service/manager.ts';
 import { serviceSpec } from '../service/spec.ts';
@@ -50,10 +50,10 @@ export interface ServiceContext {
 }
 
 export async function runService(action: 'install' | 'uninstall' | 'status', ctx: ServiceContext): Promise<number> {
-  const { run, env = process.env, platform = process.platform, home = os.homedir() } = ctx;
+  const { run, env = processEnv(), platform = process.platform, home = os.homedir() } = ctx;
   const folders = resolveFolders(env, platform, home);
   const spec = serviceSpec(folders, env);
-  const plan = servicePlan(spec, { platform, home, uid: process.getuid?.() ?? 0, xdgConfigHome: env.XDG_CONFIG_HOME, dataDir: folders.dataDir });
+  const plan = servicePlan(spec, { platform, home, uid: process.getuid?.() ?? 0, xdgConfigHome: xdgConfigHomeFromEnv(env), dataDir: folders.dataDir });
   const daemon = await readDaemonFile(folders.dataDir);
   if (action === 'install') {
     if (daemon) console.error(`note: a daemon is already running at ${daemon.url} (pid ${daemon.pid}); the service's daemon needs its port, so stop that one first.`);

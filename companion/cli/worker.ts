@@ -2,7 +2,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import type { LogLevel } from '../../shared/events.ts';
-import { queueFromEnv, resolveFolders } from '../config.ts';
+import { debugFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
 import { parsePathMapping, type PathMapping } from '../farm/path_map.ts';
 import { parseQueueUrl } from '../farm/queue_url.ts';
 import { startFarmWorker } from '../farm/worker.ts';
@@ -121,7 +121,7 @@ export const command: Command = {
 };
 
 function log(level: LogLevel, text: string): void {
-  if (level === 'debug' && process.env.TOKENFLOW_DEBUG !== '1') return;
+  if (level === 'debug' && !debugFromEnv()) return;
   const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
   if (level === 'warn' || level === 'error') console.error(line);
   else console.log(line);

@@ -11,7 +11,7 @@ import { CachedRepo, cachedRepos, hubCacheDir, isCommitHash, isRepoId } from './
 import { inspectModel, ModelValidationError, validateModel, type WeightPrecision } from './validate.ts';
 import type { ModelInspector } from './report_cache.ts';
 
-type Env = Record<string, string | undefined>;
+import { modelFoldersFromEnv, processEnv, type Env } from '../config.ts';
 
 export const BUNDLED_MODEL_ID = 'tiny-sd15';
 
@@ -37,7 +37,7 @@ export function parseModelRef(text: string): { repoId: string; revision: string 
 }
 
 /** The snapshot folder of a cached revision, if the cache has it. */
-export function cachedSnapshotDir(repoId: string, revision: string, env: Env = process.env): string | undefined {
+export function cachedSnapshotDir(repoId: string, revision: string, env: Env = processEnv()): string | undefined {
   const repo = new CachedRepo(hubCacheDir(env), repoId);
   let commit = isCommitHash(revision) ? revision : repo.readRef(revision);
   if (!commit && revision === 'main') {
@@ -60,7 +60,7 @@ export interface LocatedModel {
  * (`org/name[@revision]`) already in the Hugging Face cache. Never downloads; throws a message
  * saying what to do otherwise.
  */
-export function locateModel(idOrDir: string, env: Env = process.env): LocatedModel {
+export function locateModel(idOrDir: string, env: Env = processEnv()): LocatedModel {
   if (isDirectory(idOrDir)) return { dir: path.resolve(idOrDir) };
   if (idOrDir === BUNDLED_MODEL_ID) return { dir: bundledModelDir() };
   const ref = looksLikePath(idOrDir) ? undefined : parseModelRef(idOrDir);
@@ -78,7 +78,7 @@ export function locateModel(idOrDir: string, env: Env = process.env): LocatedMod
  * thread; the daemon passes its cached, off-thread inspector (report_cache.ts).
  */
 export async function resolveModel(idOrDir: string, opts: { env?: Env; inspect?: ModelInspector } = {}): Promise<string> {
-  const { dir, hub } = locateModel(idOrDir, opts.env ?? process.env);
+  const { dir, hub } = locateModel(idOrDir, opts.env ?? processEnv());
   const hint = hub ? `run \`tokenflow models pull ${hub.repoId}\` to fetch missing or broken files` : undefined;
   if (!opts.inspect) {
     await validateModel(dir, { hint });
@@ -89,11 +89,11 @@ export async function resolveModel(idOrDir: string, opts: { env?: Env; inspect?:
   return dir;
 }
 
-export async function listModels(env: Env = process.env, inspect: ModelInspector = inspectModel): Promise<ModelEntry[]> {
+export async function listModels(env: Env = processEnv(), inspect: ModelInspector = inspectModel): Promise<ModelEntry[]> {
   const found: Array<Pick<ModelEntry, 'id' | 'source' | 'path'>> = [
     { id: BUNDLED_MODEL_ID, source: 'bundled', path: bundledModelDir() },
     ...cachePipelines(hubCacheDir(env)),
-    ...configuredFolders(env.TOKENFLOW_MODELS),
+    ...configuredFolders(modelFoldersFromEnv(env)),
   ];
   const out: ModelEntry[] = [];
   for (const m of found) {
@@ -170,7 +170,7 @@ const PREFERRED_DEFAULTS = ['stabilityai/stable-diffusion-2-1-base', 'stable-dif
  * installed, else any other usable installed model, else the bundled tiny model so that a
  * fresh install still runs end to end.
  */
-export async function chooseDefaultModel(env: Env = process.env, inspect: ModelInspector = inspectModel): Promise<string> {
+export async function chooseDefaultModel(env: Env = processEnv(), inspect: ModelInspector = inspectModel): Promise<string> {
   const usable = (await listModels(env, inspect)).filter((m) => m.ok && m.source !== 'bundled');
   const preferred = PREFERRED_DEFAULTS.find((id) => usable.some((m) => m.id === id));
   return preferred ?? usable[0]?.id ?? BUNDLED_MODEL_ID;

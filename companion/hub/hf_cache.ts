@@ -17,7 +17,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSy
 import os from 'node:os';
 import path from 'node:path';
 
-type Env = Record<string, string | undefined>;
+import { hubEnv, processEnv, type Env } from '../config.ts';
 
 /** `org/name` (or a legacy un-namespaced `name`), as the hub spells repository ids. */
 const REPO_ID = /^(?:[A-Za-z0-9][\w.-]{0,95}\/)?[A-Za-z0-9][\w.-]{0,95}$/;
@@ -35,12 +35,12 @@ function expandHome(p: string, home: string): string {
   return p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? path.join(home, p.slice(1)) : p;
 }
 
-export function hubCacheDir(env: Env = process.env, home: string = os.homedir()): string {
-  const direct = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
-  if (direct) return path.resolve(expandHome(direct, home));
-  const hfHome = env.HF_HOME
-    ? expandHome(env.HF_HOME, home)
-    : path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME, home) : path.join(home, '.cache'), 'huggingface');
+export function hubCacheDir(env: Env = processEnv(), home: string = os.homedir()): string {
+  const { hubCache, hfHome: hfHomeVar, xdgCache } = hubEnv(env);
+  if (hubCache) return path.resolve(expandHome(hubCache, home));
+  const hfHome = hfHomeVar
+    ? expandHome(hfHomeVar, home)
+    : path.join(xdgCache ? expandHome(xdgCache, home) : path.join(home, '.cache'), 'huggingface');
   return path.resolve(hfHome, 'hub');
 }
 

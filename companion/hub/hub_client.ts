@@ -11,7 +11,7 @@
 // Unauthenticated requests for a repo that does not exist (or is private) get 401, not 404.
 import { z } from 'zod';
 
-type Env = Record<string, string | undefined>;
+import { hubEnv, processEnv, type Env } from '../config.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -20,14 +20,13 @@ export interface HubConfig {
   token?: string;
 }
 
-export function hubConfig(env: Env = process.env): HubConfig {
-  const endpoint = (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined;
-  return { endpoint, token };
+export function hubConfig(env: Env = processEnv()): HubConfig {
+  const { endpoint, token } = hubEnv(env);
+  return { endpoint: (endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, ''), token };
 }
 
-export function isOfflineMode(env: Env = process.env): boolean {
-  return ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
+export function isOfflineMode(env: Env = processEnv()): boolean {
+  return hubEnv(env).offline;
 }
 
 export type HubErrorKind =

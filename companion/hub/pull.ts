@@ -19,7 +19,7 @@ import { pipelineClassProblem } from './validate.ts';
 import { lockRepo } from './pull_lock.ts';
 import { ProgressMeter, type PullProgress } from './pull_progress.ts';
 
-type Env = Record<string, string | undefined>;
+import { processEnv, type Env } from '../config.ts';
 
 export interface PullOptions {
   revision?: string;
@@ -101,7 +101,7 @@ export async function pullModel(repoId: string, opts: PullOptions = {}): Promise
  * model id, offline mode, and repositories that are not a Stable Diffusion pipeline.
  */
 async function planPull(repoId: string, opts: Pick<PullOptions, 'revision' | 'precision' | 'env' | 'signal'>, policy: RetryPolicy) {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? processEnv();
   const revision = opts.revision ?? 'main';
   if (!isRepoId(repoId)) throw new HubError('not-found', `"${repoId}" is not a hub model id (expected org/name, e.g. stabilityai/stable-diffusion-2-1-base)`);
   const config = hubConfig(env);

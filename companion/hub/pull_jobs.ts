@@ -9,6 +9,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelJob, ModelPullRequest } from '../../shared/model_pulls.ts';
 import type { LogLevel } from '../../shared/events.ts';
+import { processEnv } from '../config.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import { HubError, type RetryPolicy } from './hub_client.ts';
 import { pullModel, pullNeeds } from './pull.ts';
@@ -82,7 +83,7 @@ export class ModelPullService {
     const active = this.list().find((j) => j.model_id === request.id && ACTIVE.has(j.state));
     if (active) return { job: active, created: false };
     await this.settling.get(request.id);
-    const env = this.opts.env ?? process.env;
+    const env = this.opts.env ?? processEnv();
     let needs;
     try {
       needs = await pullNeeds(request.id, { revision: request.revision, precision: request.precision, env, retry: this.opts.retry });
@@ -160,7 +161,7 @@ export class ModelPullService {
   }
 
   private async pull(job: ModelJob, controller: AbortController): Promise<void> {
-    const env = this.opts.env ?? process.env;
+    const env = this.opts.env ?? processEnv();
     const options = { revision: job.revision, precision: job.precision, env, signal: controller.signal, retry: this.opts.retry };
     // Files an earlier run of this job finished are skipped by the pull (already in the
     // cache) and so not in its counts: they are the part of the job's total it no longer has to fetch.

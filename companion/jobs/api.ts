@@ -41,6 +41,11 @@ export interface JobServiceOptions {
    * JobServiceError naming the field. The daemon passes the pipeline's check.
    */
   checkSettings?: (settings: JobSettings) => Promise<void>;
+  /**
+   * The daemon's default model (an id or absolute folder): recorded in the settings of a job
+   * that names none, and passed to the pipeline for records stored without a model.
+   */
+  defaultModel?: string;
   /** Minimum milliseconds between two previews of one job (default 500: at most 2/s). */
   previewIntervalMs?: number;
   /**

@@ -4,6 +4,7 @@
 // The signal is checked between stages and handed to every media call and to the pipeline.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { LogLevel } from '../../shared/events.ts';
 import type { JobRecord, JobResult, Stage } from '../../shared/jobs.ts';
 import type { FrameSet, MediaInfo, RawFrames, Rational } from '../media/types.ts';
 import type { PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
@@ -21,7 +22,7 @@ export interface RunnerEvents {
   /** The stage's work was done by an earlier attempt (resume). */
   stageSkipped(stage: Stage): void;
   preview(preview: PipelinePreview): void;
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  log(level: LogLevel, message: string): void;
   /**
    * An executor that hands the job to others (the studio farm) only: a worker, named, took it
    * (until then the job stays queued). runJob runs the job at once and calls neither.

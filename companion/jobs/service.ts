@@ -78,6 +78,7 @@ export class JobService implements JobServiceApi {
   private readonly queuedUntilTaken: boolean;
   private readonly probeOnSubmit: boolean;
   private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
+  private readonly defaultModel: string | undefined;
   private readonly previewIntervalMs: number;
   private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
@@ -107,6 +108,7 @@ export class JobService implements JobServiceApi {
     this.queuedUntilTaken = options.queuedUntilTaken ?? false;
     this.probeOnSubmit = options.probeOnSubmit ?? true;
     this.checkSettings = options.checkSettings;
+    this.defaultModel = options.defaultModel;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
     this.outputFileMode = options.outputFileMode;
     this.logSink = options.log ?? (() => {});
@@ -184,6 +186,12 @@ export class JobService implements JobServiceApi {
   /** The newest record of a job, including changes still on their way to the log. */
   private current(id: string): JobRecord {
     return this.store.latest(id)!.job;
+  }
+
+  /** A record stored before jobs named their model runs with the daemon's default, passed explicitly. */
+  private withModel(job: JobRecord): JobRecord {
+    if (job.settings.model !== null || this.defaultModel === undefined) return job;
+    return { ...job, settings: { ...job.settings, model: this.defaultModel } };
   }
 
   snapshot(): JobRecord[] {
@@ -271,7 +279,7 @@ export class JobService implements JobServiceApi {
       preset = this.presets.get(request.preset);
       if (!preset) throw new JobServiceError('bad_request', `no preset named "${request.preset}"`, { field: 'preset' });
     }
-    const settings = resolveJobSettings(request, preset);
+    const settings = resolveJobSettings(request, preset, this.defaultModel);
     await this.checkSettings?.(settings);
     if (this.probeOnSubmit) await this.checkSource(request.source_path, settings);
     this.assertStarted();
@@ -433,7 +441,7 @@ export class JobService implements JobServiceApi {
     this.active.set(id, active);
     this.jobLog(id, 'info', this.queuedUntilTaken ? `handed on (attempt ${attempt})` : `started (attempt ${attempt})`);
     active.done = this.execute({
-      job: this.current(id),
+      job: this.withModel(this.current(id)),
       jobDir: this.jobDir(id),
       outputDir: this.outputDir,
       pipelines: this.pipelines,

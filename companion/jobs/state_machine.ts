@@ -1,4 +1,4 @@
-// The job state machine. Every state change goes through `transition`, so an illegal move
+// The job state machine. The job service checks every state change with `assertTransition`, so an illegal move
 // (e.g. a finished job starting again) is a bug that fails loudly instead of corrupting state.
 import type { JobState } from '../../shared/jobs.ts';
 

@@ -4,6 +4,7 @@
 // ffmpeg). Resolved on every call, so a changed environment takes effect without a restart.
 import { createRequire } from 'node:module';
 import { packagedBinary } from '../layout.ts';
+import { mediaBinariesFromEnv, processEnv, type Env } from '../config.ts';
 import { MediaError } from './errors.ts';
 import type { MediaBinaries } from './types.ts';
 
@@ -23,9 +24,8 @@ function bundled(pkg: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe',
   }
 }
 
-export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): MediaBinaries {
-  const ffmpegEnv = env.TOKENFLOW_FFMPEG?.trim();
-  const ffprobeEnv = env.TOKENFLOW_FFPROBE?.trim();
+export function resolveBinaries(env: Env = processEnv()): MediaBinaries {
+  const { ffmpeg: ffmpegEnv, ffprobe: ffprobeEnv } = mediaBinariesFromEnv(env);
   return {
     ffmpeg: ffmpegEnv || bundled('@ffmpeg-installer/ffmpeg', 'TOKENFLOW_FFMPEG'),
     ffprobe: ffprobeEnv || bundled('@ffprobe-installer/ffprobe', 'TOKENFLOW_FFPROBE'),

@@ -26,14 +26,6 @@ export function parseRational(text: string | undefined): Rational | undefined {
   return reduce({ num, den });
 }
 
-export function rationalEquals(a: Rational, b: Rational): boolean {
-  return a.num * b.den === b.num * a.den;
-}
-
 export function rationalToString(r: Rational): string {
   return `${r.num}/${r.den}`;
-}
-
-export function rationalValue(r: Rational): number {
-  return r.num / r.den;
 }

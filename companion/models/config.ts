@@ -109,7 +109,7 @@ export const unetConfigSchema = z.object({
   num_attention_heads: intPerBlock.nullable().optional(),
   dual_cross_attention: z.literal(false, { message: 'dual_cross_attention is not supported' }).default(false),
   use_linear_projection: z.boolean().default(false),
-  /** Computes q k^T in fp32 under fp16: our CPU graphs are fp32 throughout, so it changes nothing. */
+  /** Computes attention in float32 in float16 graphs (the GPU providers'); float32 graphs are unchanged. */
   upcast_attention: z.boolean().nullable().default(false),
   resnet_time_scale_shift: z.literal('default', { message: 'only resnet_time_scale_shift="default" is supported' }).default('default'),
   resnet_skip_time_act: z.literal(false, { message: 'resnet_skip_time_act is not supported' }).default(false),

@@ -1,4 +1,4 @@
-// TokenFlow's blend weights (tokenflow_utils.py:375-385; tokenflow-algorithm.md section 6):
+// TokenFlow's blend weights (the reference's tokenflow_utils.py:375-385):
 // frame j of a batch takes w(j) of the tokens propagated from its own batch's keyframe and
 // 1 - w(j) of the previous batch's, w(j) = sigmoid(d_prev / (d_cur + d_prev)), d_cur = the
 // distance from the frame to its batch's centre, d_prev = to the previous batch's centre.

@@ -11,23 +11,19 @@ import type { WeightComponent } from '../models/diffusers_layout.ts';
 import { buildUNetGraph } from '../models/unet_2d_condition.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph, readVaeConfig } from '../models/vae.ts';
 import type { Graph, GraphDType } from '../runtime/graph.ts';
-import { ort, run, type LoadedSession, type MemoryMode, type Provider } from '../runtime/session.ts';
+import { ort, run, type LoadedSession, type PolicySessionOptions, type Provider } from '../runtime/session.ts';
 import { loadGraphSession } from './graph_session.ts';
 
-export interface RuntimeOptions {
-  providers?: Provider[];
-  memory?: MemoryMode;
-  threads?: number;
-  /**
-   * Graph precision for every provider. Default: per provider, float16 (with float32 norms,
-   * attention and timestep embedding) on GPU providers, float32 on the CPU.
-   */
-  dtype?: GraphDType;
+/**
+ * How the pipeline's graphs run: the session options (`dtype` unset: per provider, float16 with
+ * float32 norms, attention and timestep embedding on GPU providers, float32 on the CPU) and
+ * the caches.
+ */
+export interface RuntimeOptions extends Pick<PolicySessionOptions, 'providers' | 'memory' | 'threads' | 'dtype' | 'log'> {
   /** Where weights are converted once to the graph's float type (fp16/bf16 -> float32, fp32 -> float16). */
   conversionCacheDir?: string;
   /** Where built graphs are cached (none: built every time; building takes ~0.1 s). */
   graphCacheDir?: string;
-  log?: (line: string) => void;
 }
 
 /** What the pipeline needs to know of a model folder before loading anything. */

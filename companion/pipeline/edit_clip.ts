@@ -8,6 +8,7 @@
 // same edit continues from there. This file orders the stages; each lives in its own module:
 // schedule.ts (the scheduler and timesteps, resolved once), inverted_latents.ts (reuse or
 // invert), latent_math.ts (start latent), edit_resume.ts (checkpoint), previews.ts, decode_frames.ts.
+import type { LogLevel } from '../../shared/events.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import type { RawFrames } from '../media/types.ts';
@@ -85,7 +86,7 @@ export interface EditClipOptions {
   /** `doneBefore`: how much of `done` a checkpointed earlier run did (not this run's work, for the ETA). */
   onProgress?: (stage: PipelineStage, done: number, total: number, doneBefore?: number) => void;
   onPreview?: (preview: PipelinePreview) => void;
-  onLog?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  onLog?: (level: LogLevel, message: string) => void;
   capture?: EditCapture;
   /** Load the editor with its debug outputs (keyframe records, propagation values) and receive them for `steps`. */
   debugTensors?: { steps: readonly number[]; onTensor(stepIndex: number, name: string, dims: number[], data: Float32Array | BigInt64Array): void };

@@ -1,4 +1,4 @@
-// One TokenFlow (PnP) denoising step over all frames (tokenflow-algorithm.md section 3.3):
+// One TokenFlow (PnP) denoising step over all frames:
 // keyframe pass -> keep its per-block tokens -> each batch's propagate pass -> classifier-free
 // guidance -> DDIM step (eta 0). Memory stays bounded: besides the UNet sessions, only the
 // latents, the records of the keyframes still needed, and one batch's tensors are held.

@@ -1,7 +1,8 @@
 // The contract of one TokenFlow (PnP) edit step, for the code that drives the edit loop
 // (preprocessing, the latent store, the daemon pipeline, `tokenflow edit`). The implementation
-// is TokenFlowEditor in edit_step.ts; the method is ../../shared/design/tokenflow-algorithm.md
-// sections 3-6.
+// is TokenFlowEditor in edit_step.ts: the TokenFlow method's keyframe pass (extended attention
+// across keyframes), propagation of keyframe tokens to all frames by nearest-neighbour
+// correspondence, and plug-and-play feature injection from the source inversion.
 //
 // Layouts: latents are NCHW float32, frames in clip order, `[n, 4, h, w]` with h, w the latent
 // sides (image sides / 8). Text embeddings are one prompt's `last_hidden_state`, `[77, D]`
@@ -9,37 +10,25 @@
 import type { DDIMScheduler, StepOutput } from '../models/ddim.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import type { GraphDType } from '../runtime/graph.ts';
-import type { MemoryMode, Provider } from '../runtime/session.ts';
+import type { RuntimeOptions } from './components.ts';
 
-export interface EditorLoadOptions {
-  /** Execution providers to try in order (default: the platform's, ending in cpu). */
-  providers?: Provider[];
-  /** 'fast' (default) prepacks weights; 'low' keeps them mmapped from the safetensors files. */
-  memory?: MemoryMode;
-  /** ORT intra-op threads (default: ORT's, all cores). */
-  threads?: number;
+/**
+ * How the editor loads: the pipeline's runtime options (the UNet also keeps its
+ * nearest-neighbour search in float32 on GPUs) plus the TokenFlow graph's own.
+ */
+export interface EditorLoadOptions extends RuntimeOptions {
   /**
    * Most keyframes one keyframe pass attends across (default DEFAULT_KEYFRAME_WINDOW). With at
    * most this many keyframes per step the result is the reference's; with more, each keyframe
    * attends to a window of neighbouring keyframes (see keyframe_chunks.ts).
    */
   keyframeWindow?: number;
-  /** Where UNet weights are converted once to the graph's float type (required when they differ). */
-  conversionCacheDir?: string;
-  /**
-   * UNet graph precision for every provider. Default: per provider, float16 (float32 norms,
-   * attention, timestep embedding and nearest-neighbour search) on GPUs, float32 on the CPU.
-   */
-  dtype?: GraphDType;
-  /** Where the built TokenFlow graph is cached between loads (none: built every time). */
-  graphCacheDir?: string;
   /**
    * Build the graphs with the per-block debug outputs (keyframe records, propagation queries,
    * nearest-neighbour indices, propagated attention) that `EditStepArgs.onDebugTensor`
    * receives. Slower; for parity tests and `tokenflow debug tokenflow`.
    */
   debug?: boolean;
-  log?: (line: string) => void;
 }
 
 /** Per-prompt text embeddings, each `[77 * D]` float32 (one prompt, not repeated). */
@@ -104,7 +93,14 @@ export interface EditStepArgs extends Pick<JobParameters, 'steps' | 'guidance_sc
 /** A keyframes-only step (preview jobs): the keyframes are edited as one clip of their own. */
 export interface KeyframeStepArgs extends Omit<EditStepArgs, 'pivots' | 'batch_size' | 'onDebugTensor'> {}
 
-/** What TokenFlowEditor (edit_step.ts) offers. */
+/**
+ * What TokenFlowEditor (edit_step.ts) offers. Loading:
+ * `const editor = await TokenFlowEditor.load(modelDir, options)`, where `modelDir` is a
+ * diffusers folder with unet/, and `scheduler` the edit's (schedule.ts resolveEditSchedule). Usage per step s of S:
+ *   x = (await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
+ *     steps: S, scheduler, pivots: pivots[s], embeds, guidance_scale, batch_size, pnp_attn_t, pnp_f_t, signal, onUnetCall })).prevSample;
+ * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batch_size, S)` or an explicit list).
+ */
 export interface Editor {
   /**
    * One denoising step of all frames: keyframe pass(es), per-batch propagate passes, CFG, DDIM
@@ -117,7 +113,7 @@ export interface Editor {
    * prediction, CFG, DDIM): what a preview-only job runs on the keyframe latents.
    */
   keyframeStep(args: KeyframeStepArgs): Promise<StepOutput>;
-  /** UNet sample-evaluations (3 per frame per call) since load; the spec's count is S*3*(N+K). */
+  /** UNet sample-evaluations (3 per frame per call) since load: S*3*(N+K) for S steps of N frames with K keyframes. */
   readonly unetEvaluations: number;
   readonly unetCalls: number;
   /** Precision of the UNet graph the session runs (it changes the trajectory: part of an edit checkpoint's key). */
@@ -127,13 +123,3 @@ export interface Editor {
   /** Frees the ORT sessions. */
   release(): Promise<void>;
 }
-
-/**
- * Loading: `const editor = await TokenFlowEditor.load(modelDir, options)` (edit_step.ts), where
- * `modelDir` is a diffusers folder with unet/, and `scheduler` the edit's (schedule.ts
- * resolveEditSchedule). Usage per step s of S:
- *   x = (await editor.step({ x, srcLatents: store.latents(s), shape, t: timesteps[s], stepIndex: s,
- *     steps: S, scheduler, pivots: pivots[s], embeds, guidance_scale, batch_size, pnp_attn_t, pnp_f_t, signal, onUnetCall })).prevSample;
- * Keyframe lists come from pivots.ts (`drawPivots(seed, n, batch_size, S)` or an explicit list).
- */
-export type EditorLoader = (modelDir: string, options?: EditorLoadOptions) => Promise<Editor>;

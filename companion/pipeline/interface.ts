@@ -1,6 +1,7 @@
 // The narrow seam between the job runner and the TokenFlow pipeline: frames in, frames out,
 // progress, previews, abort. The runner hosts a pipeline module in a child process
 // (companion/jobs/pipeline_host.ts), so everything crossing this seam is plain data.
+import type { LogLevel } from '../../shared/events.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { FrameSet, RawFrames } from '../media/types.ts';
 
@@ -47,7 +48,7 @@ export interface PipelineHooks {
    */
   onProgress(stage: PipelineStage, done: number, total: number, doneBefore?: number): void;
   onPreview(preview: PipelinePreview): void;
-  onLog(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  onLog(level: LogLevel, message: string): void;
 }
 
 export interface Pipeline {

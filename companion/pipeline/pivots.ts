@@ -1,5 +1,5 @@
 // Keyframe ("pivot") selection: one keyframe per batch of frames, drawn afresh every denoising
-// step (tokenflow-algorithm.md section 4). The draw is seeded and reproducible per step, so a
+// step. The draw is seeded and reproducible per step, so a
 // resumed edit gets the same keyframes; an explicit list (e.g. the golden one) can replace it.
 
 /** Frames [start, start + size) of one batch. The last batch may be shorter than the others. */

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processEnv } from '../config.ts';
 import { childNodeArgs } from '../layout.ts';
 import type { GraphDType } from '../runtime/graph.ts';
 import '../runtime/ort_platform.ts'; // where ORT has no build, fail here with the reason, not in the child
@@ -58,7 +59,7 @@ export function heavyCpuOps(c: ComponentPlacement): Record<string, number> {
 
 export async function placementReport(request: PlacementRequest): Promise<PlacementReport> {
   const args = [...childNodeArgs('placement_child'), request.modelDir, request.provider ?? 'default', request.precision ?? 'default'];
-  const { code, stopped, stdout, stderr } = await runChild(args, request.env ?? process.env, request.timeoutMs);
+  const { code, stopped, stdout, stderr } = await runChild(args, request.env ?? processEnv(), request.timeoutMs);
   const results = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ChildComponentResult);
   if (code !== 0) {
     const done = results.length ? ` (done: ${results.map((r) => r.name).join(', ')})` : '';

@@ -1,4 +1,4 @@
-// Preprocessing (tokenflow-algorithm.md section 2): frames -> VAE posterior mean x scaling
+// Preprocessing: frames -> VAE posterior mean x scaling
 // factor = z0 -> DDIM inversion with the source prompt and no guidance, up through the
 // inversion timesteps, keeping the latents of every saved timestep in the on-disk latent store.
 // Frames go through the VAE and the UNet in small chunks; a chunk is inverted through every

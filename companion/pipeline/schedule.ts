@@ -1,4 +1,4 @@
-// The three timestep lists of one edit (tokenflow-algorithm.md sections 2.4-2.6, 3.1):
+// The three timestep lists of one edit:
 // the S edit timesteps (noisiest first), the inversion timesteps walked upwards, and the
 // latents preprocessing keeps: every edit timestep plus the noisiest inversion timestep
 // (the start latent's eps_hat comes from it). The edit reads the stored latents of each of

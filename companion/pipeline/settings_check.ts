@@ -7,16 +7,15 @@ import type { ModelInspector } from '../hub/report_cache.ts';
 import { PipelineError } from './interface.ts';
 import { resolveEditSchedule, ScheduleError } from './schedule.ts';
 
-type Env = Record<string, string | undefined>;
+import { processEnv, type Env } from '../config.ts';
 
-/** The model a job runs: its own, else the daemon's default. */
-export async function jobModelDir(model: string | null, env: Env = process.env, inspect?: ModelInspector): Promise<string> {
-  const id = model ?? env.TOKENFLOW_MODEL?.trim();
-  if (!id) {
+/** The folder of the model a job's settings name (the daemon records its default there at submit). */
+export async function jobModelDir(model: string | null, env: Env = processEnv(), inspect?: ModelInspector): Promise<string> {
+  if (model === null) {
     throw new PipelineError('model_not_found', 'no model: the job names none and the daemon has no default model (start it with `tokenflow serve --model ...` or set TOKENFLOW_MODEL; `tokenflow models list` shows what is installed)');
   }
   try {
-    return await resolveModel(id, { env, inspect });
+    return await resolveModel(model, { env, inspect });
   } catch (err) {
     throw new PipelineError('model_not_found', err instanceof Error ? err.message : String(err));
   }
@@ -35,7 +34,7 @@ export class SettingsError extends Error {
  * that fails minutes later: the model resolves to a valid folder, it predicts epsilon, and the
  * inversion schedule contains every edit timestep.
  */
-export async function checkJobSettings(settings: JobSettings, env: Env = process.env, inspect?: ModelInspector): Promise<void> {
+export async function checkJobSettings(settings: JobSettings, env: Env = processEnv(), inspect?: ModelInspector): Promise<void> {
   let modelDir: string;
   try {
     modelDir = await jobModelDir(settings.model, env, inspect);

@@ -1,13 +1,13 @@
 // The product's pipeline module (the job runner loads it in the pipeline process): a job's frames,
-// settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the job's, or
-// the daemon's default (TOKENFLOW_MODEL; `tokenflow serve --model` sets it). Inversions are
+// settings and folders in, the TokenFlow edit (edit_clip.ts) out. The model is the one the
+// job's settings name (the daemon records its default there when the job names none). Inversions are
 // cached across jobs in the daemon's data folder (bounded, least recently used evicted first)
 // and, when an entry does not fit there, in the job's own cache folder, so a job resumed after
 // a restart skips preprocessing either way; the edit checkpoints its latents after every step
 // in the job's cache folder, so a resumed job also continues the edit where it stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheRoot, precisionFromEnv, providersFromEnv } from '../config.ts';
+import { cacheRoot, inversionCacheBytesFromEnv, precisionFromEnv, processEnv, providersFromEnv, type Env } from '../config.ts';
 import { jobModelDir } from './settings_check.ts';
 export { jobModelDir } from './settings_check.ts';
 import type { RuntimeOptions } from './components.ts';
@@ -15,14 +15,12 @@ import { editClip, type EditClipResult } from './edit_clip.ts';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput, type PipelineOutput } from './interface.ts';
 import { DEFAULT_INVERSION_CACHE_BYTES, InversionCache, type SourceIdentity } from './inversion_cache.ts';
 
-type Env = Record<string, string | undefined>;
-
 /**
  * The runtime settings the product runs with: the caches under config's cacheRoot, the providers to try
  * (TOKENFLOW_PROVIDERS, else the platform's order) and the graph precision, float16 on GPU
  * providers and float32 on the CPU unless TOKENFLOW_PRECISION forces one.
  */
-export function productRuntime(env: Env = process.env): RuntimeOptions {
+export function productRuntime(env: Env = processEnv()): RuntimeOptions {
   let providers, precision;
   try {
     providers = providersFromEnv(env);
@@ -40,13 +38,12 @@ export function productRuntime(env: Env = process.env): RuntimeOptions {
 }
 
 /** The shared inversion cache; its bound is TOKENFLOW_INVERSION_CACHE_GB (default 5, 0 = off). */
-export function sharedInversionCache(env: Env = process.env): InversionCache {
-  const raw = env.TOKENFLOW_INVERSION_CACHE_GB?.trim();
-  let bytes = DEFAULT_INVERSION_CACHE_BYTES;
-  if (raw) {
-    const gb = Number(raw);
-    if (!Number.isFinite(gb) || gb < 0) throw new PipelineError('bad_request', `TOKENFLOW_INVERSION_CACHE_GB must be a number of gigabytes >= 0, got "${raw}"`);
-    bytes = Math.floor(gb * 1024 ** 3);
+export function sharedInversionCache(env: Env = processEnv()): InversionCache {
+  let bytes;
+  try {
+    bytes = inversionCacheBytesFromEnv(env) ?? DEFAULT_INVERSION_CACHE_BYTES;
+  } catch (err) {
+    throw new PipelineError('bad_request', err instanceof Error ? err.message : String(err));
   }
   return new InversionCache(path.join(cacheRoot(env), 'inversion'), bytes);
 }

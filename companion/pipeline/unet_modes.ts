@@ -1,4 +1,4 @@
-// TokenFlow's UNet modes (tokenflow-algorithm.md sections 5, 6 and 14) as ONE ONNX graph built
+// TokenFlow's UNet modes (keyframe pass, propagate pass, plug-and-play injection) as ONE ONNX graph built
 // from the plain UNet through its hooks. Batches are branch-major, [src..., unc..., cnd...].
 // The bool input `propagate` selects the mode; each transformer block's self-attention is an
 // If node whose branches hold the two modes, so one session (one copy of the weights, one

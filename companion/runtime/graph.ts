@@ -250,10 +250,6 @@ export class Graph {
     return this.types.get(name);
   }
 
-  get nodeCount(): number {
-    return this.nodes.length;
-  }
-
   private uniqueName(base: string): string {
     let name = base;
     while (this.usedNames.has(name)) name = `${base}_${++this.counter}`;

@@ -70,7 +70,7 @@ export function rowNorm(g: Graph, x: Value, name: string): Value {
  */
 export function conv2d(
   g: Graph, w: Weights, x: Value, inChannels: number, outChannels: number,
-  opts: { kernel?: number; stride?: number; padding?: number; pads?: [number, number, number, number]; bias?: boolean } = {},
+  opts: { kernel?: number; stride?: number; padding?: number; pads?: [number, number, number, number] } = {},
 ): Value {
   const k = opts.kernel ?? 3;
   const p = opts.padding ?? (k === 1 ? 0 : 1);
@@ -82,8 +82,8 @@ export function conv2d(
   } else {
     weight = g.weight(w.get('weight', [outChannels, inChannels, k, k]));
   }
-  const bias = opts.bias === false ? null : g.weight(w.get('bias', [outChannels]));
-  return g.node('Conv', bias ? [x, weight, bias] : [x, weight], {
+  const bias = g.weight(w.get('bias', [outChannels]));
+  return g.node('Conv', [x, weight, bias], {
     kernel_shape: [k, k], pads: opts.pads ?? [p, p, p, p], strides: [s, s],
   }, { name: w.path });
 }
@@ -93,7 +93,7 @@ export function conv2d(
  * the fastest form on ORT's CPU provider (GroupNormalization has no CPU kernel).
  * Computed in float32 (affine included), returned in the input's type.
  */
-export function groupNorm(g: Graph, w: Weights, input: Value, channels: number, groups: number, eps: number, opts: { affine?: boolean } = {}): Value {
+export function groupNorm(g: Graph, w: Weights, input: Value, channels: number, groups: number, eps: number): Value {
   const x = g.cast(input, 'float32', w.path);
   const shape = g.node('Shape', [x], {}, { name: w.path });
   const grouped = g.node('Reshape', [x, g.ints([0, groups, -1])], {}, { name: w.path }); // [N, G, C/G*H*W]
@@ -101,7 +101,6 @@ export function groupNorm(g: Graph, w: Weights, input: Value, channels: number, 
   const zeros = g.constant(new Array(groups).fill(0));
   const normed = g.node('InstanceNormalization', [grouped, ones, zeros], { epsilon: eps }, { name: w.path });
   const back = g.node('Reshape', [normed, shape], {}, { name: w.path });
-  if (opts.affine === false) return g.cast(back, input.type, w.path);
   const param = (name: string) => g.cast(g.weight(w.get(name, [channels])), 'float32', w.path);
   const gamma = g.node('Unsqueeze', [param('weight'), g.ints([1, 2])], {}, { name: w.path }); // [C,1,1]
   const beta = g.node('Unsqueeze', [param('bias'), g.ints([1, 2])], {}, { name: w.path });

@@ -1,7 +1,7 @@
 // Whether onnxruntime-node can load on this machine, decided before it is imported (session.ts
 // imports this module first): importing it where its package has no native binary fails with
 // a bare "Cannot find module .../onnxruntime_binding.node". onnxruntime-node 1.30 ships
-// binaries for the platforms below; Intel Macs lost theirs after 1.23.2 (ort-notes.md).
+// binaries for the platforms below; Intel Macs lost theirs after 1.23.2.
 
 /** `<platform>-<arch>` pairs with a binary in onnxruntime-node 1.30 (bin/napi-v6/<platform>/<arch>). */
 export const ORT_PLATFORMS = ['darwin-arm64', 'linux-arm64', 'linux-x64', 'win32-arm64', 'win32-x64'] as const;

@@ -1,5 +1,5 @@
 // The execution providers the product knows, the order each platform tries them in, and the
-// graph form each one gets (ort-notes.md, "GPU providers measured and read"). No ORT import:
+// graph form each one gets. No ORT import:
 // the config module and the CLI parse provider names without loading ONNX Runtime.
 import type { GraphDType } from './graph.ts';
 

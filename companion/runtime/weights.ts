@@ -5,7 +5,7 @@
 // fail when the checkpoint has weights the graph did not use (a sign of a wrong config).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { GraphDType } from './graph.ts';
 import { SafetensorsFile, toFloat16, toFloat32, writeSafetensors, type DType, type TensorInfo, type TensorToWrite } from './safetensors.ts';
 
@@ -77,12 +77,6 @@ export class WeightStore {
     return new Weights(this, '');
   }
 
-  /** Folder holding every file, for ORT's external-initializer folder option. */
-  folder(): string {
-    const dirs = new Set([...this.index.values()].map((e) => dirname(e.file.path)));
-    if (dirs.size > 1) throw new WeightError(`${this.component}: weight files are in several folders (${[...dirs].join(', ')})`);
-    return [...dirs][0] ?? '';
-  }
 
   /** Identity of the weights for cache keys: each file's real path, size and mtime. */
   fingerprint(): string {
@@ -134,10 +128,6 @@ export class WeightStore {
       const shown = left.slice(0, 10).join(', ');
       throw new WeightError(`${this.component}: ${left.length} weight(s) in the checkpoint were not used by the graph (config mismatch?): ${shown}${left.length > 10 ? ', ...' : ''}`);
     }
-  }
-
-  resetUsage(): void {
-    this.used.clear();
   }
 }
 

@@ -1,4 +1,4 @@
-// The daemon's REST API, exactly the v1 contract (ARCHITECTURE.md). Every request passes,
+// The daemon's REST API, exactly the v1 contract (shared/api.ts). Every request passes,
 // in this order: single Host/Origin headers → Host check (DNS rebinding) → Origin check (+ CORS for --allow-origin ones) →
 // bearer token (except the public half of /v1/health) → body parsing (64 KiB, JSON only) →
 // zod validation of body, query and path → the job service.

@@ -10,7 +10,7 @@ import { ModelId } from '../../shared/jobs.ts';
 import { listModels, locateModel } from '../hub/catalog.ts';
 import type { ModelInspector } from '../hub/report_cache.ts';
 
-type Env = Record<string, string | undefined>;
+import { processEnv, type Env } from '../config.ts';
 
 export interface ModelListerOptions {
   /** The `--model` value (folder, `tiny-sd15` or hub id); undefined: no default model. */
@@ -33,7 +33,7 @@ export interface ModelLister {
 
 /** Throws (with what to do) if `defaultModel` names no folder and no cached hub model. */
 export function createModelLister(opts: ModelListerOptions = {}): ModelLister {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? processEnv();
   const ttl = opts.ttlMs ?? 30_000;
   const defaultDir = opts.defaultModel === undefined ? undefined : locateModel(opts.defaultModel, env).dir;
   let cached: { at: number; models: ModelInfo[] } | undefined;

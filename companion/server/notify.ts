@@ -2,6 +2,7 @@
 // can still show it. Best effort: the code is always in the log too, and a missing notifier
 // (no notify-send, no desktop session) is only a debug line.
 import { execFile } from 'node:child_process';
+import { processEnv } from '../config.ts';
 
 export interface NotifyCommand {
   file: string;
@@ -43,7 +44,7 @@ export function notifyCommand(platform: NodeJS.Platform, title: string, text: st
 export function notifyDesktop(title: string, text: string, onError: (message: string) => void): void {
   const command = notifyCommand(process.platform, title, text);
   if (command === undefined) return;
-  const env = process.platform === 'win32' ? { ...process.env, TOKENFLOW_NOTIFY_TITLE: title, TOKENFLOW_NOTIFY_TEXT: text } : process.env;
+  const env = process.platform === 'win32' ? { ...processEnv(), TOKENFLOW_NOTIFY_TITLE: title, TOKENFLOW_NOTIFY_TEXT: text } : processEnv();
   const child = execFile(command.file, command.args, { env, timeout: 90_000, windowsHide: true }, (err) => {
     if (err) onError(`${command.file}: ${err.message}`);
   });

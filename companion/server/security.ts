@@ -48,7 +48,7 @@ export interface OriginPolicy {
  * Origin schemes of the UXP runtime the panel lives in (its own URL schemes are `plugin:`,
  * `plugin-data:`, `plugin-temp:`; `uxp:` names the runtime). No browser, extension, isolated
  * app or editor webview can put one on a request, so a panel that sends one is accepted
- * without --allow-origin. What Premiere really sends is undocumented (premiere-uxp.md §6): the
+ * without --allow-origin. What Premiere really sends is not documented by Adobe: the
  * panel may equally send no Origin at all, which is accepted too.
  */
 const PANEL_SCHEMES = new Set(['uxp', 'plugin']);

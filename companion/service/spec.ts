@@ -3,7 +3,7 @@
 // (systemd.ts, launchd.ts, windows.ts) are generated from this.
 import os from 'node:os';
 import path from 'node:path';
-import type { Folders } from '../config.ts';
+import { processEnv, type Folders } from '../config.ts';
 import { cliScript } from '../layout.ts';
 
 /** Settings passed on from the installing shell. HF_TOKEN is not: service files are not secret stores. */
@@ -28,7 +28,7 @@ export interface ServiceSpec {
   home: string;
 }
 
-export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = process.env, execPath = process.execPath, script = cliScript()): ServiceSpec {
+export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = processEnv(), execPath = process.execPath, script = cliScript()): ServiceSpec {
   const environment: Record<string, string> = {};
   for (const name of SERVICE_ENV) {
     const value = env[name];

@@ -228,7 +228,9 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
     }),
   });
   assert.equal(submit.status, 202);
-  const { job } = (await submit.json()) as { job: { id: string } };
+  const { job } = (await submit.json()) as { job: { id: string; settings: { model: string | null } } };
+  // The record names the model that renders it (resolved at submit, no environment side channel).
+  assert.equal(job.settings.model, 'tiny-sd15');
 
   let workFilesSeen = 0;
   for (let i = 0; i < 600; i++) {
@@ -254,7 +256,9 @@ test('serve: starts, answers, lists jobs through `tokenflow jobs`, stops on SIGT
     assertPrivateData(home, job.id);
   }
   assert.match(shown, /prompt\s+a snowy street/);
-  assert.match(list.stdout, new RegExp(`${job.id}\\s+succeeded`));
+  assert.match(shown, /model\s+tiny-sd15/);
+  assert.match(list.stdout, new RegExp(`${job.id}\\s+succeeded\\s.*\\stiny-sd15\\s+a snowy street`));
+  assert.match(list.stdout, /^ID\s+STATE\s+STAGE\s+DONE\s+CREATED\s+MODEL\s+PROMPT$/m);
   assert.equal(JSON.parse(jsonList.stdout).jobs[0].id, job.id);
   assert.equal(cancel.code, 0);
   assert.match(cancel.stdout, /succeeded/); // a finished job is returned unchanged

@@ -132,11 +132,6 @@ test('a crashing pipeline process and a failing pipeline become coded PipelineEr
 
 test('the product pipeline module is the TokenFlow pipeline: without a model it fails with model_not_found (no fake edit)', async (t) => {
   assert.match(DEFAULT_PIPELINE_MODULE.pathname, /companion\/pipeline\/tokenflow\.ts$/);
-  const savedModel = process.env.TOKENFLOW_MODEL;
-  delete process.env.TOKENFLOW_MODEL; // the pipeline process inherits this environment
-  t.after(() => {
-    if (savedModel !== undefined) process.env.TOKENFLOW_MODEL = savedModel;
-  });
   await assert.rejects(runPipelineInProcess(DEFAULT_PIPELINE_MODULE, input(tempDir(t)), recorder().hooks), {
     code: 'model_not_found',
     message: /no default model/,

@@ -10,9 +10,10 @@ import { JobService } from '../../companion/jobs/service.ts';
 import { ServerEvent, type ServerEvent as ServerEventT } from '../../shared/events.ts';
 import { JobRecord, type JobRequest, type JobRequestInput, type JobResult } from '../../shared/jobs.ts';
 import { PresetBody } from '../../shared/presets.ts';
-import type { RunJobContext } from '../../companion/jobs/runner.ts';
 import { fakeMedia, type FakeMediaOptions } from './doubles/fake_media.ts';
-import { sampleRequest, tempDir, waitFor } from './helpers.ts';
+import { JobStore } from '../../companion/jobs/job_store.ts';
+import type { RunJobContext } from '../../companion/jobs/runner.ts';
+import { sampleRecord, sampleRequest, tempDir, waitFor } from './helpers.ts';
 
 const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
@@ -250,13 +251,42 @@ test('disk full on the output folder: failed with disk_full and no partial rende
   assert.deepEqual(fs.readdirSync(outputDir), []);
 });
 
+test('the daemon\'s default model is recorded at submit and passed to the run; a record stored without one runs with the default', async (t) => {
+  const root = tempDir(t);
+  const dataDir = path.join(root, 'data');
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'x');
+  // A queued job recorded before jobs named their model.
+  const old = sampleRecord({ request: sampleRequest(source) });
+  assert.equal(old.settings.model, null);
+  const store = new JobStore(path.join(dataDir, 'jobs'));
+  await store.open();
+  await store.put(old, { fingerprint: null, crashStages: [] });
+  await store.close();
+
+  const ran = new Map<string, string | null>();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const execute = async (ctx: RunJobContext) => {
+    ran.set(ctx.job.id, ctx.job.settings.model);
+    await released;
+    throw new Error('not rendered in this test');
+  };
+  const service = new JobService({ dataDir, outputDir: path.join(root, 'o'), media: fakeMedia(), execute, defaultModel: '/models/house-style', concurrency: 3 });
+  await service.start();
+  t.after(() => service.close());
+  const byDefault = (await service.submit(sampleRequest(source))).job;
+  const named = (await service.submit(sampleRequest(source, { model: 'tiny-sd15' }))).job;
+  assert.equal(byDefault.settings.model, '/models/house-style');
+  assert.equal(named.settings.model, 'tiny-sd15');
+  assert.equal(service.get(old.id)!.settings.model, null, 'the old record loads unchanged');
+  await waitFor(() => ran.size === 3, 10_000, 'three runs');
+  assert.deepEqual(Object.fromEntries(ran), { [old.id]: '/models/house-style', [byDefault.id]: '/models/house-style', [named.id]: 'tiny-sd15' });
+  release();
+});
+
 test('the product pipeline: a job without a model, on a daemon without a default, fails with model_not_found at the invert stage', async (t) => {
   const root = tempDir(t);
-  const savedModel = process.env.TOKENFLOW_MODEL;
-  delete process.env.TOKENFLOW_MODEL; // the pipeline worker inherits this environment
-  t.after(() => {
-    if (savedModel !== undefined) process.env.TOKENFLOW_MODEL = savedModel;
-  });
   const source = path.join(root, 'clip.mov');
   fs.writeFileSync(source, 'x');
   const service = new JobService({ dataDir: path.join(root, 'd'), outputDir: path.join(root, 'o'), media: fakeMedia() });

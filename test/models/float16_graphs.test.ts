@@ -1,5 +1,5 @@
 // float16 graphs (the GPU providers' precision) built from tiny-sd15 and run on the CPU provider,
-// where ORT computes them with inserted casts (ort-notes.md section 3), against the golden tensors.
+// where ORT computes them with inserted casts, against the golden tensors.
 //
 // Tolerances come from measurement (2 cores, AVX-512, ORT 1.30). Nearly all of the error is the
 // rounding of the weights to fp16: the float32 graph fed the same fp16-rounded weights lands

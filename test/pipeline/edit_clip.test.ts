@@ -1,4 +1,4 @@
-// The product differences of the edit (tokenflow-algorithm.md vs the README): any clip length
+// The product differences of the edit from the reference (README): any clip length
 // (a shorter last batch with its own keyframe), any aspect ratio, the inversion cache across
 // prompts, cancel, preview-only and keyframe previews. On the bundled tiny model at tiny sizes.
 import { test } from 'node:test';

@@ -16,7 +16,7 @@ test('MT19937 with the standard seeding (std::mt19937 / torch CPU generator)', (
 });
 
 test('seeded keyframes reproduce the spec sequence for seed 1, 40 frames, batch 8 (all 50 steps)', () => {
-  // tokenflow-algorithm.md section 4: in-batch offsets per step, batches 0..4.
+  // The reference's draw: in-batch offsets per step, batches 0..4.
   const spec = ('53407 13570 01475 46124 65243 42456 24771 17606 51177 56110 41005 37210 67365 11340 13424 '
     + '05312 70417 27721 06137 67543 51360 02277 77173 42660 07711 53005 56456 24353 75034 34647 '
     + '75410 42052 74171 02440 41641 02312 44722 60126 62770 67512 46065 51215 42075 01570 13116 '

@@ -11,7 +11,7 @@ import {
 
 const MODEL = fileURLToPath(new URL('../fixtures/tiny-sd15', import.meta.url));
 
-// Stable Diffusion's scheduler as TokenFlow reads it (tokenflow-algorithm.md section 2.4).
+// Stable Diffusion's scheduler as TokenFlow reads it.
 const SD = ddimConfigSchema.parse({
   beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012, steps_offset: 1, set_alpha_to_one: false, clip_sample: false,
 });

@@ -8,15 +8,15 @@ import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
 import { checkJobSettings, SettingsError } from '../../companion/pipeline/settings_check.ts';
 
-function settings(extra: Record<string, unknown>) {
+function settings(extra: Record<string, unknown>, defaultModel?: string) {
   return resolveJobSettings(JobRequest.parse({
     source_path: '/clips/a.mov', range: { start_seconds: 0, end_seconds: 1 }, prompt: 'a red robot', ...extra,
-  }), undefined);
+  }), undefined, defaultModel);
 }
 
 test('runnable settings pass: the model resolves and the schedules fit', async () => {
   await checkJobSettings(settings({ model: 'tiny-sd15' }), {});
-  await checkJobSettings(settings({ parameters: { steps: 10, inversion_steps: 10 } }), { TOKENFLOW_MODEL: 'tiny-sd15' });
+  await checkJobSettings(settings({ parameters: { steps: 10, inversion_steps: 10 } }, 'tiny-sd15'), {});
 });
 
 test('an inversion schedule that misses edit timesteps is refused, naming the field and the valid counts', async () => {
@@ -47,7 +47,7 @@ test('a model that does not predict epsilon is refused naming the model field', 
   fs.mkdirSync(path.join(dir, 'scheduler'));
   const config = JSON.parse(fs.readFileSync(path.join(tiny, 'scheduler', 'scheduler_config.json'), 'utf8'));
   fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ ...config, prediction_type: 'v_prediction' }));
-  await assert.rejects(checkJobSettings(settings({}), { TOKENFLOW_MODEL: dir }), (err: unknown) => {
+  await assert.rejects(checkJobSettings(settings({}, dir), {}), (err: unknown) => {
     assert.ok(err instanceof SettingsError);
     assert.equal(err.field, 'model');
     assert.match(err.message, /prediction_type "v_prediction" is not supported/);

@@ -82,10 +82,11 @@ test('killed mid-edit, the job runs again without preprocessing: the inversion c
   assert.equal(fs.existsSync(path.join(dir, 'shared', 'inversion')) ? fs.readdirSync(path.join(dir, 'shared', 'inversion')).length : 0, 0);
 });
 
-test('model: the job\'s, else TOKENFLOW_MODEL; none or a missing one is model_not_found with what to do', async () => {
+test('model: the one the job\'s settings name (id or folder); none or a missing one is model_not_found with what to do', async () => {
   assert.equal(await jobModelDir('tiny-sd15', {}), TINY);
-  assert.equal(await jobModelDir(null, { TOKENFLOW_MODEL: TINY }), TINY);
-  await assert.rejects(jobModelDir(null, {}), { code: 'model_not_found', message: /no default model \(start it with `tokenflow serve --model/ });
+  assert.equal(await jobModelDir(TINY, {}), TINY);
+  // The environment is no side channel for the daemon's default: it is recorded in the settings at submit.
+  await assert.rejects(jobModelDir(null, { TOKENFLOW_MODEL: TINY }), { code: 'model_not_found', message: /no default model \(start it with `tokenflow serve --model/ });
   await assert.rejects(jobModelDir('acme/nothing-here', { HF_HUB_CACHE: os.tmpdir() }), { code: 'model_not_found', message: /tokenflow models pull acme\/nothing-here/ });
 });
 

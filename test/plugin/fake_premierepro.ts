@@ -1,6 +1,6 @@
 // A fake `premierepro` module for tests: a small project model (bins, sequences, tracks, track
 // items, media files) behind the subset of the 26.3 API the panel uses, enforcing the host's
-// rules (premiere-uxp.md §4.1, §7):
+// rules:
 // - every create*Action only inside project.lockedAccess() or an executeTransaction callback;
 // - compoundAction.addAction only inside executeTransaction, with an action made in the same
 //   lock scope (actions must not escape it);

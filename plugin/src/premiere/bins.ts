@@ -1,5 +1,5 @@
 // Importing a render into the "TokenFlow renders" bin and waiting until Premiere lists it.
-// Import and bin creation are host calls outside the placement's undo step (premiere-uxp.md §3).
+// Import and bin creation are host calls outside the placement's undo step.
 import { samePath } from './clip.ts';
 import type { ClipProjectItem, FolderItem, Ppro, Project } from './ppro.ts';
 
@@ -17,7 +17,7 @@ export interface WaitOptions {
   timeoutMs?: number;
   /**
    * Look again this often even without an IMPORT_MEDIA_COMPLETE event (default 1 s): whether
-   * Premiere sends it for a scripted import is not documented (premiere-uxp.md §3).
+   * Premiere sends it for a scripted import is not documented by Adobe.
    */
   recheckMs?: number;
 }

@@ -1,6 +1,6 @@
 // Putting a render into the sequence: on the video track above the source clip at the same
 // time (default, non-destructive) or over the clip itself. One transaction inside one locked
-// access, so one Edit › Undo removes the whole placement (premiere-uxp.md §4).
+// access, so one Edit › Undo removes the whole placement.
 import { samePath, type ClipRef } from './clip.ts';
 import type { ClipProjectItem, Ppro, Project, Sequence, VideoClipTrackItem, VideoTrack } from './ppro.ts';
 

@@ -1,5 +1,5 @@
 // Reads the timeline selection: the one selected video clip the panel will edit, or the plain
-// reason it cannot. Only documented async getters (premiere-uxp.md §2); nothing is changed.
+// reason it cannot. Only documented async getters; nothing is changed.
 // Only the selected items are asked about (never every clip of the sequence).
 import { ticksToSeconds } from '../../../shared/ticks.ts';
 import { extensionOf, refuse, STILL_IMAGE_EXTENSIONS, type SelectionResult } from './clip.ts';

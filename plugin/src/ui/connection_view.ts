@@ -191,7 +191,7 @@ export class ConnectionView {
   /**
    * macOS: Adobe's network notes warn that macOS restricts http://, while Apple's App
    * Transport Security leaves connections to IP addresses alone, which is why the panel
-   * talks to 127.0.0.1 and never to a host name (premiere-uxp.md §5; README, "Install for
+   * talks to 127.0.0.1 and never to a host name (README, "Install for
    * editors"). If the daemon answers a terminal but not the panel, this says what to check.
    */
   private macLoopbackHint(port: number): HTMLElement {
