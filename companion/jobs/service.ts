@@ -138,7 +138,7 @@ export class JobService implements JobServiceApi {
     try {
       this.presets.load();
       const now = new Date().toISOString();
-      for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now)) {
+      for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now, this.queuedUntilTaken)) {
         await this.store.put(r.job, r.meta).catch((err: unknown) => {
           throw this.storageError(err, `could not record job ${r.job.id}'s recovery`);
         });

@@ -193,3 +193,16 @@ test('recovery: running jobs are re-queued to resume, and interrupted at the att
   assert.equal(out[2].job.state, 'interrupted');
   assert.match(out[2].job.error!.message, /daemon stopped 3 times while this job ran \(during extract, edit, encode\)/);
 });
+
+test('recovery of a farm daemon (it only follows its jobs): its stops are not counted against the job, which is followed again', () => {
+  const now = new Date().toISOString();
+  const followed = sampleRecord({ state: 'running', stage: 'edit', attempts: 3 });
+  const crashStages = ['edit', 'edit'] as const;
+  const out = recoverRunningJobs([{ job: followed, meta: { fingerprint: null, crashStages: [...crashStages] } }, { job: sampleRecord(), meta }], 3, now, true);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].job.state, 'queued');
+  assert.equal(out[0].job.stage, 'edit');
+  assert.equal(out[0].job.error, null);
+  assert.deepEqual(out[0].meta.crashStages, crashStages, 'nothing counted');
+  assert.match(out[0].note, /following it again/);
+});
