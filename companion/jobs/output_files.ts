@@ -1,6 +1,8 @@
 // Names and removal of renders in the daemon's output folder. Names are unique per job
 // (they end in the job id's first 8 characters) and made only of safe characters; removal
-// refuses anything that does not resolve to a file directly inside the output folder.
+// refuses anything that does not resolve to a file directly inside the output folder, or, for
+// renders a studio farm's workers wrote to shared storage, that is not a plain file named as
+// that job's render or preview frames.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Codec } from '../../shared/jobs.ts';
@@ -49,15 +51,27 @@ export function isInsideOutputDir(outputDir: string, file: string): boolean {
   return parent === dir && path.basename(resolved) !== '' && !path.basename(resolved).startsWith('..');
 }
 
-/** Deletes `files` that are inside the output folder; returns the ones it refused. */
-export function removeOutputFiles(outputDir: string, files: readonly string[]): string[] {
+/** True if `file` is a plain file (not a link) named as the job's render or preview frame: `<base>.mov|.mp4`, `<base>_frame<N>.png`. */
+export function isJobRender(file: string, baseName: string): boolean {
+  const name = path.basename(file);
+  if (name !== `${baseName}.mov` && name !== `${baseName}.mp4` && !new RegExp(`^${baseName}_frame\\d+\\.png$`).test(name)) return false;
+  try {
+    return fs.lstatSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deletes a job's files: those inside the output folder and, with `elsewhereNamed` (the job's
+ * base name, for a farm daemon whose renders live on shared storage), files elsewhere named as
+ * that job's render; returns the ones it refused.
+ */
+export function removeJobFiles(outputDir: string, files: readonly string[], elsewhereNamed?: string): string[] {
   const refused: string[] = [];
   for (const f of files) {
-    if (!isInsideOutputDir(outputDir, f)) {
-      refused.push(f);
-      continue;
-    }
-    fs.rmSync(path.resolve(f), { force: true });
+    if (isInsideOutputDir(outputDir, f) || (elsewhereNamed !== undefined && isJobRender(f, elsewhereNamed))) fs.rmSync(path.resolve(f), { force: true });
+    else refused.push(f);
   }
   return refused;
 }

@@ -27,7 +27,7 @@ import { requestFingerprint } from './idempotency.ts';
 import { JobStore, type JobMeta } from './job_store.ts';
 import type { LogIo } from './jsonl_log.ts';
 import { loadMedia, type MediaApi } from './media_api.ts';
-import { outputBaseName, removeJobLeftovers, removeOutputFiles } from './output_files.ts';
+import { outputBaseName, removeJobFiles, removeJobLeftovers } from './output_files.ts';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from './pipeline_host.ts';
 import { PresetStore } from './presets_store.ts';
 import { cachedProbe } from './probe_cache.ts';
@@ -393,8 +393,10 @@ export class JobService implements JobServiceApi {
     }
     if (options.files && job.result) {
       const files = [job.result.output_path, ...job.result.preview_paths].filter((f): f is string => f !== null);
-      for (const refused of removeOutputFiles(this.outputDir, files)) {
-        this.logSink('warn', `job ${id}: not deleting ${refused}: it is not inside the output folder ${this.outputDir}`);
+      // A farm's workers write renders to shared storage, outside this daemon's output folder.
+      const elsewhere = this.queuedUntilTaken ? outputBaseName(job.request.source_path, job.request.prompt, job.id) : undefined;
+      for (const refused of removeJobFiles(this.outputDir, files, elsewhere)) {
+        this.logSink('warn', `job ${id}: not deleting ${refused}: it is not inside the output folder ${this.outputDir}${elsewhere ? ' nor a file named as this job\'s render' : ''}`);
       }
     }
     try {

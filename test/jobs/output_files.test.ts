@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isInsideOutputDir, outputBaseName, removeJobLeftovers, removeOutputFiles, slug } from '../../companion/jobs/output_files.ts';
+import { isInsideOutputDir, outputBaseName, removeJobFiles, removeJobLeftovers, slug } from '../../companion/jobs/output_files.ts';
 import { tempDir } from './helpers.ts';
 
 test('output names: sanitized clip, prompt slug, job id prefix', () => {
@@ -27,10 +27,31 @@ test('only files directly inside the output folder may be deleted', (t) => {
   for (const bad of [victim, path.join(out, '..', 'precious.mov'), path.join(out, 'link', 'precious.mov'), path.join(out, 'sub', 'x.mov'), out, '/etc/passwd']) {
     assert.equal(isInsideOutputDir(out, bad), false, bad);
   }
-  const refused = removeOutputFiles(out, [render, path.join(out, '..', 'precious.mov')]);
+  const refused = removeJobFiles(out, [render, path.join(out, '..', 'precious.mov')]);
   assert.deepEqual(refused, [path.join(out, '..', 'precious.mov')]);
   assert.equal(fs.existsSync(render), false);
   assert.equal(fs.existsSync(victim), true);
+});
+
+test('a farm daemon deletes a job\'s render on shared storage only by its exact job name, never a link or another file', (t) => {
+  const root = tempDir(t);
+  const out = path.join(root, 'renders');
+  const shared = path.join(root, 'shared');
+  fs.mkdirSync(out);
+  fs.mkdirSync(shared);
+  const base = 'clip_fox_0b6f2f36';
+  const render = path.join(shared, `${base}.mov`);
+  const frame = path.join(shared, `${base}_frame07.png`);
+  const other = path.join(shared, 'clip_fox_11111111.mov');
+  const precious = path.join(root, 'precious.mov');
+  const link = path.join(shared, `${base}.mp4`);
+  for (const f of [render, frame, other, precious]) fs.writeFileSync(f, 'x');
+  fs.symlinkSync(precious, link);
+  const asked = [render, frame, other, link, path.join(shared, `${base}.mov.bak`)];
+  assert.deepEqual(removeJobFiles(out, asked), asked, 'a local daemon deletes nothing outside its output folder');
+  assert.deepEqual(removeJobFiles(out, asked, base), [other, link, path.join(shared, `${base}.mov.bak`)]);
+  assert.deepEqual(fs.readdirSync(shared).sort(), [`${base}.mp4`, 'clip_fox_11111111.mov']);
+  assert.equal(fs.existsSync(precious), true);
 });
 
 test('leftovers of one job are removed, other files kept', (t) => {
