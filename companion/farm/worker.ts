@@ -12,7 +12,7 @@ import type { JobResult } from '../../shared/jobs.ts';
 import { classifyFailure } from '../jobs/failure.ts';
 import type { MediaApi } from '../jobs/media_api.ts';
 import { outputBaseName, removeJobLeftovers } from '../jobs/output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../jobs/pipeline_host.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { runJob, type RunnerEvents } from '../jobs/runner.ts';
 import { PipelineError } from '../pipeline/interface.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';

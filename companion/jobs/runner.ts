@@ -11,7 +11,7 @@ import { encodePngRgb } from '../util/png.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import type { MediaApi } from './media_api.ts';
 import { outputBaseName, videoExtension } from './output_files.ts';
-import type { PipelineHost } from './pipeline_host.ts';
+import type { PipelineHost } from '../pipeline_process/host.ts';
 
 export interface RunnerEvents {
   stageStart(stage: Stage): void;

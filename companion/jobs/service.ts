@@ -28,7 +28,7 @@ import { JobStore, type JobMeta } from './job_store.ts';
 import type { LogIo } from './jsonl_log.ts';
 import { loadMedia, type MediaApi } from './media_api.ts';
 import { outputBaseName, removeJobLeftovers, removeOutputFiles } from './output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from './pipeline_host.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { PresetStore } from './presets_store.ts';
 import { cachedProbe } from './probe_cache.ts';
 import { PreviewThrottle } from './preview_throttle.ts';

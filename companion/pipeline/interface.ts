@@ -1,6 +1,6 @@
 // The narrow seam between the job runner and the TokenFlow pipeline: frames in, frames out,
 // progress, previews, abort. The runner hosts a pipeline module in a child process
-// (companion/jobs/pipeline_host.ts), so everything crossing this seam is plain data.
+// (companion/pipeline_process/host.ts), so everything crossing this seam is plain data.
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { FrameSet, RawFrames } from '../media/types.ts';
 

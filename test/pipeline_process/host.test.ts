@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/jobs/pipeline_host.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/pipeline_process/host.ts';
 import { PipelineError, type PipelineHooks, type PipelineInput } from '../../companion/pipeline/interface.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
-import { sampleRequest, tempDir } from './helpers.ts';
+import { sampleRequest, tempDir } from '../jobs/helpers.ts';
 
-const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
+const pipeline = (query: string) => new URL(`../jobs/doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
 /** One run on a fresh host (closed afterwards). */
 async function runPipelineInProcess(module: URL, input: PipelineInput, hooks: PipelineHooks, options: PipelineHostOptions = {}) {

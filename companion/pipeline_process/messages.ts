@@ -1,7 +1,7 @@
 // Messages between the job runner (daemon) and the pipeline process. The process runs
 // one job at a time and is reused for the next (the pipeline module, and later its loaded
 // models, stay in memory); `runId` ties every message to its run.
-import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineStage } from './interface.ts';
+import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
 
 export type ToWorker = { type: 'run'; runId: number; input: PipelineInput } | { type: 'abort'; runId: number; reason: string };
 

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
-import type { FromWorker, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
+import type { FromWorker, SerializedError, ToWorker } from './messages.ts';
 import { childExecArgv, moduleUrl } from '../layout.ts';
 import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 
