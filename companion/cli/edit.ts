@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type Stage } from '../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type Stage, type StageProgress } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
 import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
@@ -89,13 +89,13 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   const startedAll = performance.now();
   let stage: Stage | null = null;
   let detail = '';
-  const progress = (s: Stage, done: number, total: number) => {
-    if (s !== stage) {
+  const progress = (p: StageProgress) => {
+    if (p.stage !== stage) {
       if (stage) tracker.finish(stage);
-      stage = s;
-      tracker.start(s);
+      stage = p.stage;
+      tracker.start(p.stage);
     }
-    sink.update(s, done, total, tracker.update(s, done, total).eta_s, detail);
+    sink.update(p.stage, p.done, p.total, tracker.update(p).eta_s, detail);
   };
   const timed = async <T>(name: keyof HeadlessEditResult['timings'], fn: () => Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -127,14 +127,14 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     throw err;
   }
   try {
-    progress('probe', 0, 1);
+    progress({ stage: 'probe', done: 0, total: 1 });
     const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
-    progress('probe', 1, 1);
+    progress({ stage: 'probe', done: 1, total: 1 });
     const startTicks = opts.startTicks ?? 0n;
     const endTicks = opts.endTicks ?? BigInt(info.video.durationTicks);
     const frames = await timed('extract', () => media.extractFrames({
       input, startTicks, endTicks, shortSide: opts.parameters.short_side, workDir: work, info, signal: opts.signal,
-      onProgress: (p) => progress('extract', p.done, p.total),
+      onProgress: (p) => progress({ stage: 'extract', done: p.done, total: p.total }),
     }));
     sink.line(`${frames.count} frames at ${frames.width}x${frames.height} (source ${info.video.displayWidth}x${info.video.displayHeight}, ${info.video.frameRate.num}/${info.video.frameRate.den} fps)`);
     const p = opts.parameters;
@@ -151,9 +151,9 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
       runtime: { ...productRuntime(), threads: opts.threads, ...opts.runtime },
       signal: opts.signal,
-      onProgress: (s, done, total) => {
-        detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';
-        progress(s, done, total);
+      onProgress: (pr) => {
+        detail = pr.stage === 'edit' && pr.total > 0 ? `step ${Math.min(p.steps, Math.floor((pr.done * p.steps) / pr.total) + 1)}/${p.steps}` : '';
+        progress({ stage: pr.stage, done: pr.done, total: pr.total });
       },
       onLog: (level, text) => {
         if (level !== 'debug') sink.line(text);
@@ -164,7 +164,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     const encoded = await timed('encode', () => media.encodeVideo({
       frames: edit.frames, source: info, startTicks, endTicks, output: staged, codec: opts.codec,
       withAudio: opts.audio && info.audio.length > 0, signal: opts.signal,
-      onProgress: (pr) => progress('encode', pr.done, pr.total),
+      onProgress: (pr) => progress({ stage: 'encode', done: pr.done, total: pr.total }),
     }).catch((err: unknown) => {
       // The staging folder is an implementation detail: name the file the user asked for.
       if (err instanceof media.MediaError && err.code === 'disk_full') {

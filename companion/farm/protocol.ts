@@ -3,8 +3,9 @@
 // the job's failed reason, and the cancel request for a job a worker is running.
 import { z } from 'zod';
 import { JobError } from '../../shared/errors.ts';
+import { LogLevel } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
-import { Stage } from '../../shared/jobs.ts';
+import { Stage, StageProgress } from '../../shared/jobs.ts';
 
 export const QUEUE_NAME = 'tokenflow-jobs';
 
@@ -20,15 +21,13 @@ export interface FarmJobData {
   job: JobRecord;
 }
 
-const Level = z.enum(['debug', 'info', 'warn', 'error']);
-
 /** One runner event (RunnerEvents), carried as the BullMQ job's progress. */
 export const FarmEvent = z.discriminatedUnion('t', [
   z.object({ t: z.literal('stageStart'), stage: Stage }),
-  z.object({ t: z.literal('progress'), stage: Stage, done: z.number(), total: z.number(), doneBefore: z.number().optional() }),
+  z.object({ t: z.literal('progress'), ...StageProgress.shape }),
   z.object({ t: z.literal('stageEnd'), stage: Stage }),
   z.object({ t: z.literal('stageSkipped'), stage: Stage }),
-  z.object({ t: z.literal('log'), level: Level, message: z.string() }),
+  z.object({ t: z.literal('log'), level: LogLevel, message: z.string() }),
 ]);
 export type FarmEvent = z.infer<typeof FarmEvent>;
 

@@ -152,11 +152,11 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
   };
   return {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
-    progress: (stage, done, total, doneBefore) => {
+    progress: (progress) => {
       const now = performance.now();
-      if (done < total && now - lastTick < PROGRESS_INTERVAL_MS) return;
+      if (progress.done < progress.total && now - lastTick < PROGRESS_INTERVAL_MS) return;
       lastTick = now;
-      send(doneBefore === undefined ? { t: 'progress', stage, done, total } : { t: 'progress', stage, done, total, doneBefore });
+      send({ t: 'progress', ...progress });
     },
     stageEnd: (stage) => send({ t: 'stageEnd', stage }),
     stageSkipped: (stage) => send({ t: 'stageSkipped', stage }),

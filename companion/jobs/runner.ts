@@ -4,7 +4,8 @@
 // The signal is checked between stages and handed to every media call and to the pipeline.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { JobRecord, JobResult, Stage } from '../../shared/jobs.ts';
+import type { LogLevel } from '../../shared/events.ts';
+import type { JobRecord, JobResult, Stage, StageProgress } from '../../shared/jobs.ts';
 import type { FrameSet, MediaInfo, RawFrames, Rational } from '../media/types.ts';
 import type { PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
 import { encodePngRgb } from '../util/png.ts';
@@ -15,13 +16,12 @@ import type { PipelineHost } from '../pipeline_process/host.ts';
 
 export interface RunnerEvents {
   stageStart(stage: Stage): void;
-  /** `doneBefore`: the part of `done` an earlier attempt did (see PipelineHooks.onProgress). */
-  progress(stage: Stage, done: number, total: number, doneBefore?: number): void;
+  progress(progress: StageProgress): void;
   stageEnd(stage: Stage): void;
   /** The stage's work was done by an earlier attempt (resume). */
   stageSkipped(stage: Stage): void;
   preview(preview: PipelinePreview): void;
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  log(level: LogLevel, message: string): void;
 }
 
 export interface RunJobContext {
@@ -60,7 +60,7 @@ export async function runJob(ctx: RunJobContext): Promise<JobResult> {
   events.stageStart('probe');
   const info = await ctx.media.probe(source, { signal });
   const stat = fs.statSync(source);
-  events.progress('probe', 1, 1);
+  events.progress({ stage: 'probe', done: 1, total: 1 });
   events.stageEnd('probe');
 
   const frames = await extractStage(ctx, info, stat, startTicks, endTicks);
@@ -96,7 +96,7 @@ async function extractStage(ctx: RunJobContext, info: MediaInfo, stat: fs.Stats,
     workDir: framesDir,
     info,
     signal,
-    onProgress: (p) => events.progress('extract', p.done, p.total),
+    onProgress: (p) => events.progress({ stage: 'extract', done: p.done, total: p.total }),
   });
   writeFileAtomic(checkpointFile, JSON.stringify({ sourceSize: stat.size, sourceMtimeMs: stat.mtimeMs, shortSide, frames } satisfies ExtractCheckpoint));
   events.log('info', `extract: ${frames.count} frames at ${frames.width}x${frames.height}`);
@@ -135,10 +135,10 @@ async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<Pipe
     },
     {
       signal,
-      onProgress: (stage, done, total, doneBefore) => {
-        if (PIPELINE_STAGES.indexOf(stage) < PIPELINE_STAGES.indexOf(current ?? 'invert')) return;
-        enter(stage);
-        events.progress(stage, done, total, doneBefore);
+      onProgress: (progress) => {
+        if (PIPELINE_STAGES.indexOf(progress.stage) < PIPELINE_STAGES.indexOf(current ?? 'invert')) return;
+        enter(progress.stage);
+        events.progress(progress);
       },
       onPreview: (p) => events.preview(p),
       onLog: (level, message) => events.log(level, message),
@@ -189,7 +189,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
     codec: request.codec,
     withAudio,
     signal,
-    onProgress: (p) => events.progress('encode', p.done, p.total),
+    onProgress: (p) => events.progress({ stage: 'encode', done: p.done, total: p.total }),
   });
   // A cancel that raced the end of the encode still wins; the service removes the file.
   checkAborted(signal);
@@ -220,7 +220,7 @@ async function writePreviews(ctx: RunJobContext, input: FrameSet, output: Pipeli
     const rgb = await ctx.media.readFrame(output.frames, i);
     writeFileAtomic(file, encodePngRgb(rgb, output.frames.width, output.frames.height), 0o644);
     paths.push(file);
-    events.progress('encode', i + 1, output.frames.count);
+    events.progress({ stage: 'encode', done: i + 1, total: output.frames.count });
   }
   events.stageEnd('encode');
   return {

@@ -439,9 +439,9 @@ export class JobService implements JobServiceApi {
           this.update(id, { stage, progress }, { persist: true }).catch(stopUnrecorded);
           this.emitProgress(id, active, true);
         },
-        progress: (stage, done, total, doneBefore) => {
-          void this.update(id, { progress: active.tracker.update(stage, done, total, doneBefore) }, { persist: false });
-          this.emitProgress(id, active, done >= total);
+        progress: (progress) => {
+          void this.update(id, { progress: active.tracker.update(progress) }, { persist: false });
+          this.emitProgress(id, active, progress.done >= progress.total);
         },
         stageEnd: (stage) => {
           const seconds = active.tracker.finish(stage);

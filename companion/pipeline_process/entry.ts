@@ -34,7 +34,7 @@ async function run({ runId, input }: Extract<ToWorker, { type: 'run' }>): Promis
     }
     const output = await (await pipeline).run(input, {
       signal: controller.signal,
-      onProgress: (stage, done, total, doneBefore) => post({ runId, type: 'progress', stage, done, total, doneBefore }),
+      onProgress: (progress) => post({ runId, type: 'progress', progress }),
       onPreview: (preview) => post({ runId, type: 'preview', preview }),
       onLog: (level, text) => post({ runId, type: 'log', level, message: text }),
     });

@@ -65,7 +65,7 @@ export class PipelineHost {
         if (settled || message.runId !== runId) return;
         switch (message.type) {
           case 'progress':
-            hooks.onProgress(message.stage, message.done, message.total, message.doneBefore);
+            hooks.onProgress(message.progress);
             break;
           case 'preview':
             hooks.onPreview(message.preview);
