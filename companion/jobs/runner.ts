@@ -1,18 +1,19 @@
-// Runs one job through its stages: probe → extract → pipeline (invert, edit, decode, in a
-// child process) → encode. Each finished expensive stage leaves a checkpoint in the job's work
-// folder, so a job resumed after a daemon restart starts from its last completed stage.
+// Runs one edit through its stages: probe → extract → pipeline (invert, edit, decode) → encode,
+// for a daemon's job (the pipeline in a child process) and for `tokenflow edit` (the same
+// stages, events and work-folder handling, the pipeline in its own process, no queue). Each
+// finished expensive stage leaves a checkpoint in the work folder, so a job resumed after a
+// daemon restart starts from its last completed stage.
 // The signal is checked between stages and handed to every media call and to the pipeline.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LogLevel } from '../../shared/events.ts';
 import type { JobRecord, JobResult, Stage, StageProgress } from '../../shared/jobs.ts';
 import type { FrameSet, MediaInfo, RawFrames, Rational } from '../media/types.ts';
-import type { PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
+import type { Pipeline, PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
 import { encodePngRgb } from '../util/png.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import type { MediaApi } from './media_api.ts';
 import { outputBaseName, videoExtension } from './output_files.ts';
-import type { PipelineHost } from '../pipeline_process/host.ts';
 
 export interface RunnerEvents {
   stageStart(stage: Stage): void;
@@ -24,15 +25,26 @@ export interface RunnerEvents {
   log(level: LogLevel, message: string): void;
 }
 
-export interface RunJobContext {
-  job: JobRecord;
+/** What a run reads of its job: `tokenflow edit` builds one with the daemon's resolveJobSettings. */
+export type EditRun = Pick<JobRecord, 'id' | 'request' | 'settings'>;
+
+export interface RunContext {
+  job: EditRun;
   /** The job's own work folder; kept across daemon restarts, removed when the job ends. */
   jobDir: string;
   outputDir: string;
-  pipelines: PipelineHost;
+  /** The render's file; default `<outputDir>/<clip>_<prompt>_<id8>` with the codec's extension. */
+  outputPath?: string;
+  /** The daemon's PipelineHost (a child process), or a pipeline in this process. */
+  pipelines: Pipeline;
   media: MediaApi;
   signal: AbortSignal;
   events: RunnerEvents;
+}
+
+/** A daemon's job (what the job service, and the farm client in its place, run). */
+export interface RunJobContext extends RunContext {
+  job: JobRecord;
 }
 
 const PIPELINE_STAGES: readonly PipelineStage[] = ['invert', 'edit', 'decode'];
@@ -49,7 +61,7 @@ interface PipelineCheckpoint {
   output: PipelineOutput;
 }
 
-export async function runJob(ctx: RunJobContext): Promise<JobResult> {
+export async function runJob(ctx: RunContext): Promise<JobResult> {
   const { job, signal, events } = ctx;
   const source = job.request.source_path;
   const { start_ticks: startTicks, end_ticks: endTicks } = job.settings;
@@ -69,7 +81,7 @@ export async function runJob(ctx: RunJobContext): Promise<JobResult> {
   return job.request.preview_only ? writePreviews(ctx, frames, output, info) : encodeStage(ctx, info, output);
 }
 
-async function extractStage(ctx: RunJobContext, info: MediaInfo, stat: fs.Stats, startTicks: string, endTicks: string): Promise<FrameSet> {
+async function extractStage(ctx: RunContext, info: MediaInfo, stat: fs.Stats, startTicks: string, endTicks: string): Promise<FrameSet> {
   const { events, signal } = ctx;
   const shortSide = ctx.job.settings.parameters.short_side;
   const checkpointFile = path.join(ctx.jobDir, 'extract.json');
@@ -99,12 +111,13 @@ async function extractStage(ctx: RunJobContext, info: MediaInfo, stat: fs.Stats,
     onProgress: (p) => events.progress({ stage: 'extract', done: p.done, total: p.total }),
   });
   writeFileAtomic(checkpointFile, JSON.stringify({ sourceSize: stat.size, sourceMtimeMs: stat.mtimeMs, shortSide, frames } satisfies ExtractCheckpoint));
-  events.log('info', `extract: ${frames.count} frames at ${frames.width}x${frames.height}`);
+  const { displayWidth, displayHeight, frameRate } = info.video;
+  events.log('info', `extract: ${frames.count} frames at ${frames.width}x${frames.height} (source ${displayWidth}x${displayHeight}, ${frameRate.num}/${frameRate.den} fps)`);
   events.stageEnd('extract');
   return frames;
 }
 
-async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<PipelineOutput> {
+async function pipelineStage(ctx: RunContext, frames: FrameSet): Promise<PipelineOutput> {
   const { events, signal } = ctx;
   const checkpointFile = path.join(ctx.jobDir, 'pipeline.json');
   const saved = readJson<PipelineCheckpoint>(checkpointFile);
@@ -152,7 +165,7 @@ async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<Pipe
   return output;
 }
 
-function checkPipelineOutput(ctx: RunJobContext, input: FrameSet, output: PipelineOutput): void {
+function checkPipelineOutput(ctx: RunContext, input: FrameSet, output: PipelineOutput): void {
   const { frames, frameIndices } = output;
   const problem =
     frames.width !== input.width || frames.height !== input.height
@@ -167,7 +180,7 @@ function checkPipelineOutput(ctx: RunJobContext, input: FrameSet, output: Pipeli
   if (problem) throw new Error(`the pipeline returned bad output: ${problem}`);
 }
 
-async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: PipelineOutput): Promise<JobResult> {
+async function encodeStage(ctx: RunContext, info: MediaInfo, output: PipelineOutput): Promise<JobResult> {
   const { job, events, signal } = ctx;
   const request = job.request;
   let withAudio = request.output_kind === 'video+audio';
@@ -175,7 +188,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
     events.log('warn', 'the source has no audio; rendering video only');
     withAudio = false;
   }
-  const outputPath = path.join(
+  const outputPath = ctx.outputPath ?? path.join(
     ctx.outputDir,
     outputBaseName(request.source_path, request.prompt, job.id) + videoExtension(request.codec),
   );
@@ -208,7 +221,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
 }
 
 /** Preview-only jobs: the edited keyframes as PNG files in the output folder. */
-async function writePreviews(ctx: RunJobContext, input: FrameSet, output: PipelineOutput, info: MediaInfo): Promise<JobResult> {
+async function writePreviews(ctx: RunContext, input: FrameSet, output: PipelineOutput, info: MediaInfo): Promise<JobResult> {
   const { job, events, signal } = ctx;
   const base = outputBaseName(job.request.source_path, job.request.prompt, job.id);
   const digits = String(input.count - 1).length;
