@@ -123,7 +123,7 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
       jobDir: work,
       outputDir: staging,
       outputPath: staged,
-      pipelines: createPipeline({ runtime: { threads: opts.threads, ...opts.runtime }, onResult: (r) => (edit = r) }),
+      pipelines: createPipeline({ runtime: { threads: opts.threads, ...opts.runtime }, checkpoint: false, onResult: (r) => (edit = r) }),
       media,
       signal: opts.signal ?? new AbortController().signal,
       events,

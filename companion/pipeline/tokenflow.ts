@@ -72,6 +72,8 @@ export function describeResult(r: EditClipResult): string {
 export interface TokenFlowPipelineOptions {
   /** Over the product's runtime (productRuntime): `tokenflow edit`'s --threads, --provider, --precision. */
   runtime?: Pick<RuntimeOptions, 'threads' | 'providers' | 'dtype'>;
+  /** False where the work folders do not outlive the run (`tokenflow edit`): no edit checkpoint. Default true. */
+  checkpoint?: boolean;
   /** Receives the edit's statistics, which the caller then reports (default: an info log line). */
   onResult?: (result: EditClipResult) => void;
 }
@@ -92,7 +94,7 @@ class TokenFlowPipeline implements Pipeline {
       outputPath: path.join(input.workDir, 'edited.rgb'),
       workDir: input.workDir,
       // Survives a restart of the job (kept until the job ends): a resumed edit continues after its last step.
-      checkpointDir: path.join(input.cacheDir, 'edit-checkpoint'),
+      checkpointDir: this.options.checkpoint === false ? undefined : path.join(input.cacheDir, 'edit-checkpoint'),
       // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
       caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
