@@ -30,7 +30,7 @@ export type EditRun = Pick<JobRecord, 'id' | 'request' | 'settings'>;
 
 export interface RunContext {
   job: EditRun;
-  /** The job's own work folder; kept across daemon restarts, removed when the job ends. */
+  /** The run's own work folder; a daemon's job keeps it across restarts until the job ends. */
   jobDir: string;
   outputDir: string;
   /** The render's file; default `<outputDir>/<clip>_<prompt>_<id8>` with the codec's extension. */
