@@ -20,7 +20,7 @@ export const packaged = typeof TOKENFLOW_PACKAGED !== 'undefined';
  */
 export const ENTRY_MODULES = {
   tokenflow: 'cli/entry',
-  pipeline_process: 'pipeline/process_entry',
+  pipeline_process: 'pipeline_process/entry',
   tokenflow_pipeline: 'pipeline/tokenflow',
   model_inspect_worker: 'hub/inspect_worker',
   placement_child: 'pipeline/placement_child',

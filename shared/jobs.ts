@@ -194,6 +194,14 @@ export const STAGES = ['probe', 'extract', 'invert', 'edit', 'decode', 'encode']
 export const Stage = z.enum(STAGES);
 export type Stage = z.infer<typeof Stage>;
 
+/**
+ * One progress report of a stage, as it travels from the pipeline to the job's events (and over
+ * the farm's queue): `done` of `total` units. `doneBefore`: how many of `done` an earlier attempt
+ * did (a resumed edit starts at its checkpoint), so the ETA is measured on this attempt's work only.
+ */
+export const StageProgress = z.strictObject({ stage: Stage, done: z.number(), total: z.number(), doneBefore: z.number().optional() });
+export type StageProgress = z.infer<typeof StageProgress>;
+
 const Fraction = z.number().min(0).max(1);
 const Count = z.number().int().min(0);
 

@@ -159,7 +159,7 @@ export async function debugTokenflow(args: string[]): Promise<number> {
         conversionCacheDir: values['cache-dir'] ?? runtime.conversionCacheDir,
         log: (l) => console.error(l),
       },
-      onProgress: (stage, done, total) => {
+      onProgress: ({ stage, done, total }) => {
         if (done === total) console.error(`${stage}: ${done}/${total}`);
       },
       onLog: (level, text) => console.error(`${level}: ${text}`),

@@ -88,7 +88,7 @@ export const command: Command = {
     console.log([
       '',
       `source clip:   ${sourcePath}`,
-      `edited clip:   ${editedPath} (${result.encoded.frameCount} frames, ${result.encoded.width}x${result.encoded.height})`,
+      `edited clip:   ${editedPath} (${result.result.frame_count} frames, ${result.result.width}x${result.result.height})`,
       `contact sheet: ${sheetPath} (top: source frames, bottom: edited frames)`,
       '',
       'The bundled tiny model has random weights, so the edited frames look like noise: this',

@@ -1,18 +1,22 @@
-// `tokenflow edit <video> --prompt ... -o out.mov`: one TokenFlow edit without the daemon:
-// probe -> extract the range -> pipeline (edit_clip.ts, in this process) -> encode at the
-// source's size and frame rate. A progress bar (stage, step, ETA) goes to stderr, and the
-// time of every stage is printed at the end. The output appears only where -o says, whole
-// or not at all. Ctrl-C stops between two model calls (saying so at once) and leaves nothing behind.
+// `tokenflow edit <video> --prompt ... -o out.mov`: one TokenFlow edit without the daemon: a
+// job's stages (jobs/runner.ts: probe -> extract the range -> pipeline, in this process ->
+// encode at the source's size and frame rate) without the queue. A progress bar (stage, step,
+// ETA) goes to stderr, and the time of every stage is printed at the end. The output appears
+// only where -o says, whole or not at all. Ctrl-C stops between two model calls (saying so at
+// once) and leaves nothing behind.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type Stage } from '../../shared/jobs.ts';
+import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type JobRequest, type JobResult, type Stage } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
-import type { EncodeResult, MediaInfo, OutputCodec } from '../media/types.ts';
+import { resolveJobSettings } from '../../shared/presets.ts';
+import type { MediaInfo, OutputCodec } from '../media/types.ts';
 import { modelFromEnv } from '../config.ts';
 import { ProgressTracker } from '../jobs/progress.ts';
+import type { EditRun, RunnerEvents } from '../jobs/runner.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
 import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
@@ -65,11 +69,11 @@ export interface HeadlessEditOptions extends TextPrompts {
 }
 
 export interface HeadlessEditResult {
-  encoded: EncodeResult;
-  info: MediaInfo;
+  /** As a job's: `output_path` is where -o says. */
+  result: JobResult;
   edit: EditClipResult;
   /** Seconds per stage. */
-  timings: Partial<Record<Stage | 'text' | 'load', number>>;
+  timings: Partial<Record<Stage | 'text', number>>;
   totalSeconds: number;
 }
 
@@ -79,34 +83,18 @@ export interface ProgressSink {
   done(): void;
 }
 
-/** probe -> extract -> edit -> encode, with the frames in a temporary folder removed at the end. */
+/**
+ * A job's stages (jobs/runner.ts) without the queue: the settings built and checked as the daemon
+ * does at submit, the frames in a temporary work folder removed at the end, the pipeline in this
+ * process, the render staged beside the output and renamed into place.
+ */
 export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<HeadlessEditResult> {
   const media = await import('../media/index.ts');
-  const { editClip } = await import('../pipeline/edit_clip.ts');
-  const { productRuntime, sharedInversionCache, sourceIdentity } = await import('../pipeline/tokenflow.ts');
-  const { resolveModel } = await import('../hub/catalog.ts');
+  const { runJob } = await import('../jobs/runner.ts');
+  const { createPipeline } = await import('../pipeline/tokenflow.ts');
+  const { checkJobSettings } = await import('../pipeline/settings_check.ts');
   const sink = opts.progress ?? stderrProgress();
-  const tracker = new ProgressTracker();
-  const timings: HeadlessEditResult['timings'] = {};
   const startedAll = performance.now();
-  let stage: Stage | null = null;
-  let detail = '';
-  const progress = (s: Stage, done: number, total: number) => {
-    if (s !== stage) {
-      if (stage) tracker.finish(stage);
-      stage = s;
-      tracker.start(s);
-    }
-    sink.update(s, done, total, tracker.update(s, done, total).eta_s, detail);
-  };
-  const timed = async <T>(name: keyof HeadlessEditResult['timings'], fn: () => Promise<T>): Promise<T> => {
-    const started = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[name] = (performance.now() - started) / 1000;
-    }
-  };
 
   const input = path.resolve(opts.input);
   const output = path.resolve(opts.output);
@@ -114,10 +102,10 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
   if (output === input || (await media.isSameFile(output, input))) throw new UsageError(`the output ${output} is the input file (the same file by another name)`);
   const outDir = path.dirname(output);
   if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new Error(`the output folder ${outDir} does not exist`);
-  const modelDir = await resolveModel(opts.model);
+  const info = await media.probe(input, { signal: opts.signal });
+  const job = headlessJob(input, opts, info);
   // Settings that cannot work fail before any frame is extracted.
-  const { resolveEditSchedule } = await import('../pipeline/schedule.ts');
-  const schedule = await resolveEditSchedule(modelDir, opts.parameters.steps, opts.parameters.inversion_steps);
+  await checkJobSettings(job.settings);
   // encodeVideo refuses to write beside the source media (a daemon rule): encode into a hidden
   // folder next to the output and rename from there, which is atomic on the same disk.
   // ffmpeg ends with this process, even one killed with -9, and the watch then removes the
@@ -134,64 +122,35 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     throw err;
   }
   watch?.removeOnDeath(work);
+  const staged = path.join(staging, path.basename(output));
+  let edit: EditClipResult | undefined;
+  const events = headlessEvents(sink, opts.parameters.steps);
   try {
-    progress('probe', 0, 1);
-    const info = await timed('probe', () => media.probe(input, { signal: opts.signal }));
-    progress('probe', 1, 1);
-    const startTicks = opts.startTicks ?? 0n;
-    const endTicks = opts.endTicks ?? BigInt(info.video.durationTicks);
-    const frames = await timed('extract', () => media.extractFrames({
-      input, startTicks, endTicks, shortSide: opts.parameters.short_side, workDir: work, info, signal: opts.signal,
-      onProgress: (p) => progress('extract', p.done, p.total),
-    }));
-    sink.line(`${frames.count} frames at ${frames.width}x${frames.height} (source ${info.video.displayWidth}x${info.video.displayHeight}, ${info.video.frameRate.num}/${info.video.frameRate.den} fps)`);
-    const p = opts.parameters;
-    const identity = sourceIdentity(input);
-    const edit = await editClip({
-      modelDir,
-      frames,
-      prompts: { prompt: opts.prompt, negative_prompt: opts.negative_prompt, source_prompt: opts.source_prompt },
-      params: p,
-      schedule,
-      outputPath: path.join(work, 'edited.rgb'),
-      workDir: work,
-      caches: [sharedInversionCache()],
-      source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { ...productRuntime(), threads: opts.threads, ...opts.runtime },
-      signal: opts.signal,
-      onProgress: (s, done, total) => {
-        detail = s === 'edit' && total > 0 ? `step ${Math.min(p.steps, Math.floor((done * p.steps) / total) + 1)}/${p.steps}` : '';
-        progress(s, done, total);
-      },
-      onLog: (level, text) => {
-        if (level !== 'debug') sink.line(text);
-      },
-    });
-    detail = '';
-    const staged = path.join(staging, path.basename(output));
-    const encoded = await timed('encode', () => media.encodeVideo({
-      frames: edit.frames, source: info, startTicks, endTicks, output: staged, codec: opts.codec,
-      withAudio: opts.audio && info.audio.length > 0, signal: opts.signal,
-      onProgress: (pr) => progress('encode', pr.done, pr.total),
+    const result = await runJob({
+      job,
+      jobDir: work,
+      outputDir: staging,
+      outputPath: staged,
+      pipelines: createPipeline({ runtime: { threads: opts.threads, ...opts.runtime }, checkpoint: false, onResult: (r) => (edit = r) }),
+      media,
+      signal: opts.signal ?? new AbortController().signal,
+      events,
     }).catch((err: unknown) => {
       // The staging folder is an implementation detail: name the file the user asked for.
-      if (err instanceof media.MediaError && err.code === 'disk_full') {
+      if (events.stage() === 'encode' && err instanceof media.MediaError && err.code === 'disk_full') {
         throw new media.MediaError('disk_full', `no space left on the device of "${output}" while writing the render (disk_full)`, { path: output, cause: err });
       }
       throw err;
-    }));
-    if (opts.audio && info.audio.length === 0) sink.line('the source has no audio; wrote video only');
+    });
+    if (!edit) throw new Error('the pipeline returned no edit statistics');
     // Checked again at the last moment: the input may have been linked there meanwhile.
     if (await media.isSameFile(output, input)) throw new UsageError(`the output ${output} is the input file (the same file by another name)`);
     fs.renameSync(staged, output);
     sink.done();
     const t = edit.stats.timingsMs;
-    timings.text = t.text / 1000;
     // The pipeline's own clock for its stages.
-    timings.invert = t.invert / 1000;
-    timings.edit = (t.editLoad + t.edit) / 1000;
-    timings.decode = t.decode / 1000;
-    return { encoded: { ...encoded, output }, info, edit, timings, totalSeconds: (performance.now() - startedAll) / 1000 };
+    const timings = { ...events.timings, text: t.text / 1000, invert: t.invert / 1000, edit: (t.editLoad + t.edit) / 1000, decode: t.decode / 1000 };
+    return { result: { ...result, output_path: output }, edit, timings, totalSeconds: (performance.now() - startedAll) / 1000 };
   } catch (err) {
     sink.done();
     throw err;
@@ -201,6 +160,52 @@ export async function runHeadlessEdit(opts: HeadlessEditOptions): Promise<Headle
     watch?.forgetFolder(work);
     watch?.forgetFolder(staging);
   }
+}
+
+/** The job `tokenflow edit` runs: its request, and the settings the daemon would resolve from it. */
+function headlessJob(input: string, opts: HeadlessEditOptions, info: MediaInfo): EditRun {
+  const request: JobRequest = {
+    source_path: input,
+    range: { start_ticks: String(opts.startTicks ?? 0n), end_ticks: String(opts.endTicks ?? BigInt(info.video.durationTicks)) },
+    prompt: opts.prompt,
+    negative_prompt: opts.negative_prompt,
+    source_prompt: opts.source_prompt,
+    parameters: opts.parameters,
+    model: opts.model,
+    output_kind: opts.audio ? 'video+audio' : 'video',
+    codec: opts.codec,
+    preview_only: false,
+  };
+  return { id: randomUUID(), request, settings: resolveJobSettings(request, undefined) };
+}
+
+/** The runner's events as the progress bar, log lines and the seconds of the media stages. */
+function headlessEvents(sink: ProgressSink, steps: number): RunnerEvents & { timings: HeadlessEditResult['timings']; stage(): Stage | null } {
+  const tracker = new ProgressTracker();
+  const timings: HeadlessEditResult['timings'] = {};
+  let current: Stage | null = null;
+  return {
+    timings,
+    stage: () => current,
+    stageStart: (stage) => {
+      current = stage;
+      tracker.start(stage);
+    },
+    progress: (p) => {
+      const detail = p.stage === 'edit' && p.total > 0 ? `step ${Math.min(steps, Math.floor((p.done * steps) / p.total) + 1)}/${steps}` : '';
+      sink.update(p.stage, p.done, p.total, tracker.update(p).eta_s, detail);
+    },
+    stageEnd: (stage) => {
+      const seconds = tracker.finish(stage);
+      // The pipeline's stages are timed by the pipeline itself (its result's statistics).
+      if (stage === 'probe' || stage === 'extract' || stage === 'encode') timings[stage] = seconds;
+    },
+    stageSkipped: (stage) => tracker.skip(stage),
+    preview: () => {},
+    log: (level, message) => {
+      if (level !== 'debug') sink.line(message);
+    },
+  };
 }
 
 /** The hidden staging folder beside the output; a folder that cannot take it is named plainly. */
@@ -284,7 +289,7 @@ export function printTimings(result: HeadlessEditResult, log: (line: string) => 
     ['probe', t.probe], ['extract', t.extract], ['text', t.text], ['invert', t.invert],
     ['edit', t.edit], ['decode', t.decode], ['encode', t.encode],
   ];
-  const frames = result.encoded.frameCount;
+  const frames = result.result.frame_count;
   const secs = (v: number) => (v < 1 ? v.toFixed(2) : v.toFixed(1));
   log(`timings: ${order.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${secs(v!)} s`).join(', ')}; total ${result.totalSeconds.toFixed(1)} s ` +
     `(${(result.totalSeconds / frames).toFixed(2)} s per frame)${result.edit.cacheHit ? '; inversion from the cache' : ''}`);
@@ -376,11 +381,11 @@ export const command: Command = {
         runtime,
         signal: controller.signal,
       });
-      const e = result.encoded;
-      fs.chmodSync(e.output, 0o666 & ~userUmask);
       printTimings(result);
-      console.log(`wrote ${e.output}: ${e.frameCount} frames, ${e.width}x${e.height}, ${e.frameRate.num}/${e.frameRate.den} fps, ${e.codec}${e.hasAudio ? ' + audio' : ''} ` +
-        `(${((e.frameCount * e.frameRate.den) / e.frameRate.num).toFixed(2)} s)`);
+      const r = result.result;
+      fs.chmodSync(r.output_path!, 0o666 & ~userUmask);
+      console.log(`wrote ${r.output_path}: ${r.frame_count} frames, ${r.width}x${r.height}, ${r.frame_rate} fps, ${r.codec}${r.has_audio ? ' + audio' : ''} ` +
+        `(${r.duration_s.toFixed(2)} s)`);
       return 0;
     } catch (err) {
       if (controller.signal.aborted) {

@@ -187,8 +187,10 @@ function deliver(events: RunnerEvents, e: FarmEvent): void {
   switch (e.t) {
     case 'stageStart':
       return events.stageStart(e.stage);
-    case 'progress':
-      return events.progress(e.stage, e.done, e.total, e.doneBefore);
+    case 'progress': {
+      const { t: _, ...progress } = e;
+      return events.progress(progress);
+    }
     case 'stageEnd':
       return events.stageEnd(e.stage);
     case 'stageSkipped':

@@ -3,9 +3,9 @@
 // the job's failed reason, and the cancel request for a job a worker is running.
 import { z } from 'zod';
 import { JobError } from '../../shared/errors.ts';
-import { MAX_PREVIEW_BASE64 } from '../../shared/events.ts';
+import { LogLevel, MAX_PREVIEW_BASE64 } from '../../shared/events.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
-import { Stage } from '../../shared/jobs.ts';
+import { Stage, StageProgress } from '../../shared/jobs.ts';
 
 export const QUEUE_NAME = 'tokenflow-jobs';
 
@@ -31,17 +31,15 @@ export interface FarmJobData {
   job: JobRecord;
 }
 
-const Level = z.enum(['debug', 'info', 'warn', 'error']);
-
 /** One runner event (RunnerEvents), carried as the BullMQ job's progress. */
 export const FarmEvent = z.discriminatedUnion('t', [
   /** First of every attempt: which worker took the job. */
   z.object({ t: z.literal('taken'), worker: z.string() }),
   z.object({ t: z.literal('stageStart'), stage: Stage }),
-  z.object({ t: z.literal('progress'), stage: Stage, done: z.number(), total: z.number(), doneBefore: z.number().optional() }),
+  z.object({ t: z.literal('progress'), ...StageProgress.shape }),
   z.object({ t: z.literal('stageEnd'), stage: Stage }),
   z.object({ t: z.literal('stageSkipped'), stage: Stage }),
-  z.object({ t: z.literal('log'), level: Level, message: z.string() }),
+  z.object({ t: z.literal('log'), level: LogLevel, message: z.string() }),
   /** An edited keyframe (PipelinePreview, its image as base64), thinned out by the worker. */
   z.object({
     t: z.literal('preview'), index: z.number().int().min(0), mime: z.enum(['image/jpeg', 'image/png']),

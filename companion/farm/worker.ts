@@ -15,7 +15,7 @@ import type { JobResult } from '../../shared/jobs.ts';
 import { classifyFailure } from '../jobs/failure.ts';
 import type { MediaApi } from '../jobs/media_api.ts';
 import { outputBaseName, removeJobLeftovers } from '../jobs/output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../jobs/pipeline_host.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { PreviewThrottle } from '../jobs/preview_throttle.ts';
 import { runJob, type RunnerEvents } from '../jobs/runner.ts';
 import { PipelineError, type PipelinePreview } from '../pipeline/interface.ts';
@@ -222,11 +222,11 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
   });
   return {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
-    progress: (stage, done, total, doneBefore) => {
+    progress: (progress) => {
       const now = performance.now();
-      if (done < total && now - lastTick < PROGRESS_INTERVAL_MS) return;
+      if (progress.done < progress.total && now - lastTick < PROGRESS_INTERVAL_MS) return;
       lastTick = now;
-      send(doneBefore === undefined ? { t: 'progress', stage, done, total } : { t: 'progress', stage, done, total, doneBefore });
+      send({ t: 'progress', ...progress });
     },
     stageEnd: (stage) => {
       // The stage's last preview goes before its end (the encode stage follows the edit's).

@@ -3,7 +3,7 @@
 // render exists). ETA: the current stage's remaining units at its measured rate, plus the
 // stages not started yet at the seconds-per-weight measured so far in this attempt. Units an
 // earlier attempt did (a resumed edit) count towards progress but not towards the rates.
-import { STAGES, type JobProgress, type Stage } from '../../shared/jobs.ts';
+import { STAGES, type JobProgress, type Stage, type StageProgress } from '../../shared/jobs.ts';
 
 /** Share of a typical job's time per stage (CPU/GPU edit dominates). */
 export const STAGE_WEIGHTS: Readonly<Record<Stage, number>> = {
@@ -41,8 +41,8 @@ export class ProgressTracker {
     return this.snapshot();
   }
 
-  /** `doneBefore`: how many of `done` an earlier attempt did (not timed here). */
-  update(stage: Stage, done: number, total: number, doneBefore = 0): JobProgress {
+  /** The units an earlier attempt did (`doneBefore`) count towards progress, not towards the rates. */
+  update({ stage, done, total, doneBefore = 0 }: StageProgress): JobProgress {
     if (this.current?.stage !== stage) this.start(stage);
     const cur = this.current!;
     cur.total = Math.max(0, total);

@@ -1,23 +1,23 @@
-// Runs one job through its stages: probe → extract → pipeline (invert, edit, decode, in a
-// child process) → encode. Each finished expensive stage leaves a checkpoint in the job's work
-// folder, so a job resumed after a daemon restart starts from its last completed stage.
+// Runs one edit through its stages: probe → extract → pipeline (invert, edit, decode) → encode,
+// for a daemon's job (the pipeline in a child process) and for `tokenflow edit` (the same
+// stages, events and work-folder handling, the pipeline in its own process, no queue). Each
+// finished expensive stage leaves a checkpoint in the work folder, so a job resumed after a
+// daemon restart starts from its last completed stage.
 // The signal is checked between stages and handed to every media call and to the pipeline.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LogLevel } from '../../shared/events.ts';
-import type { JobRecord, JobResult, Stage } from '../../shared/jobs.ts';
+import type { JobRecord, JobResult, Stage, StageProgress } from '../../shared/jobs.ts';
 import type { FrameSet, MediaInfo, RawFrames, Rational } from '../media/types.ts';
-import type { PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
+import type { Pipeline, PipelineOutput, PipelinePreview, PipelineStage } from '../pipeline/interface.ts';
 import { encodePngRgb } from '../util/png.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import type { MediaApi } from './media_api.ts';
 import { outputBaseName, videoExtension } from './output_files.ts';
-import type { PipelineHost } from './pipeline_host.ts';
 
 export interface RunnerEvents {
   stageStart(stage: Stage): void;
-  /** `doneBefore`: the part of `done` an earlier attempt did (see PipelineHooks.onProgress). */
-  progress(stage: Stage, done: number, total: number, doneBefore?: number): void;
+  progress(progress: StageProgress): void;
   stageEnd(stage: Stage): void;
   /** The stage's work was done by an earlier attempt (resume). */
   stageSkipped(stage: Stage): void;
@@ -32,15 +32,26 @@ export interface RunnerEvents {
   requeued?(): void;
 }
 
-export interface RunJobContext {
-  job: JobRecord;
-  /** The job's own work folder; kept across daemon restarts, removed when the job ends. */
+/** What a run reads of its job: `tokenflow edit` builds one with the daemon's resolveJobSettings. */
+export type EditRun = Pick<JobRecord, 'id' | 'request' | 'settings'>;
+
+export interface RunContext {
+  job: EditRun;
+  /** The run's own work folder; a daemon's job keeps it across restarts until the job ends. */
   jobDir: string;
   outputDir: string;
-  pipelines: PipelineHost;
+  /** The render's file; default `<outputDir>/<clip>_<prompt>_<id8>` with the codec's extension. */
+  outputPath?: string;
+  /** The daemon's PipelineHost (a child process), or a pipeline in this process. */
+  pipelines: Pipeline;
   media: MediaApi;
   signal: AbortSignal;
   events: RunnerEvents;
+}
+
+/** A daemon's job (what the job service, and the farm client in its place, run). */
+export interface RunJobContext extends RunContext {
+  job: JobRecord;
 }
 
 const PIPELINE_STAGES: readonly PipelineStage[] = ['invert', 'edit', 'decode'];
@@ -57,7 +68,7 @@ interface PipelineCheckpoint {
   output: PipelineOutput;
 }
 
-export async function runJob(ctx: RunJobContext): Promise<JobResult> {
+export async function runJob(ctx: RunContext): Promise<JobResult> {
   const { job, signal, events } = ctx;
   const source = job.request.source_path;
   const { start_ticks: startTicks, end_ticks: endTicks } = job.settings;
@@ -68,7 +79,7 @@ export async function runJob(ctx: RunJobContext): Promise<JobResult> {
   events.stageStart('probe');
   const info = await ctx.media.probe(source, { signal });
   const stat = fs.statSync(source);
-  events.progress('probe', 1, 1);
+  events.progress({ stage: 'probe', done: 1, total: 1 });
   events.stageEnd('probe');
 
   const frames = await extractStage(ctx, info, stat, startTicks, endTicks);
@@ -77,7 +88,7 @@ export async function runJob(ctx: RunJobContext): Promise<JobResult> {
   return job.request.preview_only ? writePreviews(ctx, frames, output, info) : encodeStage(ctx, info, output);
 }
 
-async function extractStage(ctx: RunJobContext, info: MediaInfo, stat: fs.Stats, startTicks: string, endTicks: string): Promise<FrameSet> {
+async function extractStage(ctx: RunContext, info: MediaInfo, stat: fs.Stats, startTicks: string, endTicks: string): Promise<FrameSet> {
   const { events, signal } = ctx;
   const shortSide = ctx.job.settings.parameters.short_side;
   const checkpointFile = path.join(ctx.jobDir, 'extract.json');
@@ -104,15 +115,16 @@ async function extractStage(ctx: RunJobContext, info: MediaInfo, stat: fs.Stats,
     workDir: framesDir,
     info,
     signal,
-    onProgress: (p) => events.progress('extract', p.done, p.total),
+    onProgress: (p) => events.progress({ stage: 'extract', done: p.done, total: p.total }),
   });
   writeFileAtomic(checkpointFile, JSON.stringify({ sourceSize: stat.size, sourceMtimeMs: stat.mtimeMs, shortSide, frames } satisfies ExtractCheckpoint));
-  events.log('info', `extract: ${frames.count} frames at ${frames.width}x${frames.height}`);
+  const { displayWidth, displayHeight, frameRate } = info.video;
+  events.log('info', `extract: ${frames.count} frames at ${frames.width}x${frames.height} (source ${displayWidth}x${displayHeight}, ${frameRate.num}/${frameRate.den} fps)`);
   events.stageEnd('extract');
   return frames;
 }
 
-async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<PipelineOutput> {
+async function pipelineStage(ctx: RunContext, frames: FrameSet): Promise<PipelineOutput> {
   const { events, signal } = ctx;
   const checkpointFile = path.join(ctx.jobDir, 'pipeline.json');
   const saved = readJson<PipelineCheckpoint>(checkpointFile);
@@ -143,10 +155,10 @@ async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<Pipe
     },
     {
       signal,
-      onProgress: (stage, done, total, doneBefore) => {
-        if (PIPELINE_STAGES.indexOf(stage) < PIPELINE_STAGES.indexOf(current ?? 'invert')) return;
-        enter(stage);
-        events.progress(stage, done, total, doneBefore);
+      onProgress: (progress) => {
+        if (PIPELINE_STAGES.indexOf(progress.stage) < PIPELINE_STAGES.indexOf(current ?? 'invert')) return;
+        enter(progress.stage);
+        events.progress(progress);
       },
       onPreview: (p) => events.preview(p),
       onLog: (level, message) => events.log(level, message),
@@ -160,7 +172,7 @@ async function pipelineStage(ctx: RunJobContext, frames: FrameSet): Promise<Pipe
   return output;
 }
 
-function checkPipelineOutput(ctx: RunJobContext, input: FrameSet, output: PipelineOutput): void {
+function checkPipelineOutput(ctx: RunContext, input: FrameSet, output: PipelineOutput): void {
   const { frames, frameIndices } = output;
   const problem =
     frames.width !== input.width || frames.height !== input.height
@@ -175,7 +187,7 @@ function checkPipelineOutput(ctx: RunJobContext, input: FrameSet, output: Pipeli
   if (problem) throw new Error(`the pipeline returned bad output: ${problem}`);
 }
 
-async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: PipelineOutput): Promise<JobResult> {
+async function encodeStage(ctx: RunContext, info: MediaInfo, output: PipelineOutput): Promise<JobResult> {
   const { job, events, signal } = ctx;
   const request = job.request;
   let withAudio = request.output_kind === 'video+audio';
@@ -183,7 +195,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
     events.log('warn', 'the source has no audio; rendering video only');
     withAudio = false;
   }
-  const outputPath = path.join(
+  const outputPath = ctx.outputPath ?? path.join(
     ctx.outputDir,
     outputBaseName(request.source_path, request.prompt, job.id) + videoExtension(request.codec),
   );
@@ -197,7 +209,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
     codec: request.codec,
     withAudio,
     signal,
-    onProgress: (p) => events.progress('encode', p.done, p.total),
+    onProgress: (p) => events.progress({ stage: 'encode', done: p.done, total: p.total }),
   });
   // A cancel that raced the end of the encode still wins; the service removes the file.
   checkAborted(signal);
@@ -216,7 +228,7 @@ async function encodeStage(ctx: RunJobContext, info: MediaInfo, output: Pipeline
 }
 
 /** Preview-only jobs: the edited keyframes as PNG files in the output folder. */
-async function writePreviews(ctx: RunJobContext, input: FrameSet, output: PipelineOutput, info: MediaInfo): Promise<JobResult> {
+async function writePreviews(ctx: RunContext, input: FrameSet, output: PipelineOutput, info: MediaInfo): Promise<JobResult> {
   const { job, events, signal } = ctx;
   const base = outputBaseName(job.request.source_path, job.request.prompt, job.id);
   const digits = String(input.count - 1).length;
@@ -228,7 +240,7 @@ async function writePreviews(ctx: RunJobContext, input: FrameSet, output: Pipeli
     const rgb = await ctx.media.readFrame(output.frames, i);
     writeFileAtomic(file, encodePngRgb(rgb, output.frames.width, output.frames.height), 0o644);
     paths.push(file);
-    events.progress('encode', i + 1, output.frames.count);
+    events.progress({ stage: 'encode', done: i + 1, total: output.frames.count });
   }
   events.stageEnd('encode');
   return {

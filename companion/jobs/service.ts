@@ -28,7 +28,7 @@ import { JobStore, type JobMeta } from './job_store.ts';
 import type { LogIo } from './jsonl_log.ts';
 import { loadMedia, type MediaApi } from './media_api.ts';
 import { outputBaseName, removeJobFiles, removeJobLeftovers } from './output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from './pipeline_host.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { PresetStore } from './presets_store.ts';
 import { cachedProbe } from './probe_cache.ts';
 import { PreviewThrottle } from './preview_throttle.ts';
@@ -455,9 +455,9 @@ export class JobService implements JobServiceApi {
           this.update(id, { stage, progress }, { persist: true }).catch(stopUnrecorded);
           this.emitProgress(id, active, true);
         },
-        progress: (stage, done, total, doneBefore) => {
-          void this.update(id, { progress: active.tracker.update(stage, done, total, doneBefore) }, { persist: false });
-          this.emitProgress(id, active, done >= total);
+        progress: (progress) => {
+          void this.update(id, { progress: active.tracker.update(progress) }, { persist: false });
+          this.emitProgress(id, active, progress.done >= progress.total);
         },
         stageEnd: (stage) => {
           const seconds = active.tracker.finish(stage);

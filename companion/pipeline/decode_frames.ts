@@ -3,7 +3,7 @@
 import { FrameWriter } from '../media/frame-writer.ts';
 import type { RawFrames } from '../media/types.ts';
 import type { ModelInfo, VaeDecoder } from './components.ts';
-import type { PipelineStage } from './interface.ts';
+import type { PipelineHooks } from './interface.ts';
 import { unscaleLatents } from './latent_math.ts';
 import { imageToUnit, unitToRgb } from './pixels.ts';
 import { checkAborted, vaeChunk } from './preprocess.ts';
@@ -12,7 +12,7 @@ export interface DecodeOptions {
   /** rgb24 file the frames are written to. */
   outputPath: string;
   signal?: AbortSignal;
-  onProgress?: (stage: PipelineStage, done: number, total: number) => void;
+  onProgress?: PipelineHooks['onProgress'];
   /** Decoded frames [n, 3, H, W] in [0, 1] (before quantisation), starting at output frame `first`. */
   onDecoded?: (first: number, unit: Float32Array, n: number) => void;
 }
@@ -25,7 +25,7 @@ export async function decodeToFile(
   const chunk = vaeChunk(frames.width, frames.height);
   const writer = await FrameWriter.create(options.outputPath, frames.width, frames.height);
   try {
-    options.onProgress?.('decode', 0, shape.n);
+    options.onProgress?.({ stage: 'decode', done: 0, total: shape.n });
     for (let first = 0; first < shape.n; first += chunk) {
       checkAborted(options.signal);
       const count = Math.min(chunk, shape.n - first);
@@ -39,7 +39,7 @@ export async function decodeToFile(
       const rgb = unitToRgb(unit, count, frames.height, frames.width);
       const bytes = frames.width * frames.height * 3;
       for (let i = 0; i < count; i++) await writer.write(rgb.subarray(i * bytes, (i + 1) * bytes));
-      options.onProgress?.('decode', first + count, shape.n);
+      options.onProgress?.({ stage: 'decode', done: first + count, total: shape.n });
     }
     return await writer.close();
   } catch (err) {

@@ -18,7 +18,7 @@ import type { EditCheckpoint } from './edit_checkpoint.ts';
 import { checkpointFor, resumeFrom, resumeMessage, saveCheckpoint } from './edit_resume.ts';
 import { callsPerStep, TokenFlowEditor } from './edit_step.ts';
 import type { BranchEmbeddings, Editor, UNetCallInfo } from './edit_types.ts';
-import type { PipelinePreview, PipelineStage } from './interface.ts';
+import type { PipelineHooks, PipelinePreview } from './interface.ts';
 import { PipelineError } from './interface.ts';
 import { inputIdentity, type InversionCache, type SourceIdentity } from './inversion_cache.ts';
 import { findOrInvert } from './inverted_latents.ts';
@@ -83,10 +83,10 @@ export interface EditClipOptions {
   /** Long side of preview images (default 320). */
   previewSide?: number;
   signal?: AbortSignal;
-  /** `doneBefore`: how much of `done` a checkpointed earlier run did (not this run's work, for the ETA). */
-  onProgress?: (stage: PipelineStage, done: number, total: number, doneBefore?: number) => void;
+  /** An edit resumed from its checkpoint reports the steps an earlier run did as `doneBefore`. */
+  onProgress?: PipelineHooks['onProgress'];
   onPreview?: (preview: PipelinePreview) => void;
-  onLog?: (level: LogLevel, message: string) => void;
+  onLog?: PipelineHooks['onLog'];
   capture?: EditCapture;
   /** Load the editor with its debug outputs (keyframe records, propagation values) and receive them for `steps`. */
   debugTensors?: { steps: readonly number[]; onTensor(stepIndex: number, name: string, dims: number[], data: Float32Array | BigInt64Array): void };
@@ -168,7 +168,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
 
   // Edit. Loading the editor (graph build, session creation) takes seconds to minutes: the
   // stage shows from now on, its count (UNet calls, total 0 until known) once it is loaded.
-  options.onProgress?.('edit', 0, 0);
+  options.onProgress?.({ stage: 'edit', done: 0, total: 0 });
   started = performance.now();
   const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
     providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,
@@ -197,7 +197,7 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
     // Resumed steps count as done, but not as this run's work (the ETA is measured on the rest).
     const doneBefore = firstStep * stepCalls;
     let doneCalls = doneBefore;
-    const report = (done: number, total: number) => options.onProgress?.('edit', done, total, doneBefore);
+    const report = (done: number, total: number) => options.onProgress?.({ stage: 'edit', done, total, doneBefore });
     if (resumed) {
       log('info', resumeMessage(firstStep, params.steps));
       report(doneBefore, params.steps * stepCalls);

@@ -1,12 +1,15 @@
 // The narrow seam between the job runner and the TokenFlow pipeline: frames in, frames out,
 // progress, previews, abort. The runner hosts a pipeline module in a child process
-// (companion/jobs/pipeline_host.ts), so everything crossing this seam is plain data.
+// (companion/pipeline_process/host.ts), so everything crossing this seam is plain data.
 import type { LogLevel } from '../../shared/events.ts';
-import type { JobSettings } from '../../shared/jobs.ts';
+import type { JobSettings, StageProgress } from '../../shared/jobs.ts';
 import type { FrameSet, RawFrames } from '../media/types.ts';
 
 /** Stages the pipeline reports; probe/extract/encode belong to the runner. */
 export type PipelineStage = 'invert' | 'edit' | 'decode';
+
+/** A progress report of one of the pipeline's stages. */
+export type PipelineProgress = StageProgress & { stage: PipelineStage };
 
 export interface PipelineInput {
   /** The source frames at processing size (raw rgb24 on disk). */
@@ -42,11 +45,7 @@ export interface PipelinePreview {
 
 export interface PipelineHooks {
   signal: AbortSignal;
-  /**
-   * `doneBefore`: how much of `done` an earlier attempt did (a resumed edit starts at its
-   * checkpoint), so the ETA is measured on this attempt's work only. Default 0.
-   */
-  onProgress(stage: PipelineStage, done: number, total: number, doneBefore?: number): void;
+  onProgress(progress: PipelineProgress): void;
   onPreview(preview: PipelinePreview): void;
   onLog(level: LogLevel, message: string): void;
 }

@@ -78,7 +78,7 @@ export async function findOrInvert(ctx: InvertContext): Promise<InvertedLatents>
     const { stats } = await preprocess({
       model, frames, frameIndices: indices, schedules, scheduler, sourceEmbedding: ctx.sourceEmbedding,
       storeDir, runtime: options.runtime ?? {}, signal: options.signal,
-      onProgress: (done, total) => options.onProgress?.('invert', done, total),
+      onProgress: (done, total) => options.onProgress?.({ stage: 'invert', done, total }),
     });
     const finalDir = pending ? pending.commit() : storeDir;
     return { store: LatentStore.open(finalDir), rows, hit: false, storeDir: finalDir, calls: stats.unetCalls, evaluations: stats.unetEvaluations, loadMs: stats.loadMs };

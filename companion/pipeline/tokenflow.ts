@@ -66,7 +66,18 @@ export function describeResult(r: EditClipResult): string {
     `edit ${r.stats.editUnetEvaluations} in ${r.stats.editUnetCalls} calls`;
 }
 
+export interface TokenFlowPipelineOptions {
+  /** Over the product's runtime (productRuntime): `tokenflow edit`'s --threads, --provider, --precision. */
+  runtime?: Pick<RuntimeOptions, 'threads' | 'providers' | 'dtype'>;
+  /** False where the work folders do not outlive the run (`tokenflow edit`): no edit checkpoint. Default true. */
+  checkpoint?: boolean;
+  /** Receives the edit's statistics, which the caller then reports (default: an info log line). */
+  onResult?: (result: EditClipResult) => void;
+}
+
 class TokenFlowPipeline implements Pipeline {
+  constructor(private readonly options: TokenFlowPipelineOptions) {}
+
   async run(input: PipelineInput, hooks: PipelineHooks): Promise<PipelineOutput> {
     const { settings, frames } = input;
     const modelDir = await jobModelDir(settings.model);
@@ -80,21 +91,23 @@ class TokenFlowPipeline implements Pipeline {
       outputPath: path.join(input.workDir, 'edited.rgb'),
       workDir: input.workDir,
       // Survives a restart of the job (kept until the job ends): a resumed edit continues after its last step.
-      checkpointDir: path.join(input.cacheDir, 'edit-checkpoint'),
+      checkpointDir: this.options.checkpoint === false ? undefined : path.join(input.cacheDir, 'edit-checkpoint'),
       // The job's own folder takes what the shared cache cannot (no bound: it goes with the job).
       caches: [sharedInversionCache(), new InversionCache(path.join(input.cacheDir, 'inversion'), Number.POSITIVE_INFINITY)],
       source: identity ? { identity, startTicks: frames.startTicks, endTicks: frames.endTicks } : null,
-      runtime: { ...productRuntime(), log: (line) => hooks.onLog('debug', line) },
+      runtime: { ...productRuntime(), ...this.options.runtime, log: (line) => hooks.onLog('debug', line) },
       signal: hooks.signal,
       onProgress: hooks.onProgress,
       onPreview: hooks.onPreview,
       onLog: hooks.onLog,
     });
-    hooks.onLog('info', describeResult(result));
+    if (this.options.onResult) this.options.onResult(result);
+    else hooks.onLog('info', describeResult(result));
     return { frames: result.frames, frameIndices: result.frameIndices };
   }
 }
 
-export function createPipeline(): Pipeline {
-  return new TokenFlowPipeline();
+/** The pipeline module's export (the daemon's pipeline process); `tokenflow edit` runs it in its own process with options. */
+export function createPipeline(options: TokenFlowPipelineOptions = {}): Pipeline {
+  return new TokenFlowPipeline(options);
 }

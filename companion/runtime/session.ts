@@ -2,7 +2,7 @@
 // Execution providers are tried one at a time in platform order, because ORT does not fall
 // back when given a list: `['cuda', 'cpu']` fails outright if CUDA cannot load.
 // `InferenceSession.create` and `run` block the calling thread; the daemon therefore runs the
-// pipeline (and so every session) in a child process (jobs/pipeline_host.ts).
+// pipeline (and so every session) in a child process (pipeline_process/host.ts).
 // Precision follows the provider (createPolicySession): GPU providers get float16 graphs
 // (float32 norms and timestep embedding), the CPU float32 ones, since on x64 CPUs ORT
 // computes float16 graphs in float32 anyway with casts around nearly every op.

@@ -60,7 +60,7 @@ if (req.mode === 'edit') {
     },
     {
       signal: new AbortController().signal,
-      onProgress: (stage, done, total) => emit({ type: 'progress', stage, done, total }),
+      onProgress: ({ stage, done, total }) => emit({ type: 'progress', stage, done, total }),
       onPreview: () => {},
       onLog: (level, message) => emit({ type: 'log', level, message }),
     },

@@ -21,7 +21,7 @@ test('overall is weighted, monotonic and stays below 1 until the job succeeds', 
     t.start(stage);
     for (let d = 1; d <= 4; d++) {
       c.advance(1);
-      const p = t.update(stage, d, 4);
+      const p = t.update({ stage, done: d, total: 4 });
       assert.ok(p.overall >= last, `${stage} ${d}`);
       last = p.overall;
       assert.equal(p.stage_done, d);
@@ -42,7 +42,7 @@ test('ETA: null before a measurement, then current-stage rate plus scaled future
   t.start('extract');
   assert.equal(t.snapshot().eta_s, null);
   c.advance(2);
-  const p = t.update('extract', 10, 40); // 5 frames/s: 6 s left in extract
+  const p = t.update({ stage: 'extract', done: 10, total: 40 }); // 5 frames/s: 6 s left in extract
   const secondsPerWeight = (0.5 + 2) / (0.01 + 0.04 * 0.25);
   const future = 1 - 0.01 - 0.04;
   assert.ok(p.eta_s !== null);
@@ -61,11 +61,11 @@ test('ETA of a resumed stage: units an earlier attempt did count as progress but
   const c = clock();
   const t = new ProgressTracker(['probe', 'extract', 'invert'], c.now);
   t.start('edit');
-  let p = t.update('edit', 30, 40, 30); // resumed from a checkpoint at 30 of 40
+  let p = t.update({ stage: 'edit', done: 30, total: 40, doneBefore: 30 }); // resumed from a checkpoint at 30 of 40
   assert.ok(Math.abs(p.overall - (0.35 + 0.48 * 0.75)) < 1e-9);
   assert.equal(p.eta_s, null, 'nothing measured in this attempt yet');
   c.advance(10);
-  p = t.update('edit', 31, 40, 30); // 1 unit in 10 s: 9 left = 90 s
+  p = t.update({ stage: 'edit', done: 31, total: 40, doneBefore: 30 }); // 1 unit in 10 s: 9 left = 90 s
   const secondsPerWeight = 10 / (0.48 * (1 / 40));
   assert.ok(p.eta_s !== null);
   assert.ok(Math.abs(p.eta_s - (90 + (0.05 + 0.12) * secondsPerWeight)) < 1e-6, String(p.eta_s));

@@ -65,7 +65,7 @@ async function interruptInStep(opts: EditClipOptions, k: number): Promise<void> 
   await assert.rejects(editClip({
     ...opts,
     signal: controller.signal,
-    onProgress: (stage, done) => {
+    onProgress: ({ stage, done }) => {
       if (stage === 'edit' && done === k * CALLS + 1) controller.abort();
     },
   }), { name: 'AbortError' });
@@ -77,7 +77,7 @@ function recorder() {
   const edit: [number, number, number][] = [];
   const hooks: Pick<EditClipOptions, 'onLog' | 'onProgress'> = {
     onLog: (_level, message) => logs.push(message),
-    onProgress: (stage, done, total, doneBefore) => {
+    onProgress: ({ stage, done, total, doneBefore }) => {
       if (stage === 'edit' && total > 0) edit.push([done, total, doneBefore ?? 0]);
     },
   };
@@ -124,7 +124,7 @@ test('stopped while decoding, the next run skips every edit step and decodes the
   const controller = new AbortController();
   await assert.rejects(editClip(options(dir, {
     signal: controller.signal,
-    onProgress: (stage) => { if (stage === 'decode') controller.abort(); },
+    onProgress: ({ stage }) => { if (stage === 'decode') controller.abort(); },
   })), { name: 'AbortError' });
   assert.equal(manifestOf(dir).stepsDone, STEPS, 'the checkpoint stays until the frames are decoded');
   const rec = recorder();

@@ -48,7 +48,7 @@ test('10 frames in batches of 4 (a shorter last batch) at a non-square 32x24: ex
     onPreview: (p) => previews.push(p),
     previewEvery: 1,
     runtime: { providers: ['cpu'], log: (message: string) => timeline.push(message) },
-    onProgress: (stage, done, total) => {
+    onProgress: ({ stage, done, total }) => {
       if (!progress.has(stage)) timeline.push(`${stage} ${done}/${total}`);
       progress.set(stage, [done, total]);
     },
@@ -127,7 +127,7 @@ test('cancel mid-edit rejects promptly with an AbortError and leaves no output; 
     caches: [cache],
     signal: controller.signal,
     params: { ...REFERENCE_PARAMETERS, steps: 6, batch_size: 4, inversion_steps: 6 },
-    onProgress: (stage, done) => {
+    onProgress: ({ stage, done }) => {
       if (stage === 'edit' && done === 5 && !abortedAt) {
         abortedAt = performance.now();
         controller.abort(new DOMException('canceled by the test', 'AbortError'));
@@ -144,7 +144,7 @@ test('cancel mid-edit rejects promptly with an AbortError and leaves no output; 
   const cache2 = new InversionCache(path.join(dir, 'cache2'));
   await assert.rejects(editClip(options(dir, {
     caches: [cache2], signal: inInversion.signal,
-    onProgress: (stage, done) => {
+    onProgress: ({ stage, done }) => {
       if (stage === 'invert' && done === 1) inInversion.abort(new DOMException('canceled', 'AbortError'));
     },
   })), { name: 'AbortError' });

@@ -40,7 +40,7 @@ export function createPipeline(): Pipeline {
       fs.writeFileSync(path.join(input.cacheDir, 'inverted.marker'), 'x');
       for (let i = 1; i <= steps; i++) {
         await step(hooks);
-        hooks.onProgress('invert', i, steps);
+        hooks.onProgress({ stage: 'invert', done: i, total: steps });
       }
       hooks.onLog('info', `test pipeline: ${frames.count} frames, ${keyframes.length} out, run ${++runs} in this worker`);
       for (let i = 1; i <= steps; i++) {
@@ -49,14 +49,14 @@ export function createPipeline(): Pipeline {
         if (mode === 'fail' && i === 2) throw new PipelineError('pipeline_failed', 'test pipeline failure');
         const frame = source.subarray(0, frameBytes).map((v) => 255 - v);
         hooks.onPreview({ index: 0, mime: 'image/png', data: encodePngRgb(frame, frames.width, frames.height), width: frames.width, height: frames.height });
-        hooks.onProgress('edit', i, steps);
+        hooks.onProgress({ stage: 'edit', done: i, total: steps });
       }
       const out = path.join(input.workDir, 'edited.rgb');
       const fd = fs.openSync(out, 'w');
       for (const [n, k] of keyframes.entries()) {
         await step(hooks);
         fs.writeSync(fd, source.subarray(k * frameBytes, (k + 1) * frameBytes).map((v) => 255 - v));
-        hooks.onProgress('decode', n + 1, keyframes.length);
+        hooks.onProgress({ stage: 'decode', done: n + 1, total: keyframes.length });
       }
       fs.closeSync(fd);
       return {

@@ -41,20 +41,20 @@ export function createPipeline(): Pipeline {
       const frameAt = (k: number) => tint(source.subarray(k * frameBytes, (k + 1) * frameBytes));
       for (let i = 1; i <= steps; i++) {
         await step(hooks);
-        hooks.onProgress('invert', i, steps);
+        hooks.onProgress({ stage: 'invert', done: i, total: steps });
       }
       for (let i = 1; i <= steps; i++) {
         await step(hooks);
         const k = keyframes[(i - 1) % keyframes.length];
         hooks.onPreview({ index: k, mime: 'image/png', data: encodePngRgb(frameAt(k), frames.width, frames.height), width: frames.width, height: frames.height });
-        hooks.onProgress('edit', i, steps);
+        hooks.onProgress({ stage: 'edit', done: i, total: steps });
       }
       const out = path.join(input.workDir, 'edited.rgb');
       const fd = fs.openSync(out, 'w');
       for (const [n, k] of outputIndices.entries()) {
         if (n % 4 === 0) await step(hooks);
         fs.writeSync(fd, frameAt(k));
-        hooks.onProgress('decode', n + 1, outputIndices.length);
+        hooks.onProgress({ stage: 'decode', done: n + 1, total: outputIndices.length });
       }
       fs.closeSync(fd);
       return { frames: { path: out, width: frames.width, height: frames.height, count: outputIndices.length }, frameIndices: outputIndices };

@@ -17,7 +17,7 @@ async function stage(name: PipelineStage, hooks: PipelineHooks): Promise<void> {
     const end = performance.now() + spinMs;
     let x = 0;
     while (performance.now() < end) x += Math.sqrt(x + i);
-    hooks.onProgress(name, i, calls);
+    hooks.onProgress({ stage: name, done: i, total: calls });
     await yieldToLoop();
   }
 }

@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/jobs/pipeline_host.ts';
-import { PipelineError, type PipelineHooks, type PipelineInput } from '../../companion/pipeline/interface.ts';
+import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/pipeline_process/host.ts';
+import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineProgress } from '../../companion/pipeline/interface.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
-import { sampleRequest, tempDir } from './helpers.ts';
+import { sampleRequest, tempDir } from '../jobs/helpers.ts';
 
-const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
+const pipeline = (query: string) => new URL(`../jobs/doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
 /** One run on a fresh host (closed afterwards). */
 async function runPipelineInProcess(module: URL, input: PipelineInput, hooks: PipelineHooks, options: PipelineHostOptions = {}) {
@@ -45,7 +45,7 @@ function recorder(signal = new AbortController().signal) {
   const logs: string[] = [];
   const hooks: PipelineHooks = {
     signal,
-    onProgress: (stage, done, total) => progress.push(`${stage} ${done}/${total}`),
+    onProgress: ({ stage, done, total }) => progress.push(`${stage} ${done}/${total}`),
     onPreview: (p) => previews.push(p.data.length),
     onLog: (_l, m) => logs.push(m),
   };
@@ -93,9 +93,9 @@ test('abort is forwarded and the run rejects with an AbortError promptly', async
   let abortedAt = 0;
   const hooks = {
     ...r.hooks,
-    onProgress: (stage: 'invert' | 'edit' | 'decode', done: number, total: number) => {
-      r.hooks.onProgress(stage, done, total);
-      if (done === 3 && !controller.signal.aborted) {
+    onProgress: (progress: PipelineProgress) => {
+      r.hooks.onProgress(progress);
+      if (progress.done === 3 && !controller.signal.aborted) {
         abortedAt = performance.now();
         controller.abort(new Error('canceled by the user'));
       }

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
-import type { FromWorker, SerializedError, ToWorker } from '../pipeline/worker_messages.ts';
+import type { FromWorker, SerializedError, ToWorker } from './messages.ts';
 import { childExecArgv, moduleUrl } from '../layout.ts';
 import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 
@@ -65,7 +65,7 @@ export class PipelineHost {
         if (settled || message.runId !== runId) return;
         switch (message.type) {
           case 'progress':
-            hooks.onProgress(message.stage, message.done, message.total, message.doneBefore);
+            hooks.onProgress(message.progress);
             break;
           case 'preview':
             hooks.onPreview(message.preview);

@@ -2,7 +2,7 @@
 // one job at a time and is reused for the next (the pipeline module, and later its loaded
 // models, stay in memory); `runId` ties every message to its run.
 import type { LogLevel } from '../../shared/events.ts';
-import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineStage } from './interface.ts';
+import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineProgress } from '../pipeline/interface.ts';
 
 export type ToWorker = { type: 'run'; runId: number; input: PipelineInput } | { type: 'abort'; runId: number; reason: string };
 
@@ -14,7 +14,7 @@ export interface SerializedError {
 }
 
 export type FromWorker = { runId: number } & (
-  | { type: 'progress'; stage: PipelineStage; done: number; total: number; doneBefore?: number }
+  | { type: 'progress'; progress: PipelineProgress }
   | { type: 'preview'; preview: PipelinePreview }
   | { type: 'log'; level: LogLevel; message: string }
   | { type: 'done'; output: PipelineOutput }

@@ -1,12 +1,12 @@
-// Runs in the pipeline process (a child of the daemon, see jobs/pipeline_host.ts): loads the
+// Runs in the pipeline process (a child of the daemon, see host.ts): loads the
 // pipeline module named on the command line once, then runs one job's pipeline per `run`
 // message, reporting progress, previews, logs and the result over the IPC channel. Heavy
 // compute here never blocks the daemon's event loop, and the daemon can kill this process at
 // any moment (a cancel that does not stop in time), even inside a native ONNX Runtime call.
-import type { Pipeline, PipelineModule } from './interface.ts';
-import type { FromWorker, SerializedError, ToWorker } from './worker_messages.ts';
+import type { Pipeline, PipelineModule } from '../pipeline/interface.ts';
+import type { FromWorker, SerializedError, ToWorker } from './messages.ts';
 
-if (!process.send) throw new Error('process_entry.ts must run as a forked child with an IPC channel');
+if (!process.send) throw new Error('pipeline_process/entry.ts must run as a forked child with an IPC channel');
 const pipelineModule = process.argv[2]!;
 const controllers = new Map<number, AbortController>();
 let pipeline: Promise<Pipeline> | null = null;
@@ -34,7 +34,7 @@ async function run({ runId, input }: Extract<ToWorker, { type: 'run' }>): Promis
     }
     const output = await (await pipeline).run(input, {
       signal: controller.signal,
-      onProgress: (stage, done, total, doneBefore) => post({ runId, type: 'progress', stage, done, total, doneBefore }),
+      onProgress: (progress) => post({ runId, type: 'progress', progress }),
       onPreview: (preview) => post({ runId, type: 'preview', preview }),
       onLog: (level, text) => post({ runId, type: 'log', level, message: text }),
     });
