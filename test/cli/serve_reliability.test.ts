@@ -12,7 +12,7 @@ import type { EventOf } from '../../shared/events.ts';
 import type { JobRecord, Stage } from '../../shared/jobs.ts';
 import { ffmpeg, makeClip } from '../media/clips.ts';
 import { tempDir } from '../helpers/cli.ts';
-import { commandLine, descendants, processesNaming, running as alive } from '../helpers/processes.ts';
+import { commandLine, descendants, freezeWithWatch, processesNaming, running as alive } from '../helpers/processes.ts';
 import { serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
@@ -166,12 +166,11 @@ test('kill -9 during encode with the watch stopped too: the next start kills the
   // Frozen, so it is surely still there when the next daemon starts, however fast it encodes;
   // and the parent-death watch frozen, then killed, as if it had failed: the start-up cleanup
   // is the second line of defence.
-  const watchers = descendants(first.child.pid!).filter((p) => commandLine(p).includes('child_watch_entry'));
-  assert.equal(watchers.length, 1, 'one parent-death watch');
-  for (const pid of [...orphans, ...watchers]) process.kill(pid, 'SIGSTOP');
+  const frozen = freezeWithWatch(first.child.pid!, orphans);
+  assert.equal(frozen.watchers.length, 1, 'one parent-death watch');
   t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
   assert.equal(await first.stop('SIGKILL'), null);
-  for (const pid of watchers) process.kill(pid, 'SIGKILL');
+  frozen.killWatchers();
   const partials = fs.readdirSync(renders).filter((f) => f.endsWith('.partial'));
   assert.ok(partials.length > 0);
 

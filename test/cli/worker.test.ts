@@ -1,7 +1,7 @@
 // The studio farm end to end, as a studio runs it: a real redis-server, `tokenflow serve
 // --queue` and `tokenflow worker` processes, real ffmpeg and the bundled tiny model. The
 // daemon keeps its API and events; the workers run the jobs and write the renders.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ import { resolveBinaries } from '../../companion/media/binaries.ts';
 import { ffprobeJson, makeClip } from '../media/clips.ts';
 import { tempDir, tokenflow } from '../helpers/cli.ts';
 import { startWorker } from '../helpers/farm_worker.ts';
-import { commandLine, descendants, running } from '../helpers/processes.ts';
+import { commandLine, descendants, freezeWithWatch, processesNaming, running as alive } from '../helpers/processes.ts';
 import { startRedis } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
@@ -24,6 +24,21 @@ const execFileAsync = promisify(execFile);
 
 /** The workers' --stall-seconds: a dead worker's job is taken over within seconds, not a minute. */
 const STALL_SECONDS = 4;
+
+/** Redis, an editor's daemon on it, a clip, and two workers w1 and w2 sharing one work folder, all stopped after the test. */
+async function twoWorkerFarm(t: TestContext, prefix: string) {
+  const home = tempDir(t, prefix);
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
+  t.after(() => d.stop('SIGKILL'));
+  const work = path.join(home, 'work');
+  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
+  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
+  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  return { home, clip, d, work, workers };
+}
 
 function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
@@ -219,16 +234,7 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
 });
 
 test('a worker killed with -9 mid-edit: its pipeline process ends with it; the other worker takes the job over after --stall-seconds and resumes it from the edit checkpoint, to the frames of an uninterrupted run', SLOW, async (t) => {
-  const home = tempDir(t, 'tf-farm-kill-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
-  const work = path.join(home, 'work');
-  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const { clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-kill-');
   // Three edit steps at 112x64: the kill comes after the first step's checkpoint is on the
   // shared storage, with two steps left.
   const body = jobBody(clip, 'survives a dead worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 });
@@ -243,7 +249,7 @@ test('a worker killed with -9 mid-edit: its pipeline process ends with it; the o
   if (process.platform === 'linux') assert.ok(children.some((p) => commandLine(p).includes('process_entry')), 'the pipeline process runs');
   await victim.stop('SIGKILL');
   const killedAt = performance.now();
-  await until(() => children.every((p) => !running(p)), 30_000, "the dead worker's children to end");
+  await until(() => children.every((p) => !alive(p)), 30_000, "the dead worker's children to end");
   const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
   await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
   t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (--stall-seconds ${STALL_SECONDS})`);
@@ -328,12 +334,11 @@ test('a worker killed with -9 while encoding, its parent-death watch failing too
   // Frozen, so it is surely still there when the worker starts again, however fast it encodes;
   // and the parent-death watch frozen, then killed, as if it had failed: the start-up cleanup
   // is the second line of defence.
-  const watchers = descendants(first.child.pid!).filter((p) => commandLine(p).includes('child_watch_entry'));
-  assert.equal(watchers.length, 1, 'one parent-death watch');
-  for (const pid of [...orphans, ...watchers]) process.kill(pid, 'SIGSTOP');
+  const frozen = freezeWithWatch(first.child.pid!, orphans);
+  assert.equal(frozen.watchers.length, 1, 'one parent-death watch');
   t.after(() => orphans.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
   await first.stop('SIGKILL');
-  for (const pid of watchers) process.kill(pid, 'SIGKILL');
+  frozen.killWatchers();
   // The records of its children are in its own data folder, not on the shared storage.
   assert.ok(fs.readdirSync(path.join(workerHome, 'data', 'workers', 'w1', 'children')).length > 0);
 
@@ -353,41 +358,8 @@ test('a worker killed with -9 while encoding, its parent-death watch failing too
   assert.match(twin.stderr, new RegExp(`a worker named "w1" is already running with this data folder \\(pid ${again.child.pid}\\)`));
 });
 
-/** Processes whose command line names `text` (Linux /proc), not counting zombies. */
-function processesNaming(text: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (cmdline.includes(text) && alive(Number(name))) pids.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 test('a worker frozen past --stall-seconds loses its job to the other worker; thawed, it stops its run and leaves the finished job and its render alone', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
-  const home = tempDir(t, 'tf-farm-frozen-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
-  const work = path.join(home, 'work');
-  const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const { home, clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-frozen-');
   const id = await submitBody(d, jobBody(clip, 'outlives a frozen worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 }));
   await until(() => fs.existsSync(path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json')), 240_000, 'the first edit checkpoint');
   const started = new RegExp(`job ${id.slice(0, 8)}: started`);

@@ -50,3 +50,14 @@ export function descendants(pid: number): number[] {
 export function processesNaming(text: string): number[] {
   return pids().filter((p) => commandLine(p).includes(text) && running(p));
 }
+
+/**
+ * Freezes `orphans` and the parent-death watch below `parentPid` (SIGSTOP), as if the watch had
+ * failed, so a test can kill the parent and check the start-up cleanup, the second line of
+ * defence. Call the returned function once the parent is dead: it kills the frozen watch.
+ */
+export function freezeWithWatch(parentPid: number, orphans: readonly number[]): { watchers: number[]; killWatchers(): void } {
+  const watchers = descendants(parentPid).filter((p) => commandLine(p).includes('child_watch_entry'));
+  for (const pid of [...orphans, ...watchers]) process.kill(pid, 'SIGSTOP');
+  return { watchers, killWatchers: () => watchers.forEach((pid) => process.kill(pid, 'SIGKILL')) };
+}
