@@ -222,7 +222,7 @@ test('tokenflow edit killed with -9 mid-encode: its ffmpeg ends by itself and it
   // Written under umask 077, as the daemon's: the extracted frames of the clip, the edited frames, the partial render.
   const written = leftovers(edit).flatMap((f) => {
     const folder = path.join(f.startsWith('.') ? edit.outDir : edit.tmp, f);
-    return fs.readdirSync(folder).map((name) => path.join(folder, name));
+    return fs.readdirSync(folder, { recursive: true, encoding: 'utf8' }).map((name) => path.join(folder, name)).filter((p) => fs.statSync(p).isFile());
   });
   assert.ok(written.some((f) => f.endsWith('.partial')) && written.some((f) => f.endsWith('.rgb')), written.join('\n'));
   for (const file of written) assert.equal(fs.statSync(file).mode & 0o077, 0, `${file} is readable by others`);
