@@ -16,7 +16,7 @@ import { PlainUNet, readModelInfo } from '../../companion/pipeline/components.ts
 import { LatentStoreWriter } from '../../companion/pipeline/latent_store.ts';
 import { invertLatents } from '../../companion/pipeline/preprocess.ts';
 import { planSchedules } from '../../companion/pipeline/schedule.ts';
-import { SafetensorsFile, writeSafetensors } from '../../companion/runtime/safetensors.ts';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../companion/runtime/safetensors.ts';
 import { compareFreeRunning, nearestNeighbourAgreement } from '../helpers/free_running_parity.ts';
 import { GoldenParts } from '../helpers/golden_parts.ts';
 import { assertClose } from '../helpers/tensors.ts';
@@ -96,7 +96,7 @@ test('the free-running comparison: the golden against itself is within the bound
   const indices = names.map((n) => BigInt64Array.from(step0.readInts(n).map(BigInt)));
   indices[3]![7] = indices[3]![7]! + 1n;
   const step0File = path.join(dir, 'step0.safetensors');
-  writeSafetensors(step0File, names.map((n, i) => [n, { dtype: 'I64', shape: step0.info(n).shape, data: indices[i]! }]));
+  writeSafetensors(step0File, names.map((n, i): [string, TensorToWrite] => [n, { dtype: 'I64', shape: step0.info(n).shape, data: indices[i]! }]));
   const total = indices.reduce((s, a) => s + a.length, 0);
   assert.equal(total, 20208);
   assert.deepEqual(nearestNeighbourAgreement(step0File, goldenDir), { step: 0, equal: total - 1, total, share: (total - 1) / total });
