@@ -13,7 +13,7 @@
 // 7.5-minute budget, so the check ends inside 8 minutes (the dry run has no budget).
 // --dry-run runs the same code at tiny sizes (any Vulkan device, lavapipe included) and skips the
 // 50-step edit: the test suite runs it (test/bench/gpu.test.ts).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -236,20 +236,20 @@ export function parityRun(provider: GpuProvider, precision: (typeof PRECISIONS)[
   const out = join(dir, 'ours.safetensors');
   const step0 = join(dir, 'step0.safetensors');
   const started = Date.now();
-  let stderr: string;
-  try {
-    stderr = execFileSync(process.execPath, [
-      CLI, 'debug', 'tokenflow', '--model', TINY_SDLAYOUT, '--golden', join(TINY_SDLAYOUT, 'golden', 'tokenflow.safetensors'),
-      '--out', out, '--step0-out', step0, '--cache-dir', join(dir, 'weights'), '--provider', provider, '--precision', precision,
-    ], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env, timeout: timeoutMs, maxBuffer: 16 << 20 });
-  } catch (err) {
-    const e = err as { signal?: string; stderr?: string; message?: string };
-    const wallMs = Date.now() - started;
-    if (e.signal) return { error: `timed out: stopped after ${Math.round(timeoutMs / 1000)} s (its share of the time budget)`, wallMs };
-    return { error: (e.stderr?.trim().split('\n').slice(-3).join(' | ') || e.message) ?? String(err), wallMs };
-  }
+  const run = spawnSync(process.execPath, [
+    CLI, 'debug', 'tokenflow', '--model', TINY_SDLAYOUT, '--golden', join(TINY_SDLAYOUT, 'golden', 'tokenflow.safetensors'),
+    '--out', out, '--step0-out', step0, '--cache-dir', join(dir, 'weights'), '--provider', provider, '--precision', precision,
+  ], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env, timeout: timeoutMs, maxBuffer: 16 << 20 });
   const wallMs = Date.now() - started;
-  const ranOn = stderr.split('\n').filter((l) => /: running on /.test(l));
+  if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    return { error: `timed out: stopped after ${Math.round(timeoutMs / 1000)} s (its share of the time budget)`, wallMs };
+  }
+  if (run.status !== 0) {
+    const tail = run.stderr?.trim().split('\n').slice(-3).join(' | ');
+    const how = run.error ? run.error.message : run.signal ? `killed by ${run.signal}` : `exit code ${run.status}`;
+    return { error: `${how}${tail ? `: ${tail}` : ''}`, wallMs };
+  }
+  const ranOn = run.stderr.split('\n').filter((l) => /: running on /.test(l));
   try {
     return { wallMs, ranOn, ...compareFreeRunning(out, join(TINY_SDLAYOUT, 'golden'), step0) };
   } catch (err) {
