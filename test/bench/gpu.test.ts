@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { providerPlans } from '../../bench/gpu.ts';
+import { parityRun, providerPlans } from '../../bench/gpu.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { prepareWebGpu } from '../helpers/webgpu.ts';
 
@@ -46,4 +46,15 @@ test('the GPU check runs end to end at tiny sizes (--dry-run) on WebGPU', async 
   assert.deepEqual(Object.keys(webgpu.placement), ['text_encoder', 'vae_encoder', 'vae_decoder', 'unet', 'tokenflow_unet']);
   for (const c of Object.values(webgpu.placement) as { byProvider: Record<string, number> }[]) assert.ok(c.byProvider.WebGpuExecutionProvider! > 0);
   assert.ok(report.providers.cuda.skipped || report.providers.cuda.unet, JSON.stringify(report.providers.cuda));
+  // The 50-step edit against the golden is for real GPUs only.
+  assert.match(webgpu.freeRunningParity.skipped, /software device: ~1\.5 h/);
+});
+
+test('the GPU check reports a 50-step edit that runs out of its time share as timed out', (t) => {
+  prepareWebGpu();
+  const dir = tempDir(t, 'tokenflow-gpu-parity-');
+  const env = { ...process.env, TOKENFLOW_HOME: dir };
+  // On lavapipe the edit takes ~1.5 h; 3 s is not enough on any device.
+  const result = parityRun('webgpu', 'float16', env, `${dir}/run`, 3000) as { error?: string };
+  assert.equal(result.error, 'timed out: stopped after 3 s (its share of the time budget)');
 });
