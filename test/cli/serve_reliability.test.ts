@@ -139,7 +139,7 @@ for (const stage of ['extract', 'edit', 'encode'] as const) {
     t.after(() => children.filter(alive).forEach((p) => process.kill(p, 'SIGKILL')));
     const named = children.map((p) => `${p} ${commandLine(p).slice(0, 160)}`).join('\n');
     // The pipeline process starts with the first invert and is kept for the next job.
-    if (stage !== 'extract') assert.ok(children.some((p) => /process_entry/.test(commandLine(p))), `the pipeline process runs:\n${named}`);
+    if (stage !== 'extract') assert.ok(children.some((p) => commandLine(p).includes('pipeline_process/entry')), `the pipeline process runs:\n${named}`);
     if (stage !== 'edit') assert.ok(children.some((p) => /ffmpeg/.test(commandLine(p))), `ffmpeg runs:\n${named}`);
 
     assert.equal(await d.stop('SIGKILL'), null);

@@ -246,7 +246,7 @@ test('a worker killed with -9 mid-edit: its pipeline process ends with it; the o
   const other = workers.find((w) => w !== victim)!;
   // Its pipeline process (inside a model call) and the watch end with it, at once (Linux: /proc).
   const children = process.platform === 'linux' ? descendants(victim.child.pid!) : [];
-  if (process.platform === 'linux') assert.ok(children.some((p) => commandLine(p).includes('process_entry')), 'the pipeline process runs');
+  if (process.platform === 'linux') assert.ok(children.some((p) => commandLine(p).includes('pipeline_process/entry')), 'the pipeline process runs');
   await victim.stop('SIGKILL');
   const killedAt = performance.now();
   await until(() => children.every((p) => !alive(p)), 30_000, "the dead worker's children to end");
