@@ -30,7 +30,9 @@ test('health, job reads and cancel are answered while a CPU-bound job runs', asy
   const cancel = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   const cancelMs = performance.now() - t0;
   t.diagnostic(`cancel of the running job answered in ${cancelMs.toFixed(1)} ms`);
-  assert.equal(cancel.json.state, 'canceled');
+  // The answer waits a moment for the job to stop; on a busy machine it may still say running.
+  assert.ok(['canceled', 'running'].includes(cancel.json.state), cancel.json.state);
+  await events.next((m) => m.type === 'job.state' && m.job.id === job.id && m.job.state === 'canceled', 30_000);
   await events.close();
 });
 
