@@ -56,7 +56,6 @@ export class JobService implements JobServiceApi {
   private readonly queuedUntilTaken: boolean;
   private readonly defaultModel: string | undefined;
   private readonly previewIntervalMs: number;
-  private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
   private probeForSubmit: (file: string) => Promise<MediaInfo> = () => Promise.reject(new Error('the job service is not started'));
@@ -82,7 +81,6 @@ export class JobService implements JobServiceApi {
     this.queuedUntilTaken = options.queuedUntilTaken ?? false;
     this.defaultModel = options.defaultModel;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
-    this.outputFileMode = options.outputFileMode;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
     this.jobsDir = path.join(this.dataDir, 'jobs');
