@@ -1,27 +1,19 @@
-// JobService: the durable queue. Submissions are validated, persisted (fsync'd) and queued
-// FIFO; up to `concurrency` jobs run at once through runner.ts; every change is persisted
-// before it is announced, and announced as the shared WebSocket event types, in order.
+// JobService: the durable queue. Submissions are validated (submission.ts), persisted (fsync'd)
+// and queued FIFO; up to `concurrency` jobs run at once through runner.ts, each through its
+// active job adapter (active_job.ts); every change is persisted before it is announced, and
+// announced as the shared WebSocket event types, in order (event_outbox.ts).
 // When the data disk is full a submission is refused (507 disk_full) and a running job whose
 // change cannot be recorded is stopped; the records always match the job log.
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAX_PREVIEW_BASE64, type EventOf, type LogLevel, type ServerEvent, type ServerEventType } from '../../shared/events.ts';
-import {
-  type JobRequest,
-  type JobRecord,
-  type JobResult,
-  type JobSettings,
-  type JobState,
-} from '../../shared/jobs.ts';
-import { resolveJobSettings } from '../../shared/presets.ts';
+import type { EventOf, LogLevel, ServerEvent, ServerEventType } from '../../shared/events.ts';
+import type { JobRequest, JobRecord, JobResult, JobState } from '../../shared/jobs.ts';
 import { ensurePrivateDir } from '../config.ts';
-import { MediaError } from '../media/errors.ts';
-import { parseRange } from '../media/range.ts';
 import type { MediaInfo } from '../media/types.ts';
-import type { PipelinePreview } from '../pipeline/interface.ts';
+import { ActiveJob, type ActiveJobHost } from './active_job.ts';
 import type { DeleteOptions, JobServiceApi, JobServiceOptions, SubmitResult, Unsubscribe } from './api.ts';
 import { JobServiceError } from './errors.ts';
+import { EventOutbox } from './event_outbox.ts';
 import { classifyFailure } from './failure.ts';
 import { requestFingerprint } from './idempotency.ts';
 import { JobStore, type JobMeta } from './job_store.ts';
@@ -31,30 +23,16 @@ import { outputBaseName, removeJobFiles, removeJobLeftovers } from './output_fil
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { PresetStore } from './presets_store.ts';
 import { cachedProbe } from './probe_cache.ts';
-import { PreviewThrottle } from './preview_throttle.ts';
-import { ProgressTracker } from './progress.ts';
 import { recoverRunningJobs } from './recovery.ts';
 import { runJob, type RunJobContext } from './runner.ts';
 import { StopReason } from './stop_reason.ts';
+import { UNRECORDED_RETRY_MS, UnrecordedOutcomes } from './unrecorded_outcomes.ts';
+import { newJobRecord, Submission } from './submission.ts';
 import { assertTransition, isFinished } from './state_machine.ts';
 import { ChildRegistry, installChildRegistry, uninstallChildRegistry } from '../util/child_registry.ts';
 
 /** How long cancel waits for a running job to stop before answering with its current state. */
 const CANCEL_REPLY_WAIT_MS = 50;
-
-/** Progress events per job are sent at most this often (the last of a stage always). */
-const PROGRESS_INTERVAL_MS = 100;
-
-/** How often the outcome of a job that could not be recorded (full disk) is tried again. */
-const UNRECORDED_RETRY_MS = 5_000;
-
-interface ActiveJob {
-  controller: AbortController;
-  tracker: ProgressTracker;
-  previews: PreviewThrottle<PipelinePreview>;
-  lastProgressAt: number;
-  done: Promise<void>;
-}
 
 export interface JobServiceTestOptions {
   /** Media implementation (default: companion/media). Tests wrap it to simulate failures. */
@@ -76,23 +54,18 @@ export class JobService implements JobServiceApi {
   private readonly pipelines: PipelineHost;
   private readonly execute: (ctx: RunJobContext) => Promise<JobResult>;
   private readonly queuedUntilTaken: boolean;
-  private readonly probeOnSubmit: boolean;
-  private readonly checkSettings: ((settings: JobSettings) => Promise<void>) | undefined;
   private readonly defaultModel: string | undefined;
   private readonly previewIntervalMs: number;
-  private readonly outputFileMode: number | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
   private probeForSubmit: (file: string) => Promise<MediaInfo> = () => Promise.reject(new Error('the job service is not started'));
   private readonly queue: string[] = [];
   private readonly active = new Map<string, ActiveJob>();
-  private readonly listeners = new Set<(event: ServerEvent) => void>();
-  /** Events wait here for the commits they announce, so they go out in order. */
-  private outbox: Promise<void> = Promise.resolve();
-  private outboxPending = 0;
+  private readonly events: EventOutbox;
+  private readonly submission: Submission;
+  private readonly activeJobHost: ActiveJobHost;
   /** Finished jobs whose outcome the log could not take yet (full disk), retried by a timer. */
-  private readonly unrecorded = new Map<string, () => Promise<void>>();
-  private unrecordedTimer: NodeJS.Timeout | undefined;
+  private readonly unrecorded: UnrecordedOutcomes;
   private readonly jobsDir: string;
   private state: 'new' | 'started' | 'closing' | 'closed' = 'new';
   private children: ChildRegistry | undefined;
@@ -106,16 +79,35 @@ export class JobService implements JobServiceApi {
     this.pipelines = new PipelineHost(options.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { abortGraceMs: options.abortGraceMs });
     this.execute = options.execute ?? runJob;
     this.queuedUntilTaken = options.queuedUntilTaken ?? false;
-    this.probeOnSubmit = options.probeOnSubmit ?? true;
-    this.checkSettings = options.checkSettings;
     this.defaultModel = options.defaultModel;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
-    this.outputFileMode = options.outputFileMode;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
     this.jobsDir = path.join(this.dataDir, 'jobs');
     this.store = new JobStore(this.jobsDir, { warn: (m) => this.logSink('warn', m), io: options.logIo });
     this.presets = new PresetStore(this.jobsDir);
+    this.events = new EventOutbox(this.logSink);
+    this.unrecorded = new UnrecordedOutcomes(this.logSink, () => this.pump());
+    this.submission = new Submission({
+      store: this.store,
+      presets: this.presets,
+      defaultModel: this.defaultModel,
+      checkSettings: options.checkSettings,
+      probe: (options.probeOnSubmit ?? true) ? (file) => this.probeForSubmit(file) : undefined,
+      storageError: (err, what) => this.storageError(err, what),
+    });
+    this.activeJobHost = {
+      current: (id) => this.current(id),
+      update: (id, patch, opts) => this.update(id, patch, opts),
+      announce: (event) => this.announce(event),
+      jobLog: (id, level, message) => this.jobLog(id, level, message),
+      storageError: (err, what) => this.storageError(err, what),
+      finishOrRetry: (id, state, patch) => this.finishOrRetry(id, state, patch),
+      removeLeftovers: (job) => this.removeLeftovers(job),
+      settled: () => this.events.settled(),
+      logSink: this.logSink,
+      outputFileMode: options.outputFileMode,
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -164,11 +156,11 @@ export class JobService implements JobServiceApi {
     for (const a of this.active.values()) a.controller.abort(new StopReason('shutdown', 'the daemon is stopping'));
     await Promise.all([...this.active.values()].map((a) => a.done));
     await this.pipelines.close();
-    clearInterval(this.unrecordedTimer);
-    await this.outbox;
+    this.unrecorded.close();
+    await this.events.settled();
     if (wasStarted) await this.store.close();
     if (this.children) uninstallChildRegistry(this.children);
-    this.listeners.clear();
+    this.events.clear();
     this.state = 'closed';
   }
 
@@ -210,45 +202,16 @@ export class JobService implements JobServiceApi {
   // Events
 
   on<T extends ServerEventType>(type: T, listener: (event: EventOf<T>) => void): Unsubscribe {
-    return this.onEvent((event) => {
-      if (event.type === type) listener(event as EventOf<T>);
-    });
+    return this.events.on(type, listener);
   }
 
   onEvent(listener: (event: ServerEvent) => void): Unsubscribe {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.onEvent(listener);
   }
 
-  private emit(event: ServerEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.logSink('error', `event listener failed on ${event.type}: ${err instanceof Error ? err.message : err}`);
-      }
-    }
-  }
-
-  /**
-   * Sends an event once `after` (the commit it announces) is durable, and after every event
-   * announced before it; an event whose commit failed is not sent.
-   */
+  /** Sends an event once `after` (the commit it announces) is durable, in order (EventOutbox). */
   private announce(event: ServerEvent, after?: Promise<void>): void {
-    if (after === undefined && this.outboxPending === 0) {
-      this.emit(event);
-      return;
-    }
-    this.outboxPending++;
-    this.outbox = this.outbox
-      .then(() => after)
-      .then(
-        () => this.emit(event),
-        () => {},
-      )
-      .finally(() => {
-        this.outboxPending--;
-      });
+    this.events.announce(event, after);
   }
 
   private jobLog(id: string, level: LogLevel, message: string): void {
@@ -271,37 +234,15 @@ export class JobService implements JobServiceApi {
   async submit(request: JobRequest): Promise<SubmitResult> {
     this.assertStarted();
     const fingerprint = request.idempotency_key === undefined ? null : requestFingerprint(request);
-    const earlier = this.earlierSubmission(request, fingerprint);
-    if (earlier) return this.replay(earlier);
-
-    let preset;
-    if (request.preset !== undefined) {
-      preset = this.presets.get(request.preset);
-      if (!preset) throw new JobServiceError('bad_request', `no preset named "${request.preset}"`, { field: 'preset' });
-    }
-    const settings = resolveJobSettings(request, preset, this.defaultModel);
-    await this.checkSettings?.(settings);
-    if (this.probeOnSubmit) await this.checkSource(request.source_path, settings);
+    const earlier = this.submission.replayEarlier(request, fingerprint);
+    if (earlier) return earlier;
+    const settings = await this.submission.settings(request);
     this.assertStarted();
     // The key may have been used by a submission that finished while this one was probing.
-    const raced = this.earlierSubmission(request, fingerprint);
-    if (raced) return this.replay(raced);
+    const raced = this.submission.replayEarlier(request, fingerprint);
+    if (raced) return raced;
 
-    const now = new Date().toISOString();
-    const job: JobRecord = {
-      id: randomUUID(),
-      created_at: now,
-      updated_at: now,
-      request,
-      settings,
-      state: 'queued',
-      stage: null,
-      progress: { overall: 0, stage_done: 0, stage_total: 0, eta_s: null },
-      timings: {},
-      attempts: 0,
-      result: null,
-      error: null,
-    };
+    const job = newJobRecord(request, settings);
     try {
       await this.store.put(job, { fingerprint, crashStages: [] });
     } catch (err) {
@@ -312,42 +253,6 @@ export class JobService implements JobServiceApi {
     this.jobLog(job.id, 'info', `queued (position ${this.queue.length})`);
     this.pump();
     return { job: this.get(job.id)!, created: true };
-  }
-
-  /** The job an earlier submission with this idempotency key made (conflict if the body differs). */
-  private earlierSubmission(request: JobRequest, fingerprint: string | null): JobRecord | null {
-    if (request.idempotency_key === undefined) return null;
-    const existing = this.store.getByIdempotencyKey(request.idempotency_key);
-    if (!existing) return null;
-    if (existing.meta.fingerprint !== fingerprint) {
-      throw new JobServiceError(
-        'idempotency_conflict',
-        `idempotency_key "${request.idempotency_key}" was already used for a different request (job ${existing.job.id})`,
-        { field: 'idempotency_key' },
-      );
-    }
-    return existing.job;
-  }
-
-  /** The earlier job, once its record is on the disk (it may still be on its way). */
-  private async replay(job: JobRecord): Promise<SubmitResult> {
-    await this.store.pendingCommit(job.id)?.catch((err: unknown) => {
-      throw this.storageError(err, 'the job was not created');
-    });
-    return { job: this.get(job.id) ?? job, created: false };
-  }
-
-  /** The source must be a readable video and the range must lie inside it (the runner's own rule). */
-  private async checkSource(sourcePath: string, settings: JobSettings): Promise<void> {
-    try {
-      const info = await this.probeForSubmit(sourcePath);
-      parseRange(info, settings.start_ticks, settings.end_ticks);
-    } catch (err) {
-      if (err instanceof MediaError) {
-        throw new JobServiceError('media_invalid', err.message, { field: err.code === 'range' ? 'range' : 'source_path', cause: err });
-      }
-      throw err;
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -371,7 +276,7 @@ export class JobService implements JobServiceApi {
     }
     if (this.unrecorded.has(id)) {
       // It has stopped already; only its outcome is not recorded yet: try now.
-      await this.recordOutcome(id).catch((err: unknown) => {
+      await this.unrecorded.record(id).catch((err: unknown) => {
         throw this.storageError(err, `job ${id} has stopped, but its outcome cannot be recorded yet`);
       });
       return this.get(id)!;
@@ -425,21 +330,9 @@ export class JobService implements JobServiceApi {
 
   private startJob(id: string): void {
     const attempt = this.store.latest(id)!.job.attempts + 1;
-    const controller = new AbortController();
-    // A change the log cannot take stops the job: it must not run on unrecorded.
-    const stopUnrecorded = (err: unknown) => {
-      const why = this.storageError(err, 'the job was stopped');
-      controller.abort(new StopReason('storage', why instanceof Error ? why.message : String(why)));
-    };
+    const active = new ActiveJob(id, this.activeJobHost, this.previewIntervalMs);
     const start = this.queuedUntilTaken ? { attempts: attempt, error: null } : { state: 'running' as const, attempts: attempt, error: null };
-    this.update(id, start, { persist: true }).catch(stopUnrecorded);
-    const active: ActiveJob = {
-      controller,
-      tracker: new ProgressTracker(),
-      previews: new PreviewThrottle(this.previewIntervalMs, (p) => this.emitPreview(id, p)),
-      lastProgressAt: -Infinity,
-      done: Promise.resolve(),
-    };
+    this.update(id, start, { persist: true }).catch(active.stopUnrecorded);
     this.active.set(id, active);
     this.jobLog(id, 'info', this.queuedUntilTaken ? `handed on (attempt ${attempt})` : `started (attempt ${attempt})`);
     active.done = this.execute({
@@ -448,95 +341,18 @@ export class JobService implements JobServiceApi {
       outputDir: this.outputDir,
       pipelines: this.pipelines,
       media: this.media!,
-      signal: controller.signal,
-      events: {
-        stageStart: (stage) => {
-          const progress = active.tracker.start(stage);
-          this.update(id, { stage, progress }, { persist: true }).catch(stopUnrecorded);
-          this.emitProgress(id, active, true);
-        },
-        progress: (progress) => {
-          void this.update(id, { progress: active.tracker.update(progress) }, { persist: false });
-          this.emitProgress(id, active, progress.done >= progress.total);
-        },
-        stageEnd: (stage) => {
-          const seconds = active.tracker.finish(stage);
-          const job = this.current(id);
-          // Persisted with the next stage's start or the final state (one fsync per stage).
-          void this.update(id, { timings: { ...job.timings, [stage]: seconds }, progress: active.tracker.snapshot() }, { persist: false });
-          this.emitProgress(id, active, true);
-        },
-        stageSkipped: (stage) => active.tracker.skip(stage),
-        preview: (p) => active.previews.push(p),
-        log: (level, message) => this.jobLog(id, level, message),
-        taken: (worker) => {
-          const job = this.current(id);
-          if (job.state !== 'queued' && job.worker === worker) return;
-          this.update(id, { state: 'running', worker }, { persist: true }).catch(stopUnrecorded);
-          this.jobLog(id, 'info', `taken by the worker ${worker}`);
-        },
-        requeued: () => {
-          const job = this.current(id);
-          if (job.state !== 'running') return;
-          this.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true }).catch(stopUnrecorded);
-          this.jobLog(id, 'info', `back in the queue${job.worker === undefined ? '' : ` (the worker ${job.worker} let it go)`}`);
-        },
-      },
+      signal: active.controller.signal,
+      events: active.events(),
     })
       .then(
-        (result) => this.succeed(id, active, result),
-        (err: unknown) => this.fail(id, active, err),
+        (result) => active.succeed(result),
+        (err: unknown) => active.fail(err),
       )
       .catch((err: unknown) => this.logSink('error', `job ${id}: could not record the outcome: ${err instanceof Error ? err.stack : err}`))
       .finally(() => {
         this.active.delete(id);
         this.pump();
       });
-  }
-
-  private async succeed(id: string, active: ActiveJob, result: JobResult): Promise<void> {
-    active.previews.flush();
-    if (this.outputFileMode !== undefined) {
-      for (const file of [result.output_path, ...result.preview_paths]) if (file !== null) fs.chmodSync(file, this.outputFileMode);
-    }
-    const { stage_done, stage_total } = active.tracker.snapshot();
-    await this.finishOrRetry(id, 'succeeded', { result, progress: { overall: 1, stage_done, stage_total, eta_s: 0 } });
-    this.jobLog(id, 'info', `succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
-  }
-
-  private async fail(id: string, active: ActiveJob, err: unknown): Promise<void> {
-    active.previews.flush();
-    const reason: unknown = active.controller.signal.aborted ? active.controller.signal.reason : null;
-    // Wait for the job's queued changes: a refused one puts its record back to the log's.
-    await this.outbox;
-    const job = this.current(id);
-    const where = job.stage ?? 'start';
-    if (reason instanceof StopReason && reason.kind === 'shutdown') {
-      // Not a failure: resumed from its last completed stage on the next start (if this
-      // cannot be recorded, the log says `running` and the start-up recovery does the same).
-      if (job.state === 'running') {
-        await this.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true }).catch(() => {});
-      }
-      this.jobLog(id, 'info', `paused during ${where}: ${reason.message}`);
-      return;
-    }
-    this.removeLeftovers(job);
-    if (reason instanceof StopReason && reason.kind === 'storage') {
-      await this.finishOrRetry(id, 'failed', { error: { code: 'disk_full', message: reason.message } });
-      this.jobLog(id, 'error', `failed during ${where}: ${reason.message}`);
-      return;
-    }
-    if (reason !== null) {
-      // A job handed on (the farm's queue) may be canceled before any worker took it.
-      const when = job.state === 'queued' ? 'canceled while queued' : `canceled during ${where}`;
-      await this.finishOrRetry(id, 'canceled', { error: { code: 'canceled', message: when } });
-      this.jobLog(id, 'info', when);
-      return;
-    }
-    const error = classifyFailure(err);
-    await this.finishOrRetry(id, 'failed', { error });
-    this.jobLog(id, 'error', `failed during ${where}: ${error.message}`);
-    if (error.code === 'internal' && err instanceof Error && err.stack) this.logSink('debug', err.stack);
   }
 
   /** Moves a job to a final state, persists it and drops its work folder. */
@@ -558,30 +374,8 @@ export class JobService implements JobServiceApi {
       await attempt();
     } catch (err) {
       this.logSink('error', `job ${id}: could not record that it ${state === 'succeeded' ? 'succeeded' : `is ${state}`} (${err instanceof Error ? err.message : err}); trying again every ${UNRECORDED_RETRY_MS / 1000} s`);
-      this.unrecorded.set(id, attempt);
-      this.unrecordedTimer ??= setInterval(() => void this.retryUnrecorded(), UNRECORDED_RETRY_MS).unref();
+      this.unrecorded.add(id, attempt);
     }
-  }
-
-  private async retryUnrecorded(): Promise<void> {
-    for (const id of this.unrecorded.keys()) {
-      try {
-        await this.recordOutcome(id);
-      } catch {
-        return;
-      }
-    }
-  }
-
-  /** Records a stopped job's outcome; once none is left unrecorded, the queue moves again. */
-  private async recordOutcome(id: string): Promise<void> {
-    await this.unrecorded.get(id)?.();
-    this.unrecorded.delete(id);
-    this.logSink('info', `job ${id}: outcome recorded`);
-    if (this.unrecorded.size > 0) return;
-    clearInterval(this.unrecordedTimer);
-    this.unrecordedTimer = undefined;
-    this.pump();
   }
 
   private removeLeftovers(job: JobRecord): void {
@@ -605,41 +399,6 @@ export class JobService implements JobServiceApi {
     const committed = this.store.put(job, stored.meta satisfies JobMeta);
     this.announce({ type: 'job.state', job }, committed);
     return committed;
-  }
-
-  private emitProgress(id: string, active: ActiveJob, force: boolean): void {
-    const now = performance.now();
-    if (!force && now - active.lastProgressAt < PROGRESS_INTERVAL_MS) return;
-    active.lastProgressAt = now;
-    const job = this.current(id);
-    if (job.stage === null) return;
-    const p = job.progress;
-    this.announce({
-      type: 'job.progress',
-      job_id: id,
-      stage: job.stage,
-      done: p.stage_done,
-      total: p.stage_total,
-      eta_s: p.eta_s,
-      overall: p.overall,
-    });
-  }
-
-  private emitPreview(id: string, p: PipelinePreview): void {
-    const data = Buffer.from(p.data).toString('base64');
-    if (data.length > MAX_PREVIEW_BASE64) {
-      this.jobLog(id, 'warn', `preview of frame ${p.index} dropped: ${p.data.length} bytes is over the event size limit`);
-      return;
-    }
-    this.announce({
-      type: 'job.preview',
-      job_id: id,
-      index: p.index,
-      mime: p.mime,
-      data,
-      width: p.width,
-      height: p.height,
-    });
   }
 
   private jobDir(id: string): string {
