@@ -120,7 +120,7 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
   assert.deepEqual(listed.jobs.filter((j) => ids.includes(j.id)).map((j) => j.state), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
   const list = await tokenflow(['jobs', 'list', '--url', d.url], daemonEnv(path.join(home, 'editor')));
   assert.equal(list.code, 0, list.stderr);
-  assert.match(list.stdout, /^ID +STATE +STAGE +DONE +WORKER +CREATED +PROMPT$/m);
+  assert.match(list.stdout, /^ID +STATE +STAGE +DONE +WORKER +CREATED +MODEL +PROMPT$/m);
   for (const job of listed.jobs) assert.match(list.stdout, new RegExp(`^${job.id} +succeeded +encode +100% +${job.worker} `, 'm'));
   // Work folders are gone once the jobs end.
   assert.deepEqual(fs.readdirSync(path.join(shared, 'work')), []);
