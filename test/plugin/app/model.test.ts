@@ -180,7 +180,8 @@ test('a job that finishes while the connection is down is placed after the resyn
 });
 
 test('the daemon restarts mid-job: the panel says so, the job resumes and is placed', async (t) => {
-  const d = await startPanelDaemon(t, { delayMs: 60, steps: 4 });
+  // Long enough (20 steps) that a busy machine does not finish it before the restart.
+  const d = await startPanelDaemon(t, { delayMs: 60, steps: 20 });
   const { fake, seq, source, model } = await setup(t, d, { backoffMs: [30] });
   fake.select(seq, source);
   await until('clip read', () => model.clip?.ok === true);
