@@ -457,7 +457,10 @@ export class PanelModel {
     for (const record of records) {
       seen.add(record.id);
       const previous = this.jobMap.get(record.id)?.record;
-      if (previous && record.attempts > previous.attempts && isActiveState(record.state)) resumed.push(record.settings.prompt);
+      // Resumes: started again already (one more attempt), or put back in the queue by the restarted
+      // daemon's recovery and not started yet when it was listed.
+      const requeued = previous?.state === 'running' && record.state === 'queued';
+      if (previous && isActiveState(record.state) && (record.attempts > previous.attempts || requeued)) resumed.push(record.settings.prompt);
       if (previous && isActiveState(previous.state) && record.state === 'interrupted') interrupted.push(record.settings.prompt);
       this.upsert(record);
     }
