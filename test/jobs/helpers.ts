@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { JobRecord, JobRequestInput } from '../../shared/jobs.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
+import { newJobRecord } from '../../companion/jobs/submission.ts';
 
 export function tempDir(t: { after(fn: () => void): void }, prefix = 'tf-jobs-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -22,22 +23,7 @@ let counter = 0;
 export function sampleRecord(extra: Partial<JobRecord> = {}): JobRecord {
   const request = JobRequest.parse(sampleRequest('/media/clip.mov'));
   const n = (counter++).toString(16).padStart(12, '0');
-  const now = new Date().toISOString();
-  return {
-    id: `00000000-0000-4000-8000-${n}`,
-    created_at: now,
-    updated_at: now,
-    request,
-    settings: resolveJobSettings(request, undefined),
-    state: 'queued',
-    stage: null,
-    progress: { overall: 0, stage_done: 0, stage_total: 0, eta_s: null },
-    timings: {},
-    attempts: 0,
-    result: null,
-    error: null,
-    ...extra,
-  };
+  return { ...newJobRecord(request, resolveJobSettings(request, undefined)), id: `00000000-0000-4000-8000-${n}`, ...extra };
 }
 
 /** Resolves when `predicate` is true, polling; rejects after `ms`. */
