@@ -170,11 +170,8 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
   // stage shows from now on, its count (UNet calls, total 0 until known) once it is loaded.
   options.onProgress?.({ stage: 'edit', done: 0, total: 0 });
   started = performance.now();
-  const editor: Editor = await TokenFlowEditor.load(options.modelDir, {
-    providers: runtime.providers, memory: runtime.memory, threads: runtime.threads,
-    conversionCacheDir: runtime.conversionCacheDir, graphCacheDir: runtime.graphCacheDir, keyframeWindow: runtime.keyframeWindow,
-    debug: options.debugTensors !== undefined, log: runtime.log,
-  });
+  // The whole runtime bag, the forced precision included (TOKENFLOW_PRECISION, --precision).
+  const editor: Editor = await TokenFlowEditor.load(options.modelDir, { ...runtime, debug: options.debugTensors !== undefined });
   loadMs.editor = timings.editLoad = performance.now() - started;
   const shape = { n: rows.length, h: store.layout.height, w: store.layout.width };
   const channels = store.layout.channels;

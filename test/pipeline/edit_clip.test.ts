@@ -171,6 +171,15 @@ test('preview only: the keyframes of step 0 alone, inverted and edited on their 
   assert.deepEqual(preview.frameIndices, keyframes);
 });
 
+test('a forced precision (TOKENFLOW_PRECISION, --precision) reaches every graph of the edit, the TokenFlow UNet included', async (t) => {
+  const dir = tempDir(t);
+  const lines: string[] = [];
+  await editClip(options(dir, { n: 4, params: { ...REFERENCE_PARAMETERS, steps: 1, batch_size: 4, inversion_steps: 1 }, runtime: { providers: ['cpu'], dtype: 'float16', conversionCacheDir: path.join(dir, 'weights'), log: (l: string) => lines.push(l) } }));
+  const sessions = lines.filter((l) => / running on /.test(l));
+  assert.ok(sessions.length >= 4, lines.join('\n'));
+  assert.deepEqual(sessions.filter((l) => !l.endsWith(' with the float16 graph')), [], 'graphs that ignored the forced float16');
+});
+
 test('settings that cannot work fail before any model runs, naming the problem', async (t) => {
   const dir = tempDir(t);
   await assert.rejects(editClip(options(dir, { params: { ...REFERENCE_PARAMETERS, steps: 3, batch_size: 4, inversion_steps: 4 } })), {
