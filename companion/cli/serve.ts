@@ -170,7 +170,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
   }
 
-  const farm = opts.queue && await FarmClient.open(opts.queue, defaultModel, log);
+  const farm = opts.queue && await FarmClient.open(opts.queue, log);
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
