@@ -3,8 +3,8 @@
 // heavy dependencies (ONNX Runtime) belong inside a sub-command's `run`, loaded on use.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { ClipTokenizer } from '../models/clip_tokenizer.ts';
 import { placementCommand } from './debug_placement.ts';
 import { runCommand } from './debug_run.ts';
@@ -18,11 +18,7 @@ const tokenize: Command = {
     '  DIR is a diffusers model folder (its tokenizer/ is used) or a tokenizer folder itself.',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      options: { model: { type: 'string' } },
-      allowPositionals: true,
-    });
+    const { values, positionals } = parseCommandLine(args, { model: { type: 'string' } }, Infinity);
     if (!values.model) throw new UsageError('--model DIR is required');
     if (positionals.length === 0) throw new UsageError('give at least one TEXT to tokenize');
     const tokenizer = await ClipTokenizer.load(tokenizerDir(values.model));

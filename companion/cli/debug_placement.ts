@@ -1,10 +1,10 @@
 // `tokenflow debug placement --model DIR [--provider P] [--precision float16|float32] [--json]`:
 // builds every component graph the pipeline runs for one provider and prints where ONNX
 // Runtime placed their nodes (companion/pipeline/placement.ts).
-import type { GraphDType } from '../runtime/graph.ts';
-import { PROVIDERS, parsePrecision, parseProviders, type Provider } from '../runtime/providers.ts';
-import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './command.ts';
+import { PROVIDERS } from '../runtime/providers.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
+import { providerOptions } from './provider_options.ts';
 import type { ComponentPlacement } from '../pipeline/placement.ts';
 
 export const placementHelp = [
@@ -19,25 +19,11 @@ export const placementHelp = [
 ].join('\n');
 
 export async function debugPlacement(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions({
-    args,
-    options: { model: { type: 'string' }, provider: { type: 'string' }, precision: { type: 'string' }, json: { type: 'boolean' } },
-    allowPositionals: true,
-  });
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { values } = parseCommandLine(args, { model: { type: 'string' }, ...providerOptions, json: { type: 'boolean' } });
   if (!values.model) throw new UsageError('--model DIR is required');
-  let provider: Provider | undefined;
-  let precision: GraphDType | undefined;
-  try {
-    const providers = values.provider === undefined ? undefined : parseProviders(values.provider, '--provider');
-    if (providers && providers.length !== 1) throw new Error('--provider takes one execution provider');
-    provider = providers?.[0];
-    precision = values.precision === undefined ? undefined : parsePrecision(values.precision, '--precision');
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  if (values.provider && values.provider.length !== 1) throw new UsageError('--provider takes one execution provider');
   const { placementReport } = await import('../pipeline/placement.ts');
-  const report = await placementReport({ modelDir: values.model, provider, precision });
+  const report = await placementReport({ modelDir: values.model, provider: values.provider?.[0], precision: values.precision });
   console.log(values.json ? JSON.stringify(report, null, 2) : report.components.map(describe).join('\n'));
   return report.components.some((c) => c.error) ? 1 : 0;
 }

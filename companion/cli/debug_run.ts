@@ -6,8 +6,8 @@ import path from 'node:path';
 import type { Graph, GraphDType } from '../runtime/graph.ts';
 import type { Provider } from '../runtime/providers.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
-import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { productRuntime } from '../pipeline/tokenflow.ts';
 import { providerChoice, providerHelp, providerOptions } from './provider_options.ts';
 
@@ -64,21 +64,16 @@ export const runHelp = [
 ].join('\n');
 
 export async function debugRun(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions({
-    args,
-    options: {
-      model: { type: 'string' },
-      inputs: { type: 'string' },
-      out: { type: 'string' },
-      'cache-dir': { type: 'string' },
-      ...providerOptions,
-    },
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseCommandLine(args, {
+    model: { type: 'string' },
+    inputs: { type: 'string' },
+    out: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    ...providerOptions,
+  }, 1);
   const choice = providerChoice(values);
-  const [name, ...extra] = positionals;
+  const [name] = positionals;
   if (!name) throw new UsageError(`missing <component> (one of ${Object.keys(components).join(', ')})`);
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const component = components[name];
   if (!component) throw new UsageError(`unknown component "${name}" (one of ${Object.keys(components).join(', ')})`);
   for (const opt of ['model', 'inputs', 'out'] as const) if (!values[opt]) throw new UsageError(`--${opt} is required`);

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { PARAMETERS, REFERENCE_PARAMETERS, type JobParameters } from '../../shared/parameters.ts';
 import type { SafetensorsFile, TensorToWrite } from '../runtime/safetensors.ts';
-import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { productRuntime } from '../pipeline/tokenflow.ts';
 import { providerChoice, providerHelp, providerOptions } from './provider_options.ts';
 
@@ -89,21 +89,16 @@ function readSettings(goldenFile: string, explicit: string | undefined): GoldenS
 }
 
 export async function debugTokenflow(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions({
-    args,
-    options: {
-      model: { type: 'string' },
-      golden: { type: 'string' },
-      out: { type: 'string' },
-      settings: { type: 'string' },
-      'step0-out': { type: 'string' },
-      'cache-dir': { type: 'string' },
-      ...providerOptions,
-    },
-    allowPositionals: true,
+  const { values } = parseCommandLine(args, {
+    model: { type: 'string' },
+    golden: { type: 'string' },
+    out: { type: 'string' },
+    settings: { type: 'string' },
+    'step0-out': { type: 'string' },
+    'cache-dir': { type: 'string' },
+    ...providerOptions,
   });
   const choice = providerChoice(values);
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   for (const opt of ['model', 'golden', 'out'] as const) if (!values[opt]) throw new UsageError(`--${opt} is required`);
   const { writeSafetensors } = await import('../runtime/safetensors.ts');
   const { editClip } = await import('../pipeline/edit_clip.ts');

@@ -8,7 +8,8 @@ import { DEFAULT_NEGATIVE_PROMPT } from '../../shared/jobs.ts';
 import { JobParameters } from '../../shared/parameters.ts';
 import { encodePngRgb } from '../util/png.ts';
 import type { RawFrames } from '../media/types.ts';
-import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
+import type { Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { printTimings, runHeadlessEdit } from './edit.ts';
 
 const DEFAULT_FRAMES = 16;
@@ -44,15 +45,13 @@ Options:
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: { out: { type: 'string' }, frames: { type: 'string' }, steps: { type: 'string' } },
+    const { values } = parseCommandLine(args, {
+      out: { type: 'string', default: 'tokenflow-demo' },
+      frames: { type: 'int', min: 1, max: 2000 },
+      steps: { type: 'int', min: 1, max: 999 },
     });
-    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const frames = wholeNumber(values.frames, '--frames', DEFAULT_FRAMES, 1, 2000);
-    const steps = wholeNumber(values.steps, '--steps', DEFAULT_STEPS, 1, 999);
-    const out = path.resolve(values.out ?? 'tokenflow-demo');
+    const { frames = DEFAULT_FRAMES, steps = DEFAULT_STEPS } = values;
+    const out = path.resolve(values.out);
     fs.mkdirSync(out, { recursive: true });
 
     const media = await import('../media/index.ts');
@@ -100,13 +99,6 @@ export const command: Command = {
     return 0;
   },
 };
-
-function wholeNumber(text: string | undefined, what: string, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const n = decimalNumber(text, what);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got "${text}"`);
-  return n;
-}
 
 /** Two rows of evenly spaced thumbnails: the source's frames above the edit's. */
 async function writeContactSheet(sourcePath: string, editedPath: string, sheetPath: string, scratchParent: string): Promise<void> {

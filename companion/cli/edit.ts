@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 import { DEFAULT_NEGATIVE_PROMPT, DEFAULT_SOURCE_PROMPT, type JobRequest, type JobResult, type Stage } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import { TICKS_PER_SECOND, ticksFromSeconds } from '../../shared/ticks.ts';
@@ -19,8 +18,10 @@ import { ProgressTracker } from '../jobs/progress.ts';
 import type { EditRun, RunnerEvents } from '../jobs/runner.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import type { EditClipResult, TextPrompts } from '../pipeline/edit_clip.ts';
-import { decimalNumber, parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { parameterHelp, parameterOptions, parametersFromOptions } from './parameter_options.ts';
+import { stderrProgress, type ProgressSink } from './progress_bar.ts';
 import { providerChoice, providerHelp, providerOptions, type ProviderChoice } from './provider_options.ts';
 
 const help = `Usage: tokenflow edit <video> --prompt TEXT -o OUT.mov [options]
@@ -75,12 +76,6 @@ export interface HeadlessEditResult {
   /** Seconds per stage. */
   timings: Partial<Record<Stage | 'text', number>>;
   totalSeconds: number;
-}
-
-export interface ProgressSink {
-  update(stage: Stage, done: number, total: number, eta: number | null, detail: string): void;
-  line(text: string): void;
-  done(): void;
 }
 
 /**
@@ -225,51 +220,10 @@ function makeStaging(outDir: string): string {
   }
 }
 
-/** A one-line bar redrawn in place on a terminal; a line per 10 % of a stage otherwise. */
-export function stderrProgress(stream: NodeJS.WriteStream = process.stderr): ProgressSink {
-  const tty = Boolean(stream.isTTY);
-  let last = '';
-  let lastDecile = new Map<string, number>();
-  let drawn = false;
-  return {
-    update(stage, done, total, eta, detail) {
-      const fraction = total > 0 ? Math.min(1, done / total) : 0;
-      const width = 24;
-      const filled = Math.round(fraction * width);
-      const text = `${stage.padEnd(7)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%` +
-        `${detail ? `  ${detail}` : ''}${eta !== null ? `  ETA ${formatDuration(eta)}` : ''}`;
-      if (tty) {
-        if (text === last) return;
-        stream.write(`\r${text.padEnd(last.length)}`);
-        last = text;
-        drawn = true;
-      } else {
-        const decile = Math.floor(fraction * 10);
-        if (lastDecile.get(stage) === decile) return;
-        lastDecile.set(stage, decile);
-        stream.write(`${text}\n`);
-      }
-    },
-    line(text) {
-      if (tty && drawn) stream.write(`\r${' '.repeat(last.length)}\r`);
-      stream.write(`${text}\n`);
-      if (tty && drawn) stream.write(last);
-    },
-    done() {
-      if (tty && drawn) stream.write('\n');
-      drawn = false;
-      last = '';
-      lastDecile = new Map();
-    },
-  };
-}
-
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+/** --codec: the codecs `tokenflow edit` writes. */
+function outputCodec(text: string): OutputCodec {
+  if (text !== 'prores' && text !== 'h264') throw new UsageError(`--codec must be prores or h264, got "${text}"`);
+  return text;
 }
 
 /** `1.5` (seconds) or `381024000000t` (ticks). */
@@ -315,44 +269,32 @@ async function installedDefaultModel(): Promise<string> {
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: {
-        prompt: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        start: { type: 'string' },
-        end: { type: 'string' },
-        model: { type: 'string' },
-        'source-prompt': { type: 'string' },
-        'negative-prompt': { type: 'string' },
-        ...parameterOptions,
-        codec: { type: 'string' },
-        audio: { type: 'boolean' },
-        threads: { type: 'string' },
-        ...providerOptions,
-      },
-    });
+    const { values, positionals } = parseCommandLine(args, {
+      prompt: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      start: { type: 'string', parse: parseTime },
+      end: { type: 'string', parse: parseTime },
+      model: { type: 'string' },
+      'source-prompt': { type: 'string', default: DEFAULT_SOURCE_PROMPT },
+      'negative-prompt': { type: 'string', default: DEFAULT_NEGATIVE_PROMPT },
+      ...parameterOptions,
+      codec: { type: 'string', parse: outputCodec, default: 'prores' },
+      audio: { type: 'boolean' },
+      threads: { type: 'int', min: 1, max: 256 },
+      ...providerOptions,
+    }, Infinity);
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `give one video, got ${positionals.length} arguments` : 'missing <video>');
+    const { output, codec, start: startTicks, end: endTicks } = values;
     const prompt = values.prompt?.trim();
     if (!prompt) throw new UsageError('--prompt is required');
-    if (!values.output) throw new UsageError('-o OUT.mov is required');
-    const codec = z.enum(['prores', 'h264']).safeParse(values.codec ?? 'prores');
-    if (!codec.success) throw new UsageError(`--codec must be prores or h264, got "${values.codec}"`);
-    const ext = path.extname(values.output).toLowerCase();
-    if (ext !== '.mov' && !(codec.data === 'h264' && ext === '.mp4')) {
-      throw new UsageError(`-o ${values.output}: ${codec.data === 'prores' ? 'ProRes needs a .mov file' : 'H.264 needs a .mov or .mp4 file'}`);
+    if (!output) throw new UsageError('-o OUT.mov is required');
+    const ext = path.extname(output).toLowerCase();
+    if (ext !== '.mov' && !(codec === 'h264' && ext === '.mp4')) {
+      throw new UsageError(`-o ${output}: ${codec === 'prores' ? 'ProRes needs a .mov file' : 'H.264 needs a .mov or .mp4 file'}`);
     }
-    const model = values.model ?? modelFromEnv() ?? await installedDefaultModel();
-    let threads: number | undefined;
-    if (values.threads !== undefined) {
-      threads = decimalNumber(values.threads, '--threads');
-      if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256, got "${values.threads}"`);
-    }
-    const runtime = providerChoice(values);
-    const startTicks = values.start === undefined ? undefined : parseTime(values.start, '--start');
-    const endTicks = values.end === undefined ? undefined : parseTime(values.end, '--end');
     if (startTicks !== undefined && endTicks !== undefined && endTicks <= startTicks) throw new UsageError('--end must be after --start');
+    const parameters = parametersFromOptions(values);
+    const model = values.model ?? modelFromEnv() ?? await installedDefaultModel();
 
     const controller = new AbortController();
     const onSignal = () => {
@@ -367,18 +309,18 @@ export const command: Command = {
     try {
       const result = await runHeadlessEdit({
         input: positionals[0]!,
-        output: values.output,
+        output,
         model,
         prompt,
-        negative_prompt: values['negative-prompt'] ?? DEFAULT_NEGATIVE_PROMPT,
-        source_prompt: values['source-prompt'] ?? DEFAULT_SOURCE_PROMPT,
-        parameters: parametersFromOptions(values),
+        negative_prompt: values['negative-prompt'],
+        source_prompt: values['source-prompt'],
+        parameters,
         startTicks,
         endTicks,
-        codec: codec.data,
-        audio: values.audio ?? false,
-        threads,
-        runtime,
+        codec,
+        audio: values.audio,
+        threads: values.threads,
+        runtime: providerChoice(values),
         signal: controller.signal,
       });
       printTimings(result);

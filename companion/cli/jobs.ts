@@ -2,7 +2,8 @@
 import type { JobRecord } from '../../shared/jobs.ts';
 import { ticksToSeconds } from '../../shared/ticks.ts';
 import { DaemonError } from '../../shared/daemon_client.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { localDaemonClient } from './local_daemon.ts';
 
 const help = `Usage: tokenflow jobs <list | show ID | cancel ID> [options]
@@ -23,14 +24,9 @@ Options:
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: { json: { type: 'boolean' }, url: { type: 'string' } },
-    });
-    const [sub, id, ...extra] = positionals;
+    const { values, positionals } = parseCommandLine(args, { json: { type: 'boolean' }, url: { type: 'string' } }, 2);
+    const [sub, id] = positionals;
     if (sub === undefined) throw new UsageError('missing sub-command: list, show or cancel');
-    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const needsId = sub === 'show' || sub === 'cancel';
     if (sub !== 'list' && !needsId) throw new UsageError(`unknown sub-command "${sub}" (list, show or cancel)`);
     if (needsId && id === undefined) throw new UsageError(`jobs ${sub} needs a job ID (see \`tokenflow jobs list\`)`);

@@ -8,7 +8,8 @@ import { fetchListing, hubConfig } from '../hub/hub_client.ts';
 import { pullModel } from '../hub/pull.ts';
 import type { PullProgress } from '../hub/pull_progress.ts';
 import { inspectModel, type ModelReport } from '../hub/validate.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 
 const help = `Usage:
   tokenflow models list [--json]
@@ -36,30 +37,25 @@ Environment:
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        revision: { type: 'string' },
-        fp16: { type: 'boolean' },
-        fp32: { type: 'boolean' },
-        hashes: { type: 'boolean' },
-      },
-    });
-    const [sub, target, ...extra] = positionals;
-    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    const { values, positionals } = parseCommandLine(args, {
+      json: { type: 'boolean' },
+      revision: { type: 'string' },
+      fp16: { type: 'boolean' },
+      fp32: { type: 'boolean' },
+      hashes: { type: 'boolean' },
+    }, 2);
+    const [sub, target] = positionals;
     switch (sub) {
       case 'list':
         if (target) throw new UsageError(`unexpected argument "${target}"`);
-        return list(values.json ?? false);
+        return list(values.json);
       case 'pull':
         if (!target) throw new UsageError('pull needs a hub model id, e.g. stabilityai/stable-diffusion-2-1-base');
         if (values.fp16 && values.fp32) throw new UsageError('--fp16 and --fp32 exclude each other');
         return pull(target, values.revision, values.fp32 ? 'fp32' : 'fp16');
       case 'verify':
         if (!target) throw new UsageError('verify needs a model folder or hub model id');
-        return verify(target, values.hashes ?? false, values.json ?? false);
+        return verify(target, values.hashes, values.json);
       case undefined:
         throw new UsageError('missing sub-command (list, pull or verify)');
       default:

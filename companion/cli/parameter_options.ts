@@ -1,11 +1,11 @@
 // The edit parameters as `tokenflow edit` options (`--steps N`, `--guidance X`, ...): options,
 // help lines and parsing, all from the parameter table (shared/parameters.ts).
 import { JobParameters, PARAMETERS, parameterRange, type Parameter } from '../../shared/parameters.ts';
-import { decimalNumber, UsageError } from './command.ts';
+import { UsageError } from './command.ts';
 
-/** parseOptions entries: every parameter is a string option read as a decimal number. */
-export const parameterOptions = Object.fromEntries(PARAMETERS.map((p) => [p.flag, { type: 'string' as const }])) as {
-  readonly [F in Parameter['flag']]: { readonly type: 'string' };
+/** Rows of a command's option table (options.ts): every parameter is a decimal number, its range checked below. */
+export const parameterOptions = Object.fromEntries(PARAMETERS.map((p) => [p.flag, { type: 'number' as const }])) as {
+  readonly [F in Parameter['flag']]: { readonly type: 'number' };
 };
 
 const HELP_COLUMN = 27;
@@ -36,11 +36,11 @@ function wrap(text: string, width: number): string[] {
 }
 
 /** The parameters the options give, over the reference defaults; validated by the job schema (same ranges and messages as the API). */
-export function parametersFromOptions(values: Readonly<Record<string, string | boolean | undefined>>): JobParameters {
+export function parametersFromOptions(values: { readonly [F in Parameter['flag']]?: number }): JobParameters {
   const raw: Record<string, number> = {};
   for (const p of PARAMETERS) {
     const v = values[p.flag];
-    if (typeof v === 'string') raw[p.key] = decimalNumber(v, `--${p.flag}`);
+    if (v !== undefined) raw[p.key] = v;
   }
   const parsed = JobParameters.safeParse(raw);
   if (!parsed.success) {

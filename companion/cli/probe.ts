@@ -1,5 +1,6 @@
 // `tokenflow probe <file> [--json]`: what the companion sees in a media file.
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 import { MediaError, probe, processingSize, displayAspect, DEFAULT_SHORT_SIDE, type MediaInfo } from '../media/index.ts';
 import { rationalToString } from '../media/rational.ts';
 
@@ -19,11 +20,7 @@ says which), 2 usage error.`;
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: { json: { type: 'boolean' } },
-    });
+    const { values, positionals } = parseCommandLine(args, { json: { type: 'boolean' } }, Infinity);
     if (positionals.length !== 1) {
       throw new UsageError(positionals.length ? 'give exactly one file' : 'missing <file>');
     }

@@ -1,13 +1,13 @@
-// `--provider NAME` and `--precision float16|float32`, shared by `edit`, `debug run` and
-// `debug tokenflow`: the same meaning as TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION, which
-// they override for the one command.
+// `--provider NAME` and `--precision float16|float32`, shared by `edit`, `debug run`,
+// `debug tokenflow` and `debug placement`: the same meaning as TOKENFLOW_PROVIDERS /
+// TOKENFLOW_PRECISION, which they override for the one command.
 import type { GraphDType } from '../runtime/graph.ts';
 import { PROVIDERS, parsePrecision, parseProviders, type Provider } from '../runtime/providers.ts';
-import { UsageError } from './command.ts';
 
+/** Rows of a command's option table (options.ts). */
 export const providerOptions = {
-  provider: { type: 'string' },
-  precision: { type: 'string' },
+  provider: { type: 'string', parse: parseProviders },
+  precision: { type: 'string', parse: parsePrecision },
 } as const;
 
 /** Help lines for both options; `fallback` is the providers used without them and TOKENFLOW_PROVIDERS. */
@@ -25,13 +25,10 @@ export interface ProviderChoice {
   dtype?: GraphDType;
 }
 
-export function providerChoice(values: { provider?: string; precision?: string }): ProviderChoice {
-  try {
-    return {
-      ...(values.provider !== undefined ? { providers: parseProviders(values.provider, '--provider') } : {}),
-      ...(values.precision !== undefined ? { dtype: parsePrecision(values.precision, '--precision') } : {}),
-    };
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+/** The options' values as the runtime takes them: only what was given. */
+export function providerChoice(values: { provider: Provider[] | undefined; precision: GraphDType | undefined }): ProviderChoice {
+  return {
+    ...(values.provider !== undefined ? { providers: values.provider } : {}),
+    ...(values.precision !== undefined ? { dtype: values.precision } : {}),
+  };
 }

@@ -1,6 +1,6 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
 import type { LogLevel } from '../../shared/events.ts';
-import { cacheRoot, debugFromEnv, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, parsePort, portFromEnv, precisionFromEnv, processEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, debugFromEnv, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, portFromEnv, precisionFromEnv, processEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
 import { FarmClient } from '../farm/farm_client.ts';
 import { parseQueueUrl, type QueueConnection } from '../farm/queue_url.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
@@ -22,7 +22,8 @@ import { gpuName } from '../runtime/gpu_name.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 
 const EXPOSE_FLAG = 'i-know-this-exposes-the-daemon';
 
@@ -66,56 +67,39 @@ TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD.`;
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        [EXPOSE_FLAG]: { type: 'boolean' },
-        concurrency: { type: 'string' },
-        output: { type: 'string' },
-        model: { type: 'string' },
-        queue: { type: 'string' },
-        'allow-origin': { type: 'string', multiple: true },
-      },
+    const queueEnv = queueFromEnv();
+    const { values } = parseCommandLine(args, {
+      port: { type: 'int', min: 0, max: 65535 },
+      host: { type: 'string', default: DEFAULT_HOST },
+      [EXPOSE_FLAG]: { type: 'boolean' },
+      concurrency: { type: 'int', min: 1, max: 64 },
+      output: { type: 'string' },
+      model: { type: 'string' },
+      queue: { type: 'string', parse: (url) => parseQueueUrl(url, queueEnv.password), default: queueEnv.url },
+      'allow-origin': { type: 'list' },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const port = values.port === undefined ? portFromEnv() : parsePort(values.port);
-    if (port === undefined) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`);
-    const host = values.host ?? DEFAULT_HOST;
+    const { host, queue } = values;
     const exposed = !isLoopbackAddress(host);
-    if (exposed && values[EXPOSE_FLAG] !== true) {
+    if (exposed && !values[EXPOSE_FLAG]) {
       throw new UsageError(
         `--host ${host} is not a loopback address: the daemon would be reachable from other machines. ` +
           `If that is really what you want, add --${EXPOSE_FLAG}`,
       );
     }
-    const concurrency = positiveInt(values.concurrency, '--concurrency') ?? DEFAULT_CONCURRENCY;
-    const queueEnv = queueFromEnv();
-    const queueUrl = values.queue ?? queueEnv.url;
-    let queue: QueueConnection | undefined;
-    if (queueUrl !== undefined) {
-      if (values.concurrency !== undefined) throw new UsageError('--concurrency does not apply with --queue: each worker has its own (tokenflow worker --concurrency)');
-      try {
-        queue = parseQueueUrl(queueUrl, queueEnv.password);
-      } catch (err) {
-        throw new UsageError(message(err));
-      }
-    }
+    if (queue !== undefined && values.concurrency !== undefined) throw new UsageError('--concurrency does not apply with --queue: each worker has its own (tokenflow worker --concurrency)');
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const configuredModel = values.model ?? modelFromEnv();
     return serve({
-      port,
+      port: values.port ?? portFromEnv(),
       host,
       exposed,
-      concurrency,
+      concurrency: values.concurrency ?? DEFAULT_CONCURRENCY,
       configDir: folders.configDir,
       dataDir: folders.dataDir,
       outputDir,
       configuredModel,
-      allowedOrigins: values['allow-origin'] ?? [],
+      allowedOrigins: values['allow-origin'],
       queue,
     });
   },
@@ -186,7 +170,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
   }
 
-  const farm = opts.queue && await FarmClient.open(opts.queue, defaultModel, log);
+  const farm = opts.queue && await FarmClient.open(opts.queue, log);
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
@@ -287,14 +271,6 @@ function log(level: LogLevel, text: string): void {
   const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
   if (level === 'warn' || level === 'error') console.error(line);
   else console.log(line);
-}
-
-function positiveInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) {
-    throw new UsageError(`${name} must be an integer from 1 to 64, got "${value}"`);
-  }
-  return Number(value);
 }
 
 function message(err: unknown): string {

@@ -7,7 +7,8 @@ import { processEnv, resolveFolders, xdgConfigHomeFromEnv } from '../config.ts';
 import { readDaemonFile } from '../server/discovery.ts';
 import { install, runCommand, servicePlan, uninstall, type Runner } from '../service/manager.ts';
 import { serviceSpec } from '../service/spec.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 
 const help = `Usage: tokenflow service install|uninstall|status
 
@@ -32,9 +33,7 @@ Options:
 export const command: Command = {
   help,
   async run(args) {
-    const { positionals } = parseOptions({ args, allowPositionals: true, options: {} });
-    const [action, extra] = positionals;
-    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+    const [action] = parseCommandLine(args, {}, 1).positionals;
     if (action !== 'install' && action !== 'uninstall' && action !== 'status') {
       throw new UsageError(action === undefined ? 'say install, uninstall or status' : `unknown action "${action}"`);
     }

@@ -2,7 +2,8 @@
 // Premiere panel asks for when pairing.
 import { resolveFolders } from '../config.ts';
 import { loadOrCreateToken, rotateToken, tokenPath } from '../server/token.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 
 const help = `Usage: tokenflow token [--path | --rotate]
 
@@ -19,12 +20,7 @@ Options:
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: { path: { type: 'boolean' }, rotate: { type: 'boolean' } },
-    });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseCommandLine(args, { path: { type: 'boolean' }, rotate: { type: 'boolean' } });
     if (values.path && values.rotate) throw new UsageError('--path and --rotate cannot be combined');
     const { configDir } = resolveFolders();
     if (values.path) {

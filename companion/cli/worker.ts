@@ -3,7 +3,7 @@ import path from 'node:path';
 import os from 'node:os';
 import type { LogLevel } from '../../shared/events.ts';
 import { debugFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
-import { parsePathMapping, type PathMapping } from '../farm/path_map.ts';
+import { parsePathMapping } from '../farm/path_map.ts';
 import { parseQueueUrl } from '../farm/queue_url.ts';
 import { startFarmWorker } from '../farm/worker.ts';
 import { loadMedia } from '../jobs/media_api.ts';
@@ -11,7 +11,8 @@ import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { gpuName } from '../runtime/gpu_name.ts';
 import { probeProvider } from '../runtime/provider_probe.ts';
 import { watchChildren } from '../util/child_registry.ts';
-import { parseOptions, UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseCommandLine } from './options.ts';
 
 const help = `Usage: tokenflow worker --queue redis://HOST:PORT[/DB] [options]
 
@@ -46,45 +47,23 @@ Options:
 export const command: Command = {
   help,
   async run(args) {
-    const { values, positionals } = parseOptions({
-      args,
-      allowPositionals: true,
-      options: {
-        queue: { type: 'string' },
-        concurrency: { type: 'string' },
-        'path-map': { type: 'string', multiple: true },
-        output: { type: 'string' },
-        work: { type: 'string' },
-        'stall-seconds': { type: 'string' },
-        name: { type: 'string' },
-      },
+    const queueEnv = queueFromEnv();
+    const { values } = parseCommandLine(args, {
+      queue: { type: 'string', parse: (url) => parseQueueUrl(url, queueEnv.password), default: queueEnv.url },
+      concurrency: { type: 'int', min: 1, max: 64 },
+      'path-map': { type: 'list', parse: parsePathMapping },
+      output: { type: 'string' },
+      work: { type: 'string' },
+      'stall-seconds': { type: 'int', min: 2, max: 3600 },
+      name: { type: 'string', parse: workerName, default: os.hostname() },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const env = queueFromEnv();
-    const url = values.queue ?? env.url;
-    if (url === undefined) throw new UsageError('--queue is required (or TOKENFLOW_QUEUE): the address of the farm\'s Redis');
-    let connection;
-    let pathMaps: PathMapping[];
-    try {
-      connection = parseQueueUrl(url, env.password);
-      pathMaps = (values['path-map'] ?? []).map(parsePathMapping);
-    } catch (err) {
-      throw new UsageError(err instanceof Error ? err.message : String(err));
-    }
-    const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
-    if (!/^\d+$/.test(values.concurrency ?? '1') || concurrency < 1 || concurrency > 64) {
-      throw new UsageError(`--concurrency must be an integer from 1 to 64, got "${values.concurrency}"`);
-    }
-    const stallSeconds = values['stall-seconds'] === undefined ? undefined : Number(values['stall-seconds']);
-    if (stallSeconds !== undefined && (!/^\d+$/.test(values['stall-seconds']!) || stallSeconds < 2 || stallSeconds > 3600)) {
-      throw new UsageError(`--stall-seconds must be an integer from 2 to 3600, got "${values['stall-seconds']}"`);
-    }
+    const connection = values.queue;
+    if (connection === undefined) throw new UsageError('--queue is required (or TOKENFLOW_QUEUE): the address of the farm\'s Redis');
+    const { name, 'path-map': pathMaps, 'stall-seconds': stallSeconds } = values;
+    const concurrency = values.concurrency ?? 1;
     const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const workDir = values.work === undefined ? path.join(folders.dataDir, 'farm-work') : path.resolve(values.work);
-
-    const name = values.name ?? os.hostname();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new UsageError(`--name must be 1 to 100 characters of A-Z a-z 0-9 . _ - , got "${name}"`);
 
     log('info', `TokenFlow worker ${name} on ${os.hostname()} starting (queue ${connection.display})`);
     // ffmpeg and the pipeline process end with the worker, even one killed with -9.
@@ -119,6 +98,12 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** A worker's name as daemons show it and its state folder is named. */
+function workerName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new UsageError(`--name must be 1 to 100 characters of A-Z a-z 0-9 . _ - , got "${name}"`);
+  return name;
+}
 
 function log(level: LogLevel, text: string): void {
   if (level === 'debug' && !debugFromEnv()) return;

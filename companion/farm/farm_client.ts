@@ -36,7 +36,6 @@ export class FarmClient {
     private readonly queueEvents: QueueEvents,
     private readonly redis: Redis,
     private readonly log: (level: LogLevel, message: string) => void,
-    private readonly defaultModel: string,
   ) {
     queueEvents.on('progress', ({ jobId, data }) => {
       const watcher = this.watchers.get(jobId);
@@ -69,14 +68,13 @@ export class FarmClient {
     queue.on('error', (err) => log('error', `queue: ${err.message}`));
   }
 
-  /** `defaultModel`: the daemon's, written into jobs that name none (workers have their own). */
-  static async open(connection: QueueConnection, defaultModel: string, log: (level: LogLevel, message: string) => void): Promise<FarmClient> {
+  static async open(connection: QueueConnection, log: (level: LogLevel, message: string) => void): Promise<FarmClient> {
     await checkReachable(connection);
     const queue = new Queue<FarmJobData, JobResult>(QUEUE_NAME, { connection: connection.options });
     const queueEvents = new QueueEvents(QUEUE_NAME, { connection: connection.options });
     const redis = openRedis(connection, (m) => log('error', m));
     await Promise.all([queue.waitUntilReady(), queueEvents.waitUntilReady()]);
-    return new FarmClient(queue, queueEvents, redis, log, defaultModel);
+    return new FarmClient(queue, queueEvents, redis, log);
   }
 
   /** JobServiceOptions.execute: one attempt of a job, run by whichever worker takes it. */
@@ -129,8 +127,7 @@ export class FarmClient {
       if (state === 'failed') return { reason: existing.failedReason };
       return null;
     }
-    const job = { ...ctx.job, settings: { ...ctx.job.settings, model: ctx.job.settings.model ?? this.defaultModel } };
-    await this.queue.add('edit', { job }, {
+    await this.queue.add('edit', { job: ctx.job }, {
       jobId: id,
       // A failure is final, as in the local runner; a worker that dies is BullMQ's stalled-job
       // check's business (the job goes back to the queue once, then fails).

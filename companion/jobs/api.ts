@@ -4,6 +4,8 @@ import type { EventOf, ServerEvent, ServerEventType } from '../../shared/events.
 import type { JobRecord, JobRequest, JobResult, JobSettings } from '../../shared/jobs.ts';
 import type { Preset, PresetBody } from '../../shared/presets.ts';
 import type { LogLevel } from '../../shared/events.ts';
+import type { LogIo } from './jsonl_log.ts';
+import type { MediaApi } from './media_api.ts';
 import type { RunJobContext } from './runner.ts';
 
 export interface JobServiceOptions {
@@ -55,6 +57,15 @@ export interface JobServiceOptions {
   outputFileMode?: number;
   /** Daemon log sink (job log lines are also emitted as `job.log` events). */
   log?: (level: LogLevel, message: string) => void;
+}
+
+export interface JobServiceTestOptions {
+  /** Media implementation (default: companion/media). Tests wrap it to simulate failures. */
+  media?: MediaApi;
+  /** Grace period for an aborted pipeline run before its process is killed (default 1000 ms). */
+  abortGraceMs?: number;
+  /** The job log's file operations (tests simulate a full disk). */
+  logIo?: LogIo;
 }
 
 export interface SubmitResult {

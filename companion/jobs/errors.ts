@@ -31,3 +31,12 @@ export class JobServiceError extends Error {
     this.field = options.field;
   }
 }
+
+/** A failed write into the data folder `folder`, as what the caller answers: 507 disk_full when the disk is full, else the error itself. */
+export function storageError(err: unknown, folder: string, what: string): unknown {
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    return new JobServiceError('disk_full', `the data folder ${folder} is full (${errno}): ${what}; free some space and try again`, { cause: err });
+  }
+  return err;
+}

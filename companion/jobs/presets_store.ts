@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BUILTIN_PRESETS, Preset, type PresetBody } from '../../shared/presets.ts';
 import { PresetName } from '../../shared/jobs.ts';
 import type { PresetsApi } from './api.ts';
-import { JobServiceError } from './errors.ts';
+import { JobServiceError, storageError } from './errors.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 
 const PresetsFile = z.strictObject({ version: z.literal(1), presets: z.array(Preset) });
@@ -73,9 +73,7 @@ export class PresetStore implements PresetsApi {
     try {
       writeFileAtomic(this.file, `${JSON.stringify({ version: 1, presets: [...presets.values()] }, null, 2)}\n`);
     } catch (err) {
-      const errno = (err as NodeJS.ErrnoException).code;
-      if (errno !== 'ENOSPC' && errno !== 'EDQUOT') throw err;
-      throw new JobServiceError('disk_full', `the data folder ${path.dirname(this.file)} is full (${errno}): the preset was not saved; free some space and try again`, { cause: err });
+      throw storageError(err, path.dirname(this.file), 'the preset was not saved');
     }
   }
 }

@@ -11,19 +11,17 @@ import type { JobRequest, JobRecord, JobResult, JobState } from '../../shared/jo
 import { ensurePrivateDir } from '../config.ts';
 import type { MediaInfo } from '../media/types.ts';
 import { ActiveJob, type ActiveJobHost } from './active_job.ts';
-import type { DeleteOptions, JobServiceApi, JobServiceOptions, SubmitResult, Unsubscribe } from './api.ts';
-import { JobServiceError } from './errors.ts';
+import type { DeleteOptions, JobServiceApi, JobServiceOptions, JobServiceTestOptions, SubmitResult, Unsubscribe } from './api.ts';
+import { JobServiceError, storageError } from './errors.ts';
 import { EventOutbox } from './event_outbox.ts';
-import { classifyFailure } from './failure.ts';
 import { requestFingerprint } from './idempotency.ts';
 import { JobStore, type JobMeta } from './job_store.ts';
-import type { LogIo } from './jsonl_log.ts';
 import { loadMedia, type MediaApi } from './media_api.ts';
 import { outputBaseName, removeJobFiles, removeJobLeftovers } from './output_files.ts';
 import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
 import { PresetStore } from './presets_store.ts';
 import { cachedProbe } from './probe_cache.ts';
-import { recoverRunningJobs } from './recovery.ts';
+import { recordRecoveries, removeOrphanWorkDirs } from './recovery.ts';
 import { runJob, type RunJobContext } from './runner.ts';
 import { StopReason } from './stop_reason.ts';
 import { UNRECORDED_RETRY_MS, UnrecordedOutcomes } from './unrecorded_outcomes.ts';
@@ -33,15 +31,6 @@ import { ChildRegistry, installChildRegistry, uninstallChildRegistry } from '../
 
 /** How long cancel waits for a running job to stop before answering with its current state. */
 const CANCEL_REPLY_WAIT_MS = 50;
-
-export interface JobServiceTestOptions {
-  /** Media implementation (default: companion/media). Tests wrap it to simulate failures. */
-  media?: MediaApi;
-  /** Grace period for an aborted pipeline run before its process is killed (default 1000 ms). */
-  abortGraceMs?: number;
-  /** The job log's file operations (tests simulate a full disk). */
-  logIo?: LogIo;
-}
 
 export class JobService implements JobServiceApi {
   readonly presets: PresetStore;
@@ -129,22 +118,17 @@ export class JobService implements JobServiceApi {
     installChildRegistry(this.children);
     try {
       this.presets.load();
-      const now = new Date().toISOString();
-      for (const r of recoverRunningJobs(this.store.all(), this.maxAttempts, now, this.queuedUntilTaken)) {
-        await this.store.put(r.job, r.meta).catch((err: unknown) => {
-          throw this.storageError(err, `could not record job ${r.job.id}'s recovery`);
-        });
-        this.logSink(r.job.state === 'interrupted' ? 'warn' : 'info', `job ${r.job.id}: ${r.note}`);
-        // What its last attempt was writing (an encode's `.partial` file) is of no use to anyone.
-        this.removeLeftovers(r.job);
-      }
+      await recordRecoveries({
+        store: this.store, maxAttempts: this.maxAttempts, followsOnly: this.queuedUntilTaken, log: this.logSink,
+        storageError: (err, what) => this.storageError(err, what), removeLeftovers: (job) => this.removeLeftovers(job),
+      });
     } catch (err) {
       uninstallChildRegistry(this.children);
       await this.store.close();
       throw err;
     }
     for (const { job } of this.store.all()) if (job.state === 'queued') this.queue.push(job.id);
-    this.removeOrphanWorkDirs();
+    removeOrphanWorkDirs(this.workDir, this.queue);
     this.state = 'started';
     this.pump();
   }
@@ -219,13 +203,9 @@ export class JobService implements JobServiceApi {
     this.announce({ type: 'job.log', job_id: id, level, message, time: new Date().toISOString() });
   }
 
-  /** A failed write of the job log, as what the caller answers: 507 disk_full when the disk is full. */
+  /** A failed write of the job log, as what the caller answers (storageError). */
   private storageError(err: unknown, what: string): unknown {
-    const errno = (err as NodeJS.ErrnoException | null)?.code;
-    if (errno === 'ENOSPC' || errno === 'EDQUOT') {
-      return new JobServiceError('disk_full', `the data folder ${this.jobsDir} is full (${errno}): ${what}; free some space and try again`, { cause: err });
-    }
-    return err;
+    return storageError(err, this.jobsDir, what);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -403,14 +383,6 @@ export class JobService implements JobServiceApi {
 
   private jobDir(id: string): string {
     return path.join(this.workDir, id);
-  }
-
-  /** Work folders of jobs that are gone or finished (e.g. the daemon died while cleaning up). */
-  private removeOrphanWorkDirs(): void {
-    const keep = new Set(this.queue);
-    for (const name of fs.readdirSync(this.workDir)) {
-      if (!keep.has(name)) fs.rmSync(path.join(this.workDir, name), { recursive: true, force: true });
-    }
   }
 
   private assertStarted(): void {

@@ -100,7 +100,8 @@ test('tokenflow edit: numeric flags are decimal only, and a negative one gets th
     [['--steps', '0x10'], /--steps must be a decimal number, got "0x10"/],
     [['--guidance', '1e3'], /--guidance must be a decimal number, got "1e3"/],
     [['--seed', 'Infinity'], /--seed must be a decimal number, got "Infinity"/],
-    [['--threads', '0x2'], /--threads must be a decimal number, got "0x2"/],
+    [['--threads', '0x2'], /--threads must be an integer from 1 to 256, got "0x2"/],
+    [['--threads', '-2'], /--threads must be an integer from 1 to 256, got "-2"/],
     [['--steps', '-3'], /--steps: steps must be a whole number from 1 to 1000/],
     [['--guidance', '-0.5'], /--guidance: /],
   ];

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { STAGES, type Stage } from '../../shared/jobs.ts';
 import { JobParameters } from '../../shared/parameters.ts';
-import { runHeadlessEdit, type ProgressSink } from '../../companion/cli/edit.ts';
+import { runHeadlessEdit } from '../../companion/cli/edit.ts';
+import type { ProgressSink } from '../../companion/cli/progress_bar.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { makeClip } from '../media/clips.ts';
 

@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JobStore } from '../../companion/jobs/job_store.ts';
 import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
-import { recoverRunningJobs } from '../../companion/jobs/recovery.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { sampleRecord, sampleRequest, tempDir } from './helpers.ts';
 
@@ -163,46 +162,4 @@ test('a store is locked against a second opener, and a dead holder’s lock is t
   await again.open();
   await again.close();
   assert.equal(fs.existsSync(path.join(dir, 'jobs.lock')), false);
-});
-
-test('recovery: running jobs are re-queued to resume, and interrupted at the attempt cap', () => {
-  const now = new Date().toISOString();
-  const running = sampleRecord({ state: 'running', stage: 'edit', attempts: 1 });
-  const thirdCrash = sampleRecord({ state: 'running', stage: 'edit', attempts: 3 });
-  const mixed = sampleRecord({ state: 'running', stage: 'encode', attempts: 3 });
-  const queued = sampleRecord();
-  const done = sampleRecord({ state: 'succeeded' });
-  const out = recoverRunningJobs(
-    [
-      { job: running, meta },
-      { job: thirdCrash, meta: { fingerprint: null, crashStages: ['edit', 'edit'] } },
-      { job: mixed, meta: { fingerprint: null, crashStages: ['extract', 'edit'] } },
-      { job: queued, meta },
-      { job: done, meta },
-    ],
-    3,
-    now,
-  );
-  assert.equal(out.length, 3);
-  assert.equal(out[0].job.state, 'queued');
-  assert.equal(out[0].job.stage, 'edit', 'stage kept so the runner resumes');
-  assert.deepEqual(out[0].meta.crashStages, ['edit']);
-  assert.match(out[0].note, /stopped during edit/);
-  assert.equal(out[1].job.state, 'interrupted');
-  assert.deepEqual(out[1].job.error, { code: 'interrupted', message: 'daemon stopped during edit 3 times' });
-  assert.equal(out[2].job.state, 'interrupted');
-  assert.match(out[2].job.error!.message, /daemon stopped 3 times while this job ran \(during extract, edit, encode\)/);
-});
-
-test('recovery of a farm daemon (it only follows its jobs): its stops are not counted against the job, which is followed again', () => {
-  const now = new Date().toISOString();
-  const followed = sampleRecord({ state: 'running', stage: 'edit', attempts: 3 });
-  const crashStages = ['edit', 'edit'] as const;
-  const out = recoverRunningJobs([{ job: followed, meta: { fingerprint: null, crashStages: [...crashStages] } }, { job: sampleRecord(), meta }], 3, now, true);
-  assert.equal(out.length, 1);
-  assert.equal(out[0].job.state, 'queued');
-  assert.equal(out[0].job.stage, 'edit');
-  assert.equal(out[0].job.error, null);
-  assert.deepEqual(out[0].meta.crashStages, crashStages, 'nothing counted');
-  assert.match(out[0].note, /following it again/);
 });
