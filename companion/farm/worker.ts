@@ -15,7 +15,7 @@ import type { JobResult } from '../../shared/jobs.ts';
 import { classifyFailure } from '../jobs/failure.ts';
 import type { MediaApi } from '../jobs/media_api.ts';
 import { outputBaseName, removeJobLeftovers } from '../jobs/output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
+import { DEFAULT_PIPELINE_MODULE, ParentSilentError, PipelineHost } from '../pipeline_process/host.ts';
 import { PreviewThrottle } from '../jobs/preview_throttle.ts';
 import { runJob, type RunnerEvents } from '../jobs/runner.ts';
 import { PipelineError, type PipelinePreview } from '../pipeline/interface.ts';
@@ -31,6 +31,9 @@ const PROGRESS_INTERVAL_MS = 200;
 
 /** Previews too (each is an image of some kB): the daemon's own throttle is 500 ms. */
 const PREVIEW_INTERVAL_MS = 500;
+
+/** BullMQ's default lock duration, used without --stall-seconds. */
+const DEFAULT_STALL_SECONDS = 30;
 
 export interface FarmWorkerOptions {
   connection: QueueConnection;
@@ -76,7 +79,11 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   const children = claimStateDir(opts.stateDir, opts.name);
   for (const child of children.killLeftovers()) log('warn', `killed ${child}, left running by a worker that did not stop cleanly`);
   installChildRegistry(children);
-  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE);
+  // The lock is renewed every half of its duration, so it can expire as soon as half of it
+  // after this process froze: by then its pipeline process has stopped writing the shared
+  // work folder by itself (host.ts), before another worker can take the job.
+  const lockMs = (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
+  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { silenceLimitMs: lockMs / 2 });
   const redis = openRedis(opts.connection, (m) => log('error', m));
   const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
@@ -103,10 +110,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         log('warn', `job ${id.slice(0, 8)}: stopped here; the stalled-job check hands it to a worker again`);
         throw new WaitingError();
       }
-      if (stopping) {
-        // Not the job's fault: back to the queue, for this or another worker to resume.
-        await job.moveToWait(token);
-        log('info', `job ${id.slice(0, 8)}: put back in the queue (the worker is stopping)`);
+      if (stopping || err instanceof ParentSilentError) {
+        // Not the job's fault (this worker stopping, or frozen long enough for its pipeline
+        // process to give up): back to the queue, for this or another worker to resume.
+        await putBack(job, token, stopping ? 'the worker is stopping' : 'this worker was frozen or blocked');
         throw new WaitingError();
       }
       const error = controller.signal.aborted ? { code: 'canceled', message: 'canceled by the user' } : classifyFailure(err);
@@ -117,6 +124,17 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       running.delete(id);
       lost.delete(id);
       heartbeat.beat();
+    }
+  };
+
+  const putBack = async (job: Job<FarmJobData, JobResult>, token: string | undefined, why: string) => {
+    const id = job.data.job.id;
+    try {
+      await job.moveToWait(token);
+      log('info', `job ${id.slice(0, 8)}: put back in the queue (${why})`);
+    } catch (err) {
+      // The lock expired meanwhile: the stalled-job check hands it to a worker again.
+      log('warn', `job ${id.slice(0, 8)}: stopped here (${why}); the stalled-job check hands it to a worker again: ${err instanceof Error ? err.message : err}`);
     }
   };
 
@@ -143,8 +161,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
       return { ...result, output_path: result.output_path && editorPath(result.output_path), preview_paths: result.preview_paths.map(editorPath) };
     } catch (err) {
-      // A job this worker lost may be encoding elsewhere into the same partial file.
-      if (!stopping && !lost.has(record.id)) removeJobLeftovers(opts.outputDir, base);
+      // A job this worker lost (or may have lost, frozen) may be encoding elsewhere into the same partial file.
+      if (!stopping && !lost.has(record.id) && !(err instanceof ParentSilentError)) removeJobLeftovers(opts.outputDir, base);
       throw err;
     }
   };
