@@ -22,7 +22,10 @@ import { PipelineError, type PipelinePreview } from '../pipeline/interface.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import { ChildRegistry, installChildRegistry, processIdentity, uninstallChildRegistry } from '../util/child_registry.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';
-import { CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from './protocol.ts';
+import {
+  CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, KEEP_FINISHED_S, previewKey, QUEUE_NAME, workerKey,
+  type FarmEvent, type FarmJobData, type LogRow,
+} from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
@@ -80,10 +83,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   for (const child of children.killLeftovers()) log('warn', `killed ${child}, left running by a worker that did not stop cleanly`);
   installChildRegistry(children);
   // The lock is renewed every half of its duration, so it can expire as soon as half of it
-  // after this process froze: by then its pipeline process has stopped writing the shared
-  // work folder by itself (host.ts), before another worker can take the job.
+  // after this process froze: a third of it, its pipeline process has stopped writing the
+  // shared work folder by itself (host.ts), before another worker can take the job.
   const lockMs = (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
-  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { silenceLimitMs: lockMs / 2 });
+  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { silenceLimitMs: Math.round(lockMs / 3) });
   const redis = openRedis(opts.connection, (m) => log('error', m));
   const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
@@ -155,7 +158,7 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         pipelines,
         media: opts.media,
         signal,
-        events: relay(job, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
+        events: relay(job, redis, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
       });
       fs.rmSync(path.join(opts.workDir, record.id), { recursive: true, force: true });
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
@@ -226,17 +229,26 @@ function workerSource(editorSource: string, maps: readonly PathMapping[]): strin
 }
 
 /** The runner's events as BullMQ progress updates, in order; ticks thinned out. Its log lines
- * also go to the worker's own log. */
-function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message: string) => void): RunnerEvents {
+ * also go to the worker's own log and to the job's BullMQ log, and its latest preview to a key
+ * of its own: a daemon that was down while they came finds them there. */
+function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogLevel, message: string) => void): RunnerEvents {
   let chain: Promise<void> = Promise.resolve();
   let lastTick = -Infinity;
-  const send = (event: FarmEvent) => {
-    chain = chain.then(() => job.updateProgress(event)).catch(() => {});
+  const then = (write: () => Promise<unknown>) => {
+    chain = chain.then(write).then(() => {}, () => {});
   };
+  const send = (event: FarmEvent) => then(() => job.updateProgress(event));
   const previews = new PreviewThrottle<PipelinePreview>(PREVIEW_INTERVAL_MS, (p) => {
     const data = Buffer.from(p.data).toString('base64');
-    if (data.length > MAX_PREVIEW_BASE64) log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
-    else send({ t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height });
+    if (data.length > MAX_PREVIEW_BASE64) {
+      log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
+      return;
+    }
+    const event: FarmEvent = { t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height };
+    then(async () => {
+      await redis.set(previewKey(job.data.job.id), JSON.stringify(event), 'EX', KEEP_FINISHED_S);
+      await job.updateProgress(event);
+    });
   });
   return {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
@@ -255,7 +267,10 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
     preview: (p) => previews.push(p),
     log: (level, message) => {
       log(level, message);
-      send({ t: 'log', level, message });
+      then(async () => {
+        const n = await job.log(JSON.stringify({ level, message } satisfies LogRow));
+        await job.updateProgress({ t: 'log', level, message, n } satisfies FarmEvent);
+      });
     },
   };
 }
