@@ -56,19 +56,23 @@ async function twoWorkerFarm(t: TestContext, prefix: string) {
   const home = tempDir(t, prefix);
   await freshRedis();
   const clip = await smallClip(path.join(home, 'clip.mp4'));
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
   const work = path.join(home, 'work');
   const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  // Started at once: each start is seconds of loading.
+  const [d, ...workers] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']),
+    startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]));
   return { home, clip, d, work, workers };
 }
 
 function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
     source_path: clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt, codec: 'h264',
-    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8, ...parameters },
+    // Processed at 88x64: the farm's points do not need more, and each UNet call is cheap.
+    parameters: { steps: 1, inversion_steps: 1, short_side: 64, batch_size: 8, ...parameters },
   };
 }
 
@@ -104,11 +108,13 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
   await smallClip(path.join(shared, 'clip.mp4'));
   const clip = path.join(editorView, 'clip.mp4');
 
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--path-map', `${editorView}=${workerView}`, '--output', path.join(workerView, 'renders'), '--work', path.join(workerView, 'work')];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const [d, ...workers] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']),
+    startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]));
 
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) ids.push(await submit(d, clip, `farm job ${i}`));
@@ -127,7 +133,7 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
     const previews = d.events.filter((e): e is EventOf<'job.preview'> => e.type === 'job.preview' && e.job_id === id);
     assert.ok(previews.length > 0, `previews of job ${id.slice(0, 8)}`);
     for (const p of previews) {
-      assert.deepEqual([p.width, p.height], [168, 128]);
+      assert.deepEqual([p.width, p.height], [88, 64]);
       const magic = p.mime === 'image/png' ? [0x89, 0x50, 0x4e, 0x47] : [0xff, 0xd8, 0xff];
       assert.deepEqual([...Buffer.from(p.data, 'base64').subarray(0, magic.length)], magic);
     }
@@ -157,8 +163,8 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
 
-  // Six inversion and edit steps: the running job is long enough for its cancel to find it running.
-  const running = await submitBody(d, jobBody(clip, 'canceled while running', { steps: 6, inversion_steps: 6 }));
+  // Three inversion and edit steps: the running job is long enough for its cancel to find it running.
+  const running = await submitBody(d, jobBody(clip, 'canceled while running', { steps: 3, inversion_steps: 3 }));
   const queued = await submit(d, clip, 'canceled while queued');
   await until(() => (d.output().match(/waiting for a worker/g) ?? []).length === 2, 30_000, 'the daemon to hand the jobs to the queue');
   // Waiting in the farm's queue is `queued`, everywhere: the API, the events, the health, the CLI.
@@ -206,13 +212,11 @@ test('a stopped worker puts its job back, another resumes it from its checkpoint
   await freshRedis();
   const clip = await smallClip(path.join(home, 'clip.mp4'));
   const editorHome = path.join(home, 'editor');
-  const first = await serveDaemon(editorHome, ['--queue', redis.url]);
-  t.after(() => first.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
-  const w1 = await startWorker(path.join(home, 'w1'), workerArgs);
-  t.after(() => w1.stop('SIGKILL'));
-  // Four inversion and edit steps: the job is still running when both stop.
-  const id = await submitBody(first, jobBody(clip, 'resumed elsewhere', { steps: 4, inversion_steps: 4 }));
+  const [first, w1] = await Promise.all([serveDaemon(editorHome, ['--queue', redis.url]), startWorker(path.join(home, 'w1'), workerArgs)]);
+  t.after(() => Promise.all([first.stop('SIGKILL'), w1.stop('SIGKILL')]));
+  // Three inversion and edit steps: the job is still running when both stop.
+  const id = await submitBody(first, jobBody(clip, 'resumed elsewhere', { steps: 3, inversion_steps: 3 }));
   await until(() => first.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'invert'), 240_000, 'the job to reach invert');
   // The editor closes the laptop and the GPU machine is stopped, both mid-job.
   assert.equal(await first.stop('SIGTERM'), 0);
@@ -251,17 +255,20 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   const home = tempDir(t, 'tf-farm-auth-');
   const redis = await startRedis('right-password');
   t.after(() => redis.stop());
-  const wrong = await tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home));
+  // Four separate processes, run at once.
+  const [wrong, badMap, both, badStall] = await Promise.all([
+    tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home)),
+    tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home)),
+    tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home)),
+    tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home)),
+  ]);
   assert.equal(wrong.code, 1, wrong.stderr);
   assert.match(wrong.stderr, new RegExp(`cannot reach the farm's queue at redis://127\\.0\\.0\\.1:${redis.port}/0 \\(with a password\\): .*(WRONGPASS|invalid)`));
   assert.doesNotMatch(wrong.stdout + wrong.stderr, /wrong-password/);
-  const badMap = await tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home));
   assert.equal(badMap.code, 2);
   assert.match(badMap.stderr, /FROM=TO/);
-  const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
-  const badStall = await tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home));
   assert.equal(badStall.code, 2);
   assert.match(badStall.stderr, /--stall-seconds must be an integer from 2 to 3600, got "1"/);
 });
@@ -271,7 +278,7 @@ test('take-overs, to the frames of an uninterrupted run: a worker frozen (its pi
   const name = (w: (typeof workers)[number]) => (w === workers[0] ? 'w1' : 'w2');
   // Three edit steps at 112x64: each take-over comes after the first step's checkpoint is on
   // the shared storage, with two steps left. The same job three times: the same frames.
-  const body = jobBody(clip, 'survives its worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 });
+  const body = jobBody(clip, 'survives its worker', { steps: 3, inversion_steps: 3, seed: 7 });
   const finished = (j: JobRecord) => j.state === 'succeeded' || j.state === 'failed';
   /** Submits the job and waits for its first edit checkpoint: the worker running it, the other, and its pipeline process. */
   const runUntilCheckpoint = async () => {
@@ -348,10 +355,11 @@ test('Redis killed mid-job and started again on its append-only file: nothing is
   const home = tempDir(t, 'tf-farm-redis-');
   await freshRedis();
   const clip = await smallClip(path.join(home, 'clip.mp4'));
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
-  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']);
-  t.after(() => worker.stop('SIGKILL'));
+  const [d, worker] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), worker.stop('SIGKILL')]));
   const running = await submitBody(d, jobBody(clip, 'runs through a Redis restart', { steps: 3, inversion_steps: 3 }));
   const waiting = await submit(d, clip, 'waits through a Redis restart');
   await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the first job to run');
@@ -382,13 +390,11 @@ test('a worker killed with -9 while encoding, its parent-death watch failing too
   await freshRedis();
   // 1280x720: the encode lasts long enough to be caught writing.
   const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
   const renders = path.join(home, 'renders');
   const workerHome = path.join(home, 'w1');
   const workerArgs = ['--queue', redis.url, '--output', renders, '--work', path.join(home, 'work'), '--name', 'w1', '--stall-seconds', String(STALL_SECONDS)];
-  const first = await startWorker(workerHome, workerArgs);
-  t.after(() => first.stop('SIGKILL'));
+  const [d, first] = await Promise.all([serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]), startWorker(workerHome, workerArgs)]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), first.stop('SIGKILL')]));
   const id = await submit(d, clip, 'a worker killed while encoding');
   await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 240_000, `the encoder writing\n${first.output()}`);
   const orphans = processesNaming(renders);
