@@ -93,7 +93,7 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   const secondClient = await FarmClient.open(connection, 'tiny-sd15', log);
   closers.push(() => secondClient.close());
   const secondRun = secondClient.execute(second.ctx);
-  await until(() => second.workerLogs().length === 2, 30_000, 'the restarted daemon to catch up');
+  await until(() => second.workerLogs().length === 2 && second.previews.length === 1, 30_000, 'the restarted daemon to catch up');
   assert.deepEqual(second.logs, ["attached to the farm's job (active)", '[worker] line 3', '[worker] line 4']);
   assert.deepEqual(second.previews, [5]);
   // A line's event that comes again (it was written before the daemon caught up) is not repeated; the next one comes.
