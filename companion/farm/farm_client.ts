@@ -4,6 +4,7 @@
 // for a local run. A cancel removes a waiting job or asks the worker running it to stop; a
 // daemon shutdown leaves the job in the queue, and the next start attaches to it again (the
 // job id is the BullMQ job id, so submitting it again finds the same job).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
@@ -18,6 +19,9 @@ import {
 } from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
+
+/** How long close() waits for Redis to take the last writes. */
+const QUIT_WAIT_MS = 1000;
 
 interface Watcher {
   events: RunnerEvents;
@@ -227,8 +231,10 @@ export class FarmClient {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
-    // QUIT, not a disconnect: the count of relayed log lines written last must reach Redis.
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    // QUIT first when connected: the count of relayed log lines written last reaches Redis. Not
+    // waited for long: a Redis that went away meanwhile must not hold up the daemon's stop.
+    if (this.redis.status === 'ready') await Promise.race([this.redis.quit().catch(() => {}), sleep(QUIT_WAIT_MS, undefined, { ref: false })]);
+    this.redis.disconnect();
   }
 }
 

@@ -82,9 +82,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   const children = claimStateDir(opts.stateDir, opts.name);
   for (const child of children.killLeftovers()) log('warn', `killed ${child}, left running by a worker that did not stop cleanly`);
   installChildRegistry(children);
-  // The lock is renewed every half of its duration, so it can expire as soon as half of it
-  // after this process froze: a third of it, its pipeline process has stopped writing the
-  // shared work folder by itself (host.ts), before another worker can take the job.
+  // The lock is renewed every half of its duration, so it can expire half of it after this
+  // process froze. Its pipeline process stops by itself after a third of it without a word
+  // from this process (host.ts): it no longer writes the shared work folder by the time
+  // another worker can take the job.
   const lockMs = (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
   const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { silenceLimitMs: Math.round(lockMs / 3) });
   const redis = openRedis(opts.connection, (m) => log('error', m));
