@@ -4,6 +4,7 @@
 // for a local run. A cancel removes a waiting job or asks the worker running it to stop; a
 // daemon shutdown leaves the job in the queue, and the next start attaches to it again (the
 // job id is the BullMQ job id, so submitting it again finds the same job).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
@@ -12,17 +13,24 @@ import type { JobResult } from '../../shared/jobs.ts';
 import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
 import { StopReason } from '../jobs/stop_reason.ts';
 import { PipelineError } from '../pipeline/interface.ts';
-import { CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, QUEUE_NAME, WORKER_KEY_PREFIX, type FarmJobData } from './protocol.ts';
+import {
+  CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, KEEP_FINISHED_S, LogRow, logsRelayedKey, previewKey, QUEUE_NAME, WORKER_KEY_PREFIX,
+  type FarmJobData,
+} from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
-/** Finished BullMQ jobs are kept this long, for a daemon that was down when one ended. */
-const KEEP_FINISHED_S = 7 * 24 * 3600;
+/** How long close() waits for Redis to take the last writes. */
+const QUIT_WAIT_MS = 1000;
 
 interface Watcher {
   events: RunnerEvents;
   /** A worker's `taken` reached the job service (for this attempt). */
   taken: boolean;
+  /** How many lines of the job's BullMQ log reached the job service (LogRow numbers). */
+  logsRelayed: number;
+  /** Log events that came while the lines a restarted daemon missed are read; then null. */
+  heldLogs: Extract<FarmEvent, { t: 'log' }>[] | null;
   completed(result: JobResult): void;
   failed(reason: string): void;
   removed(): void;
@@ -42,7 +50,8 @@ export class FarmClient {
       const parsed = FarmEvent.safeParse(data);
       if (!watcher || !parsed.success) return;
       if (parsed.data.t === 'taken') watcher.taken = true;
-      deliver(watcher.events, parsed.data);
+      if (parsed.data.t === 'log') this.relayLog(jobId, watcher, parsed.data);
+      else deliver(watcher.events, parsed.data);
     });
     // Back in the wait list from active: its worker stopped (moveToWait) or died (stalled).
     const requeued = (jobId: string) => {
@@ -92,6 +101,8 @@ export class FarmClient {
       const watcher: Watcher = {
         events: ctx.events,
         taken: false,
+        logsRelayed: 0,
+        heldLogs: [],
         completed: (result) => settle(() => resolve(result)),
         failed: (reason) => settle(() => reject(signal.aborted ? aborted() : failure(reason))),
         removed: () => settle(() => reject(signal.aborted ? aborted() : new PipelineError('internal', 'the job was removed from the farm queue'))),
@@ -122,6 +133,7 @@ export class FarmClient {
     if (existing) {
       const state = await existing.getState();
       ctx.events.log('info', `attached to the farm's job (${state})`);
+      await this.catchUp(id, watcher);
       if (state === 'active' || state === 'completed') await this.ensureTaken(id, watcher);
       if (state === 'completed') return { result: existing.returnvalue, reason: '' };
       if (state === 'failed') return { reason: existing.failedReason };
@@ -136,7 +148,47 @@ export class FarmClient {
       removeOnFail: { age: KEEP_FINISHED_S },
     });
     ctx.events.log('info', 'sent to the farm; waiting for a worker');
+    watcher.heldLogs = null;
     return null;
+  }
+
+  /**
+   * What happened to a job while no daemon followed it: the lines of its log this daemon's
+   * job service has not had (after the count relayed before it stopped), then its latest
+   * preview. Log events that come meanwhile wait, and only the ones after go out.
+   */
+  private async catchUp(id: string, watcher: Watcher): Promise<void> {
+    const relayed = Number(await this.redis.get(logsRelayedKey(id))) || 0;
+    const { logs } = await this.queue.getJobLogs(id, relayed);
+    for (const row of logs) {
+      const line = LogRow.safeParse(safeJson(row));
+      if (line.success) watcher.events.log(line.data.level, `[worker] ${line.data.message}`);
+    }
+    const held = watcher.heldLogs ?? [];
+    watcher.heldLogs = null;
+    watcher.logsRelayed = relayed + logs.length;
+    if (logs.length > 0) this.rememberRelayed(id, watcher.logsRelayed);
+    for (const event of held) this.relayLog(id, watcher, event);
+    const preview = FarmEvent.safeParse(safeJson(await this.redis.get(previewKey(id))));
+    if (preview.success) deliver(watcher.events, preview.data);
+  }
+
+  /** A log line, once, in order; how many were relayed is kept for the next daemon start. */
+  private relayLog(id: string, watcher: Watcher, event: Extract<FarmEvent, { t: 'log' }>): void {
+    if (watcher.heldLogs) {
+      watcher.heldLogs.push(event);
+      return;
+    }
+    if (event.n <= watcher.logsRelayed) return;
+    watcher.logsRelayed = event.n;
+    deliver(watcher.events, event);
+    this.rememberRelayed(id, event.n);
+  }
+
+  private rememberRelayed(id: string, count: number): void {
+    this.redis.set(logsRelayedKey(id), String(count), 'EX', KEEP_FINISHED_S).catch((err: unknown) => {
+      this.log('warn', `job ${id.slice(0, 8)}: could not note its relayed log lines: ${err instanceof Error ? err.message : err}`);
+    });
   }
 
   /** Tells the job service who took the job, from BullMQ's record of it, unless it knows. */
@@ -176,6 +228,9 @@ export class FarmClient {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
+    // QUIT first when connected: the count of relayed log lines written last reaches Redis. Not
+    // waited for long: a Redis that went away meanwhile must not hold up the daemon's stop.
+    if (this.redis.status === 'ready') await Promise.race([this.redis.quit().catch(() => {}), sleep(QUIT_WAIT_MS, undefined, { ref: false })]);
     this.redis.disconnect();
   }
 }
@@ -198,6 +253,14 @@ function deliver(events: RunnerEvents, e: FarmEvent): void {
       return events.taken?.(e.worker);
     case 'preview':
       return events.preview({ index: e.index, mime: e.mime, data: Buffer.from(e.data, 'base64'), width: e.width, height: e.height });
+  }
+}
+
+function safeJson(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return null;
   }
 }
 

@@ -17,6 +17,26 @@ export function cancelKey(jobId: string): string {
   return `tokenflow:canceled:${jobId}`;
 }
 
+/** Finished BullMQ jobs (with their logs) are kept this long, for a daemon that was down when one ended. */
+export const KEEP_FINISHED_S = 7 * 24 * 3600;
+
+/** A job's latest preview (its `preview` FarmEvent as JSON), for a daemon that was down when it came. */
+export function previewKey(jobId: string): string {
+  return `tokenflow:preview:${jobId}`;
+}
+
+/**
+ * How many of a job's log lines (BullMQ's job log, one JSON LogRow each) its daemon has
+ * relayed: a restarted daemon relays the ones after them.
+ */
+export function logsRelayedKey(jobId: string): string {
+  return `tokenflow:logs-relayed:${jobId}`;
+}
+
+/** A line of a job's log as the worker adds it to BullMQ's job log. */
+export const LogRow = z.object({ level: LogLevel, message: z.string() });
+export type LogRow = z.infer<typeof LogRow>;
+
 /** A worker's heartbeat (shared/health.ts FarmWorkerInfo as JSON), one key per worker process. */
 export function workerKey(name: string, pid: number): string {
   return `${WORKER_KEY_PREFIX}${name}:${pid}`;
@@ -39,7 +59,8 @@ export const FarmEvent = z.discriminatedUnion('t', [
   z.object({ t: z.literal('progress'), ...StageProgress.shape }),
   z.object({ t: z.literal('stageEnd'), stage: Stage }),
   z.object({ t: z.literal('stageSkipped'), stage: Stage }),
-  z.object({ t: z.literal('log'), level: LogLevel, message: z.string() }),
+  /** `n`: the line's number in the job's BullMQ log (LogRow), from 1. */
+  z.object({ t: z.literal('log'), level: LogLevel, message: z.string(), n: z.number().int().positive() }),
   /** An edited keyframe (PipelinePreview, its image as base64), thinned out by the worker. */
   z.object({
     t: z.literal('preview'), index: z.number().int().min(0), mime: z.enum(['image/jpeg', 'image/png']),

@@ -15,14 +15,17 @@ import type { JobResult } from '../../shared/jobs.ts';
 import { classifyFailure } from '../jobs/failure.ts';
 import type { MediaApi } from '../jobs/media_api.ts';
 import { outputBaseName, removeJobLeftovers } from '../jobs/output_files.ts';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost } from '../pipeline_process/host.ts';
+import { DEFAULT_PIPELINE_MODULE, ParentSilentError, PipelineHost } from '../pipeline_process/host.ts';
 import { PreviewThrottle } from '../jobs/preview_throttle.ts';
 import { runJob, type RunnerEvents } from '../jobs/runner.ts';
 import { PipelineError, type PipelinePreview } from '../pipeline/interface.ts';
 import { writeFileAtomic } from '../util/atomic_file.ts';
 import { ChildRegistry, installChildRegistry, processIdentity, uninstallChildRegistry } from '../util/child_registry.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';
-import { CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from './protocol.ts';
+import {
+  CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, KEEP_FINISHED_S, previewKey, QUEUE_NAME, workerKey,
+  type FarmEvent, type FarmJobData, type LogRow,
+} from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
 
@@ -31,6 +34,9 @@ const PROGRESS_INTERVAL_MS = 200;
 
 /** Previews too (each is an image of some kB): the daemon's own throttle is 500 ms. */
 const PREVIEW_INTERVAL_MS = 500;
+
+/** BullMQ's default lock duration, used without --stall-seconds. */
+const DEFAULT_STALL_SECONDS = 30;
 
 export interface FarmWorkerOptions {
   connection: QueueConnection;
@@ -76,7 +82,12 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
   const children = claimStateDir(opts.stateDir, opts.name);
   for (const child of children.killLeftovers()) log('warn', `killed ${child}, left running by a worker that did not stop cleanly`);
   installChildRegistry(children);
-  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE);
+  // The lock is renewed every half of its duration, so it can expire half of it after this
+  // process froze. Its pipeline process stops by itself after a third of it without a word
+  // from this process (host.ts): it no longer writes the shared work folder by the time
+  // another worker can take the job.
+  const lockMs = (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
+  const pipelines = new PipelineHost(opts.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { silenceLimitMs: Math.round(lockMs / 3) });
   const redis = openRedis(opts.connection, (m) => log('error', m));
   const subscriber = openRedis(opts.connection, (m) => log('error', m));
   let stopping = false;
@@ -103,10 +114,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         log('warn', `job ${id.slice(0, 8)}: stopped here; the stalled-job check hands it to a worker again`);
         throw new WaitingError();
       }
-      if (stopping) {
-        // Not the job's fault: back to the queue, for this or another worker to resume.
-        await job.moveToWait(token);
-        log('info', `job ${id.slice(0, 8)}: put back in the queue (the worker is stopping)`);
+      if (stopping || err instanceof ParentSilentError) {
+        // Not the job's fault (this worker stopping, or frozen long enough for its pipeline
+        // process to give up): back to the queue, for this or another worker to resume.
+        await putBack(job, token, stopping ? 'the worker is stopping' : 'this worker was frozen or blocked');
         throw new WaitingError();
       }
       const error = controller.signal.aborted ? { code: 'canceled', message: 'canceled by the user' } : classifyFailure(err);
@@ -117,6 +128,17 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       running.delete(id);
       lost.delete(id);
       heartbeat.beat();
+    }
+  };
+
+  const putBack = async (job: Job<FarmJobData, JobResult>, token: string | undefined, why: string) => {
+    const id = job.data.job.id;
+    try {
+      await job.moveToWait(token);
+      log('info', `job ${id.slice(0, 8)}: put back in the queue (${why})`);
+    } catch (err) {
+      // The lock expired meanwhile: the stalled-job check hands it to a worker again.
+      log('warn', `job ${id.slice(0, 8)}: stopped here (${why}); the stalled-job check hands it to a worker again: ${err instanceof Error ? err.message : err}`);
     }
   };
 
@@ -137,14 +159,14 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         pipelines,
         media: opts.media,
         signal,
-        events: relay(job, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
+        events: relay(job, redis, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
       });
       fs.rmSync(path.join(opts.workDir, record.id), { recursive: true, force: true });
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
       return { ...result, output_path: result.output_path && editorPath(result.output_path), preview_paths: result.preview_paths.map(editorPath) };
     } catch (err) {
-      // A job this worker lost may be encoding elsewhere into the same partial file.
-      if (!stopping && !lost.has(record.id)) removeJobLeftovers(opts.outputDir, base);
+      // A job this worker lost (or may have lost, frozen) may be encoding elsewhere into the same partial file.
+      if (!stopping && !lost.has(record.id) && !(err instanceof ParentSilentError)) removeJobLeftovers(opts.outputDir, base);
       throw err;
     }
   };
@@ -208,17 +230,26 @@ function workerSource(editorSource: string, maps: readonly PathMapping[]): strin
 }
 
 /** The runner's events as BullMQ progress updates, in order; ticks thinned out. Its log lines
- * also go to the worker's own log. */
-function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message: string) => void): RunnerEvents {
+ * also go to the worker's own log and to the job's BullMQ log, and its latest preview to a key
+ * of its own: a daemon that was down while they came finds them there. */
+function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogLevel, message: string) => void): RunnerEvents {
   let chain: Promise<void> = Promise.resolve();
   let lastTick = -Infinity;
-  const send = (event: FarmEvent) => {
-    chain = chain.then(() => job.updateProgress(event)).catch(() => {});
+  const then = (write: () => Promise<unknown>) => {
+    chain = chain.then(write).then(() => {}, () => {});
   };
+  const send = (event: FarmEvent) => then(() => job.updateProgress(event));
   const previews = new PreviewThrottle<PipelinePreview>(PREVIEW_INTERVAL_MS, (p) => {
     const data = Buffer.from(p.data).toString('base64');
-    if (data.length > MAX_PREVIEW_BASE64) log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
-    else send({ t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height });
+    if (data.length > MAX_PREVIEW_BASE64) {
+      log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
+      return;
+    }
+    const event: FarmEvent = { t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height };
+    then(async () => {
+      await redis.set(previewKey(job.data.job.id), JSON.stringify(event), 'EX', KEEP_FINISHED_S);
+      await job.updateProgress(event);
+    });
   });
   return {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
@@ -237,7 +268,10 @@ function relay(job: Job<FarmJobData, JobResult>, log: (level: LogLevel, message:
     preview: (p) => previews.push(p),
     log: (level, message) => {
       log(level, message);
-      send({ t: 'log', level, message });
+      then(async () => {
+        const n = await job.log(JSON.stringify({ level, message } satisfies LogRow));
+        await job.updateProgress({ t: 'log', level, message, n } satisfies FarmEvent);
+      });
     },
   };
 }

@@ -3,8 +3,10 @@
 // message, reporting progress, previews, logs and the result over the IPC channel. Heavy
 // compute here never blocks the daemon's event loop, and the daemon can kill this process at
 // any moment (a cancel that does not stop in time), even inside a native ONNX Runtime call.
+import fs from 'node:fs';
 import type { Pipeline, PipelineModule } from '../pipeline/interface.ts';
-import type { FromWorker, SerializedError, ToWorker } from './messages.ts';
+import { PARENT_SILENT_EXIT_CODE, type FromWorker, type SerializedError, type ToWorker } from './messages.ts';
+import { SilenceWatch } from './silence_watch.ts';
 
 if (!process.send) throw new Error('pipeline_process/entry.ts must run as a forked child with an IPC channel');
 const pipelineModule = process.argv[2]!;
@@ -23,9 +25,25 @@ function serialize(err: unknown): SerializedError {
   return { name: 'Error', message: String(err), code: null, stack: null };
 }
 
-async function run({ runId, input }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+/** Exits once the parent has been silent for `limitMs` of listening (messages.ts); stop() ends it. */
+function watchParent(limitMs: number): { heard(): void; stop(): void } {
+  const watch = new SilenceWatch(limitMs, performance.now());
+  const timer = setInterval(() => {
+    if (!watch.tick(performance.now())) return;
+    // Exiting, not aborting: an abort would still let a model call that is under way finish
+    // and its result be written. The parent's host reports the exit code.
+    fs.writeSync(2, `pipeline process ${process.pid}: no word from its parent for ${limitMs} ms; stopping its run before it writes more\n`);
+    process.exit(PARENT_SILENT_EXIT_CODE);
+  }, watch.tickMs);
+  return { heard: () => watch.heard(), stop: () => clearInterval(timer) };
+}
+
+let parentWatch: { heard(): void; stop(): void } | null = null;
+
+async function run({ runId, input, silenceLimitMs }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const controller = new AbortController();
   controllers.set(runId, controller);
+  if (silenceLimitMs !== null) parentWatch = watchParent(silenceLimitMs);
   try {
     if (!pipeline) {
       pipeline = import(pipelineModule).then((mod: PipelineModule) => mod.createPipeline());
@@ -43,10 +61,14 @@ async function run({ runId, input }: Extract<ToWorker, { type: 'run' }>): Promis
     post({ runId, type: 'error', error: serialize(err) });
   } finally {
     controllers.delete(runId);
+    parentWatch?.stop();
+    parentWatch = null;
   }
 }
 
 process.on('message', (message: ToWorker) => {
+  parentWatch?.heard();
+  if (message.type === 'beat') return;
   if (message.type === 'abort') controllers.get(message.runId)?.abort(new DOMException(message.reason, 'AbortError'));
   else void run(message);
 });

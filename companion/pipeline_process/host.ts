@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineOutput } from '../pipeline/interface.ts';
-import type { FromWorker, SerializedError, ToWorker } from './messages.ts';
+import { PARENT_SILENT_EXIT_CODE, type FromWorker, type SerializedError, type ToWorker } from './messages.ts';
 import { childExecArgv, moduleUrl } from '../layout.ts';
 import { childSpawnOptions, trackChild } from '../util/child_registry.ts';
 
@@ -20,6 +20,21 @@ export const DEFAULT_PIPELINE_MODULE = moduleUrl('tokenflow_pipeline');
 export interface PipelineHostOptions {
   /** How long an aborted run may take to stop by itself before its process is killed (default 1000 ms). */
   abortGraceMs?: number;
+  /**
+   * A run's process stops by itself (exits, before its next write) when it hears nothing from
+   * this process for this long (messages.ts), and this process beats 5 times as often. A farm
+   * worker sets it below its job lock's duration: frozen, it loses the job to another worker.
+   * Unset (the daemon): no limit; a daemon frozen or blocked is no reason to lose its job.
+   */
+  silenceLimitMs?: number;
+}
+
+/** A run ended because its process heard nothing from this one for silenceLimitMs. */
+export class ParentSilentError extends PipelineError {
+  constructor(limitMs: number) {
+    super('pipeline_failed', `the pipeline process stopped its run: no word from this process for ${limitMs / 1000} s (frozen or blocked)`);
+    this.name = 'ParentSilentError';
+  }
 }
 
 export class PipelineHost {
@@ -45,10 +60,13 @@ export class PipelineHost {
     return new Promise<PipelineOutput>((resolve, reject) => {
       let settled = false;
       let graceTimer: NodeJS.Timeout | undefined;
+      const silenceLimitMs = this.options.silenceLimitMs ?? null;
+      const beats = silenceLimitMs === null ? undefined : setInterval(() => send(child, { type: 'beat' }), silenceLimitMs / 5);
       const settle = (healthy: boolean, fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(graceTimer);
+        clearInterval(beats);
         signal.removeEventListener('abort', onAbort);
         child.off('message', onMessage);
         child.off('exit', onExit);
@@ -87,14 +105,16 @@ export class PipelineHost {
           reject(
             signal.aborted
               ? abortError(signal)
-              : new PipelineError('pipeline_failed', `the pipeline process ${how}${killedBy === 'SIGKILL' ? '; likely out of memory' : ''}`),
+              : code === PARENT_SILENT_EXIT_CODE && silenceLimitMs !== null
+                ? new ParentSilentError(silenceLimitMs)
+                : new PipelineError('pipeline_failed', `the pipeline process ${how}${killedBy === 'SIGKILL' ? '; likely out of memory' : ''}`),
           ),
         );
       };
       signal.addEventListener('abort', onAbort, { once: true });
       child.on('message', onMessage);
       child.on('exit', onExit);
-      send(child, { type: 'run', runId, input });
+      send(child, { type: 'run', runId, input, silenceLimitMs });
     });
   }
 

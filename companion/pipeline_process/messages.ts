@@ -4,7 +4,19 @@
 import type { LogLevel } from '../../shared/events.ts';
 import type { PipelineInput, PipelineOutput, PipelinePreview, PipelineProgress } from '../pipeline/interface.ts';
 
-export type ToWorker = { type: 'run'; runId: number; input: PipelineInput } | { type: 'abort'; runId: number; reason: string };
+/**
+ * `run`'s `silenceLimitMs`: when set, the parent sends `beat` well within it during the run,
+ * and a process that hears nothing from its parent for that long (the parent frozen, or its
+ * event loop blocked) exits with PARENT_SILENT_EXIT_CODE before its run writes anything more.
+ * Null: no such limit (the daemon's own runs).
+ */
+export type ToWorker =
+  | { type: 'run'; runId: number; input: PipelineInput; silenceLimitMs: number | null }
+  | { type: 'abort'; runId: number; reason: string }
+  | { type: 'beat' };
+
+/** The exit code of a pipeline process that stopped because its parent fell silent (EX_TEMPFAIL). */
+export const PARENT_SILENT_EXIT_CODE = 75;
 
 export interface SerializedError {
   name: string;
@@ -20,4 +32,3 @@ export type FromWorker = { runId: number } & (
   | { type: 'done'; output: PipelineOutput }
   | { type: 'error'; error: SerializedError }
 );
-

@@ -1,13 +1,14 @@
 // The studio farm end to end, as a studio runs it: a real redis-server, `tokenflow serve
 // --queue` and `tokenflow worker` processes, real ffmpeg and the bundled tiny model. The
 // daemon keeps its API and events; the workers run the jobs and write the renders.
-import { test, type TestContext } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import type { EventOf } from '../../shared/events.ts';
 import type { Health } from '../../shared/health.ts';
 import type { JobRecord } from '../../shared/jobs.ts';
@@ -16,34 +17,62 @@ import { ffprobeJson, makeClip } from '../media/clips.ts';
 import { tempDir, tokenflow } from '../helpers/cli.ts';
 import { startWorker } from '../helpers/farm_worker.ts';
 import { commandLine, descendants, freezeWithWatch, processesNaming, running as alive } from '../helpers/processes.ts';
-import { startRedis } from '../helpers/redis_server.ts';
+import { startRedis, type RedisServer } from '../helpers/redis_server.ts';
 import { daemonEnv, serveDaemon, until, type ServedDaemon } from '../helpers/served_daemon.ts';
 
 const SLOW = { timeout: 600_000 };
 const execFileAsync = promisify(execFile);
 
-/** The workers' --stall-seconds: a dead worker's job is taken over within seconds, not a minute. */
-const STALL_SECONDS = 4;
+/** The workers' --stall-seconds, the lowest valid: a dead worker's job is taken over within seconds, not a minute. */
+const STALL_SECONDS = 2;
+
+/**
+ * One redis-server for the file's tests (one at a time, as node:test runs a file's tests),
+ * emptied before each: a test's daemons and workers are stopped when it ends. Append-only, as
+ * a studio runs it, for the test that kills it.
+ */
+let redis: RedisServer;
+before(async () => {
+  redis = await startRedis(undefined, { appendOnly: true });
+});
+after(() => redis.stop());
+
+/** The shared Redis, emptied (a test's queue, heartbeats and cancel keys start from nothing). */
+async function freshRedis(): Promise<RedisServer> {
+  const client = new Redis(redis.url, { lazyConnect: true });
+  await client.connect();
+  await client.flushall();
+  client.disconnect();
+  return redis;
+}
+
+/** A small clip: the farm's points do not need a big one (the encode-kill test makes its own). */
+function smallClip(file: string): Promise<string> {
+  return makeClip(file, { width: 320, height: 240, rate: '10', frames: 8 });
+}
 
 /** Redis, an editor's daemon on it, a clip, and two workers w1 and w2 sharing one work folder, all stopped after the test. */
 async function twoWorkerFarm(t: TestContext, prefix: string) {
   const home = tempDir(t, prefix);
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
+  await freshRedis();
+  const clip = await smallClip(path.join(home, 'clip.mp4'));
   const work = path.join(home, 'work');
   const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', work, '--stall-seconds', String(STALL_SECONDS)];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  // Started at once: each start is seconds of loading.
+  const [d, ...workers] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']),
+    startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]));
   return { home, clip, d, work, workers };
 }
 
 function jobBody(clip: string, prompt: string, parameters: Record<string, number> = {}) {
   return {
     source_path: clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt, codec: 'h264',
-    parameters: { steps: 1, inversion_steps: 1, short_side: 128, batch_size: 8, ...parameters },
+    // Processed at 88x64: the farm's points do not need more, and each UNet call is cheap.
+    parameters: { steps: 1, inversion_steps: 1, short_side: 64, batch_size: 8, ...parameters },
   };
 }
 
@@ -68,8 +97,7 @@ async function reached(d: ServedDaemon, id: string, predicate: (j: JobRecord) =>
 
 test('one daemon and two workers run four jobs to valid renders; paths are mapped both ways', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
+  await freshRedis();
   // One shared folder, seen by the editor and by the workers under different paths.
   const shared = path.join(home, 'shared');
   fs.mkdirSync(path.join(shared, 'renders'), { recursive: true });
@@ -77,14 +105,16 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
   const workerView = path.join(home, 'worker-view');
   fs.symlinkSync(shared, editorView);
   fs.symlinkSync(shared, workerView);
-  await makeClip(path.join(shared, 'clip.mp4'), { width: 320, height: 240, rate: '10', frames: 8 });
+  await smallClip(path.join(shared, 'clip.mp4'));
   const clip = path.join(editorView, 'clip.mp4');
 
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--path-map', `${editorView}=${workerView}`, '--output', path.join(workerView, 'renders'), '--work', path.join(workerView, 'work')];
-  const workers = [await startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']), await startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2'])];
-  t.after(() => Promise.all(workers.map((w) => w.stop('SIGKILL'))));
+  const [d, ...workers] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), [...workerArgs, '--name', 'w1']),
+    startWorker(path.join(home, 'w2'), [...workerArgs, '--name', 'w2']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]));
 
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) ids.push(await submit(d, clip, `farm job ${i}`));
@@ -103,7 +133,7 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
     const previews = d.events.filter((e): e is EventOf<'job.preview'> => e.type === 'job.preview' && e.job_id === id);
     assert.ok(previews.length > 0, `previews of job ${id.slice(0, 8)}`);
     for (const p of previews) {
-      assert.deepEqual([p.width, p.height], [168, 128]);
+      assert.deepEqual([p.width, p.height], [88, 64]);
       const magic = p.mime === 'image/png' ? [0x89, 0x50, 0x4e, 0x47] : [0xff, 0xd8, 0xff];
       assert.deepEqual([...Buffer.from(p.data, 'base64').subarray(0, magic.length)], magic);
     }
@@ -128,14 +158,13 @@ test('one daemon and two workers run four jobs to valid renders; paths are mappe
 
 test('a job submitted with no worker waits, then runs; cancel reaches a queued and a running remote job', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-cancel-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  // 1280x720: the running job is long enough for its cancel to find it running.
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  await freshRedis();
+  const clip = await smallClip(path.join(home, 'clip.mp4'));
   const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
   t.after(() => d.stop('SIGKILL'));
 
-  const running = await submit(d, clip, 'canceled while running');
+  // Three inversion and edit steps: the running job is long enough for its cancel to find it running.
+  const running = await submitBody(d, jobBody(clip, 'canceled while running', { steps: 3, inversion_steps: 3 }));
   const queued = await submit(d, clip, 'canceled while queued');
   await until(() => (d.output().match(/waiting for a worker/g) ?? []).length === 2, 30_000, 'the daemon to hand the jobs to the queue');
   // Waiting in the farm's queue is `queued`, everywhere: the API, the events, the health, the CLI.
@@ -180,16 +209,14 @@ test('a job submitted with no worker waits, then runs; cancel reaches a queued a
 
 test('a stopped worker puts its job back, another resumes it from its checkpoint, and a restarted daemon collects the outcome', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-resume-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
+  await freshRedis();
+  const clip = await smallClip(path.join(home, 'clip.mp4'));
   const editorHome = path.join(home, 'editor');
-  const first = await serveDaemon(editorHome, ['--queue', redis.url]);
-  t.after(() => first.stop('SIGKILL'));
   const workerArgs = ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work')];
-  const w1 = await startWorker(path.join(home, 'w1'), workerArgs);
-  t.after(() => w1.stop('SIGKILL'));
-  const id = await submit(first, clip, 'resumed elsewhere');
+  const [first, w1] = await Promise.all([serveDaemon(editorHome, ['--queue', redis.url]), startWorker(path.join(home, 'w1'), workerArgs)]);
+  t.after(() => Promise.all([first.stop('SIGKILL'), w1.stop('SIGKILL')]));
+  // Three inversion and edit steps: the job is still running when both stop.
+  const id = await submitBody(first, jobBody(clip, 'resumed elsewhere', { steps: 3, inversion_steps: 3 }));
   await until(() => first.events.some((e) => e.type === 'job.progress' && e.job_id === id && e.stage === 'invert'), 240_000, 'the job to reach invert');
   // The editor closes the laptop and the GPU machine is stopped, both mid-job.
   assert.equal(await first.stop('SIGTERM'), 0);
@@ -212,67 +239,110 @@ test('a stopped worker puts its job back, another resumes it from its checkpoint
   assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
   // It attached at start-up, before its event stream opened: its log says so.
   assert.match(second.output(), new RegExp(`job ${id.slice(0, 8)}: attached to the farm's job \\(completed\\)`));
+  // The worker's log lines of the time no daemon followed the job are in the restarted
+  // daemon's log, once each; the ones the first daemon relayed are not repeated.
+  const relayedBy = (daemon: ServedDaemon) => daemon.output().split('\n').filter((l) => l.includes(`job ${id.slice(0, 8)}: [worker] `)).map((l) => l.slice(l.indexOf('[worker] ')));
+  const before = relayedBy(first);
+  const caughtUp = relayedBy(second);
+  assert.ok(before.some((l) => /^\[worker\] extract: 8 frames at /.test(l)), before.join('\n'));
+  assert.deepEqual(caughtUp.filter((l) => before.includes(l)), [], 'nothing the first daemon relayed');
+  assert.equal(caughtUp.filter((l) => l === '[worker] extract: reusing 8 frames from an earlier attempt').length, 1, caughtUp.join('\n'));
+  assert.equal(new Set(caughtUp).size, caughtUp.length, caughtUp.join('\n'));
+  assert.ok(caughtUp.some((l) => /^\[worker\] inversion: /.test(l)), caughtUp.join('\n'));
 });
 
 test('worker: an unreachable or refusing queue is an error naming the address, never the password', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-auth-');
   const redis = await startRedis('right-password');
   t.after(() => redis.stop());
-  const wrong = await tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home));
+  // Four separate processes, run at once.
+  const [wrong, badMap, both, badStall] = await Promise.all([
+    tokenflow(['worker', '--queue', `redis://:wrong-password@127.0.0.1:${redis.port}/0`], daemonEnv(home)),
+    tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home)),
+    tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home)),
+    tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home)),
+  ]);
   assert.equal(wrong.code, 1, wrong.stderr);
   assert.match(wrong.stderr, new RegExp(`cannot reach the farm's queue at redis://127\\.0\\.0\\.1:${redis.port}/0 \\(with a password\\): .*(WRONGPASS|invalid)`));
   assert.doesNotMatch(wrong.stdout + wrong.stderr, /wrong-password/);
-  const badMap = await tokenflow(['worker', '--queue', redis.url, '--path-map', '/Volumes/Projects'], daemonEnv(home));
   assert.equal(badMap.code, 2);
   assert.match(badMap.stderr, /FROM=TO/);
-  const both = await tokenflow(['serve', '--queue', redis.url, '--concurrency', '2'], daemonEnv(home));
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--concurrency does not apply with --queue/);
-  const badStall = await tokenflow(['worker', '--queue', redis.url, '--stall-seconds', '1'], daemonEnv(home));
   assert.equal(badStall.code, 2);
   assert.match(badStall.stderr, /--stall-seconds must be an integer from 2 to 3600, got "1"/);
 });
 
-test('a worker killed with -9 mid-edit: its pipeline process ends with it; the other worker takes the job over after --stall-seconds and resumes it from the edit checkpoint, to the frames of an uninterrupted run', SLOW, async (t) => {
-  const { clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-kill-');
-  // Three edit steps at 112x64: the kill comes after the first step's checkpoint is on the
-  // shared storage, with two steps left.
-  const body = jobBody(clip, 'survives a dead worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 });
-  const id = await submitBody(d, body);
-  const manifest = path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json');
-  await until(() => fs.existsSync(manifest), 240_000, `the first edit checkpoint of job ${id.slice(0, 8)}\n${d.output()}`);
-  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
-  const victim = workers.find((w) => started.test(w.output()))!;
-  const other = workers.find((w) => w !== victim)!;
-  // Its pipeline process (inside a model call) and the watch end with it, at once (Linux: /proc).
-  const children = process.platform === 'linux' ? descendants(victim.child.pid!) : [];
-  if (process.platform === 'linux') assert.ok(children.some((p) => commandLine(p).includes('pipeline_process/entry')), 'the pipeline process runs');
-  await victim.stop('SIGKILL');
+test('take-overs, to the frames of an uninterrupted run: a worker frozen (its pipeline process running on) loses its job, whose pipeline process stops before the other worker takes it, and thawed it leaves the job alone; a worker killed with -9 mid-edit: its pipeline process ends with it and the other worker resumes from the edit checkpoint', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const { clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-takeover-');
+  const name = (w: (typeof workers)[number]) => (w === workers[0] ? 'w1' : 'w2');
+  // Three edit steps at 112x64: each take-over comes after the first step's checkpoint is on
+  // the shared storage, with two steps left. The same job three times: the same frames.
+  const body = jobBody(clip, 'survives its worker', { steps: 3, inversion_steps: 3, seed: 7 });
+  const finished = (j: JobRecord) => j.state === 'succeeded' || j.state === 'failed';
+  /** Submits the job and waits for its first edit checkpoint: the worker running it, the other, and its pipeline process. */
+  const runUntilCheckpoint = async () => {
+    const id = await submitBody(d, body);
+    await until(() => fs.existsSync(path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json')), 240_000, `the first edit checkpoint of job ${id.slice(0, 8)}\n${d.output()}`);
+    const victim = workers.find((w) => new RegExp(`job ${id.slice(0, 8)}: started`).test(w.output()))!;
+    const pipeline = descendants(victim.child.pid!).find((p) => commandLine(p).includes('pipeline_process/entry'));
+    assert.ok(pipeline !== undefined, 'the pipeline process runs');
+    return { id, victim, other: workers.find((w) => w !== victim)!, pipeline };
+  };
+  const retaken = (id: string) => new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
+
+  // 1. The worker process alone is frozen (a stall of its event loop looks the same to Redis).
+  const frozen = await runUntilCheckpoint();
+  process.kill(frozen.victim.child.pid!, 'SIGSTOP');
+  t.after(() => {
+    if (alive(frozen.victim.child.pid!)) process.kill(frozen.victim.child.pid!, 'SIGCONT');
+  });
+  // Its pipeline process hears no more beats and stops by itself, before the other worker takes the job.
+  await until(() => !alive(frozen.pipeline) || retaken(frozen.id).test(frozen.other.output()), 60_000, 'the pipeline process to stop or the job to be taken');
+  assert.equal(alive(frozen.pipeline), false, `the frozen worker's pipeline process still ran when the other worker took the job:\n${frozen.other.output()}`);
+  assert.match(frozen.victim.output(), new RegExp(`pipeline process ${frozen.pipeline}: no word from its parent for ${Math.round((STALL_SECONDS * 1000) / 3)} ms; stopping its run`));
+  const doneFrozen = await reached(d, frozen.id, finished, 'finished on the other worker', 300_000);
+  assert.deepEqual([doneFrozen.state, doneFrozen.worker], ['succeeded', name(frozen.other)], JSON.stringify(doneFrozen.error));
+  assert.match(frozen.other.output(), retaken(frozen.id));
+  const frozenRender = await decodedFrames(doneFrozen.result!.output_path!);
+  const eventsBefore = d.events.length;
+  // Thawed, it finds its job gone and leaves it alone.
+  process.kill(frozen.victim.child.pid!, 'SIGCONT');
+  await until(() => new RegExp(`job ${frozen.id.slice(0, 8)}: stopped here`).test(frozen.victim.output()), 60_000, `the thawed worker to stop its run:\n${frozen.victim.output()}`);
+  assert.doesNotMatch(frozen.victim.output(), new RegExp(`job ${frozen.id.slice(0, 8)}: (succeeded|canceled|internal)`));
+  // The daemon heard nothing more of the job, and its render is the other worker's, intact.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.deepEqual(d.events.slice(eventsBefore).filter((e) => e.type === 'job.state' && e.job.id === frozen.id), []);
+  assert.ok((await decodedFrames(doneFrozen.result!.output_path!)).equals(frozenRender));
+  assert.equal(frozen.victim.child.exitCode, null, 'the thawed worker keeps running');
+
+  // 2. A worker killed with -9 mid-edit: its pipeline process (inside a model call) and the watch end with it, at once.
+  const killed = await runUntilCheckpoint();
+  const children = descendants(killed.victim.child.pid!);
+  await killed.victim.stop('SIGKILL');
   const killedAt = performance.now();
   await until(() => children.every((p) => !alive(p)), 30_000, "the dead worker's children to end");
-  const retaken = new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`);
-  await until(() => retaken.test(other.output()), 300_000, `the other worker to take the job:\n${other.output()}`);
+  await until(() => retaken(killed.id).test(killed.other.output()), 300_000, `the other worker to take the job:\n${killed.other.output()}`);
   t.diagnostic(`the other worker took the job ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (--stall-seconds ${STALL_SECONDS})`);
-  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
-  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
-  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
-  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: (resuming the edit at step [23]/3 from a checkpoint|all 3 edit steps were done earlier)`));
-  const probe = await ffprobeJson(done.result!.output_path!, 'stream=codec_name,nb_frames');
+  const doneKilled = await reached(d, killed.id, finished, 'finished on the other worker', 300_000);
+  assert.equal(doneKilled.state, 'succeeded', JSON.stringify(doneKilled.error));
+  assert.match(killed.other.output(), new RegExp(`job ${killed.id.slice(0, 8)}: extract: reusing 8 frames from an earlier attempt`));
+  assert.match(killed.other.output(), new RegExp(`job ${killed.id.slice(0, 8)}: (resuming the edit at step [23]/3 from a checkpoint|all 3 edit steps were done earlier)`));
+  const probe = await ffprobeJson(doneKilled.result!.output_path!, 'stream=codec_name,nb_frames');
   assert.deepEqual(probe.streams[0], { codec_name: 'h264', nb_frames: '8' });
   // The daemon showed it: running on the victim, back in the queue, running on the other.
-  const victimName = victim === workers[0] ? 'w1' : 'w2';
-  const moves = states(d, id).map((j) => `${j.state}${j.worker ? `@${j.worker}` : ''}`).filter((m, i, all) => m !== all[i - 1]);
-  assert.deepEqual(moves, ['queued', `running@${victimName}`, `queued@${victimName}`, `running@${done.worker}`, `succeeded@${done.worker}`]);
-  assert.notEqual(done.worker, victimName);
+  const moves = states(d, killed.id).map((j) => `${j.state}${j.worker ? `@${j.worker}` : ''}`).filter((m, i, all) => m !== all[i - 1]);
+  assert.deepEqual(moves, ['queued', `running@${name(killed.victim)}`, `queued@${name(killed.victim)}`, `running@${name(killed.other)}`, `succeeded@${name(killed.other)}`]);
 
-  // The same job again, uninterrupted, on the surviving worker: the same frames.
+  // 3. The same job again, uninterrupted, on the surviving worker: the same frames as both take-overs.
   const again = await submitBody(d, body);
-  const uninterrupted = await reached(d, again, (j) => j.state === 'succeeded' || j.state === 'failed', 'the uninterrupted run finished');
+  const uninterrupted = await reached(d, again, finished, 'the uninterrupted run finished');
   assert.equal(uninterrupted.state, 'succeeded', JSON.stringify(uninterrupted.error));
-  assert.doesNotMatch(other.output(), new RegExp(`job ${again.slice(0, 8)}: resuming`));
-  const [resumedFrames, plainFrames] = await Promise.all([decodedFrames(done.result!.output_path!), decodedFrames(uninterrupted.result!.output_path!)]);
-  assert.equal(resumedFrames.length, 1280 * 720 * 3 * 8);
-  assert.ok(resumedFrames.equals(plainFrames), 'the resumed render decodes to the same frames as the uninterrupted one');
+  assert.doesNotMatch(killed.other.output(), new RegExp(`job ${again.slice(0, 8)}: resuming`));
+  const [killedRender, plainRender] = await Promise.all([decodedFrames(doneKilled.result!.output_path!), decodedFrames(uninterrupted.result!.output_path!)]);
+  assert.equal(plainRender.length, 320 * 240 * 3 * 8);
+  assert.ok(frozenRender.equals(plainRender), 'the render taken over from the frozen worker decodes to the frames of the uninterrupted one');
+  assert.ok(killedRender.equals(plainRender), 'the render resumed after the kill decodes to the frames of the uninterrupted one');
 });
 
 /** Every frame of a video decoded to RGB, concatenated. */
@@ -283,13 +353,13 @@ async function decodedFrames(file: string): Promise<Buffer> {
 
 test('Redis killed mid-job and started again on its append-only file: nothing is lost, the daemon\'s state is true again, both jobs finish', SLOW, async (t) => {
   const home = tempDir(t, 'tf-farm-redis-');
-  const redis = await startRedis(undefined, { appendOnly: true });
-  t.after(() => redis.stop());
-  const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
-  const worker = await startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']);
-  t.after(() => worker.stop('SIGKILL'));
+  await freshRedis();
+  const clip = await smallClip(path.join(home, 'clip.mp4'));
+  const [d, worker] = await Promise.all([
+    serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]),
+    startWorker(path.join(home, 'w1'), ['--queue', redis.url, '--output', path.join(home, 'renders'), '--work', path.join(home, 'work'), '--name', 'w1']),
+  ]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), worker.stop('SIGKILL')]));
   const running = await submitBody(d, jobBody(clip, 'runs through a Redis restart', { steps: 3, inversion_steps: 3 }));
   const waiting = await submit(d, clip, 'waits through a Redis restart');
   await until(() => d.events.some((e) => e.type === 'job.progress' && e.job_id === running && e.stage === 'invert'), 240_000, 'the first job to run');
@@ -317,16 +387,14 @@ test('Redis killed mid-job and started again on its append-only file: nothing is
 
 test('a worker killed with -9 while encoding, its parent-death watch failing too: started again, it kills the ffmpeg it left running and finishes the job', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const home = tempDir(t, 'tf-farm-orphans-');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
+  await freshRedis();
+  // 1280x720: the encode lasts long enough to be caught writing.
   const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 1280, height: 720, rate: '10', frames: 8 });
-  const d = await serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]);
-  t.after(() => d.stop('SIGKILL'));
   const renders = path.join(home, 'renders');
   const workerHome = path.join(home, 'w1');
   const workerArgs = ['--queue', redis.url, '--output', renders, '--work', path.join(home, 'work'), '--name', 'w1', '--stall-seconds', String(STALL_SECONDS)];
-  const first = await startWorker(workerHome, workerArgs);
-  t.after(() => first.stop('SIGKILL'));
+  const [d, first] = await Promise.all([serveDaemon(path.join(home, 'editor'), ['--queue', redis.url]), startWorker(workerHome, workerArgs)]);
+  t.after(() => Promise.all([d.stop('SIGKILL'), first.stop('SIGKILL')]));
   const id = await submit(d, clip, 'a worker killed while encoding');
   await until(() => fs.existsSync(renders) && fs.readdirSync(renders).some((f) => f.endsWith('.partial')), 240_000, `the encoder writing\n${first.output()}`);
   const orphans = processesNaming(renders);
@@ -356,44 +424,4 @@ test('a worker killed with -9 while encoding, its parent-death watch failing too
   const twin = await tokenflow(['worker', ...workerArgs], daemonEnv(workerHome));
   assert.equal(twin.code, 1);
   assert.match(twin.stderr, new RegExp(`a worker named "w1" is already running with this data folder \\(pid ${again.child.pid}\\)`));
-});
-
-test('a worker frozen past --stall-seconds loses its job to the other worker; thawed, it stops its run and leaves the finished job and its render alone', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
-  const { home, clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-frozen-');
-  const id = await submitBody(d, jobBody(clip, 'outlives a frozen worker', { steps: 3, inversion_steps: 3, short_side: 64, seed: 7 }));
-  await until(() => fs.existsSync(path.join(work, id, 'cache', 'edit-checkpoint', 'manifest.json')), 240_000, 'the first edit checkpoint');
-  const started = new RegExp(`job ${id.slice(0, 8)}: started`);
-  const victim = workers.find((w) => started.test(w.output()))!;
-  const other = workers.find((w) => w !== victim)!;
-  const victimName = victim === workers[0] ? 'w1' : 'w2';
-  // The worker and its children (each in its own process group) stop as one, as in a long stall.
-  const childrenDir = path.join(home, victimName, 'data', 'workers', victimName, 'children');
-  const groups = fs.readdirSync(childrenDir).map((f) => (JSON.parse(fs.readFileSync(path.join(childrenDir, f), 'utf8')) as { pid: number }).pid);
-  const signalAll = (signal: NodeJS.Signals) => {
-    for (const target of [victim.child.pid!, ...groups.map((pgid) => -pgid)]) {
-      try {
-        process.kill(target, signal);
-      } catch {
-        // it has exited (a child that ended, or the worker after the test)
-      }
-    }
-  };
-  signalAll('SIGSTOP');
-  t.after(() => signalAll('SIGCONT'));
-  const done = await reached(d, id, (j) => j.state === 'succeeded' || j.state === 'failed', 'finished on the other worker', 300_000);
-  assert.deepEqual([done.state, done.worker], ['succeeded', victim === workers[0] ? 'w2' : 'w1'], JSON.stringify(done.error));
-  assert.match(other.output(), new RegExp(`job ${id.slice(0, 8)}: started \\(attempt 2\\)`));
-  const render = done.result!.output_path!;
-  const frames = await decodedFrames(render);
-  const eventsBefore = d.events.length;
-
-  signalAll('SIGCONT');
-  await until(() => new RegExp(`job ${id.slice(0, 8)}: stopped here`).test(victim.output()), 60_000, `the thawed worker to stop its run:\n${victim.output()}`);
-  assert.match(victim.output(), new RegExp(`job ${id.slice(0, 8)}: its lock in Redis expired; stopping it here`));
-  assert.doesNotMatch(victim.output(), new RegExp(`job ${id.slice(0, 8)}: (succeeded|canceled|internal)`));
-  // The daemon heard nothing more of the job, and its render is the other worker's, intact.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  assert.deepEqual(d.events.slice(eventsBefore).filter((e) => e.type === 'job.state' && e.job.id === id), []);
-  assert.ok((await decodedFrames(render)).equals(frames));
-  assert.equal(victim.child.exitCode, null, 'the thawed worker keeps running');
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PIPELINE_MODULE, PipelineHost, type PipelineHostOptions } from '../../companion/pipeline_process/host.ts';
+import { DEFAULT_PIPELINE_MODULE, ParentSilentError, PipelineHost, type PipelineHostOptions } from '../../companion/pipeline_process/host.ts';
 import { PipelineError, type PipelineHooks, type PipelineInput, type PipelineProgress } from '../../companion/pipeline/interface.ts';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
@@ -128,6 +128,43 @@ test('a crashing pipeline process and a failing pipeline become coded PipelineEr
   await assert.rejects(runPipelineInProcess(pipeline('mode=fail&delay=1'), input(tempDir(t)), recorder().hooks), {
     name: 'PipelineError', code: 'pipeline_failed', message: 'test pipeline failure',
   });
+});
+
+test('with silenceLimitMs, a run whose parent falls silent (its event loop blocked) stops before writing more; the process is replaced', async (t) => {
+  const dir = tempDir(t);
+  const host = new PipelineHost(pipeline('delay=20&steps=50'), { silenceLimitMs: 300 });
+  t.after(() => host.close());
+  const r = recorder();
+  const hooks = {
+    ...r.hooks,
+    onProgress: (progress: PipelineProgress) => {
+      r.hooks.onProgress(progress);
+      // Frozen for four times the limit, while the run goes on in its process.
+      if (progress.stage === 'invert' && progress.done === 2) {
+        const end = performance.now() + 1200;
+        while (performance.now() < end);
+      }
+    },
+  };
+  await assert.rejects(host.run(input(dir), hooks), (e: unknown) => {
+    assert.ok(e instanceof ParentSilentError, String(e));
+    assert.equal(e.code, 'pipeline_failed');
+    assert.match(e.message, /no word from this process for 0\.3 s/);
+    return true;
+  });
+  // It stopped in the edit steps: the decode's frames were never written.
+  assert.equal(fs.existsSync(path.join(dir, 'work', 'edited.rgb')), false);
+  assert.ok(!r.progress.includes('edit 50/50'), r.progress.join(', '));
+  // A parent that beats keeps the next run going, on a fresh process.
+  await host.run(input(dir), recorder().hooks);
+  assert.equal(fs.existsSync(path.join(dir, 'work', 'edited.rgb')), true);
+});
+
+test('with silenceLimitMs, model calls that block the run process longer than the limit do not stop it while its parent beats', async (t) => {
+  const dir = tempDir(t);
+  const r = recorder();
+  await runPipelineInProcess(pipeline('mode=busy&delay=400&steps=2'), input(dir, 1), r.hooks, { silenceLimitMs: 150 });
+  assert.deepEqual(r.progress, ['invert 1/2', 'invert 2/2', 'edit 1/2', 'edit 2/2', 'decode 1/1']);
 });
 
 test('the product pipeline module is the TokenFlow pipeline: without a model it fails with model_not_found (no fake edit)', async (t) => {

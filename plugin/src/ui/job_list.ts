@@ -5,6 +5,7 @@ import { ticksToSeconds } from '../../../shared/ticks.ts';
 import type { JobView, PanelModel } from '../app/model.ts';
 import { h, replaceChildren, setText, setVisible } from './dom.ts';
 import { baseName, formatEta, percent, stageLabel, stateLabel } from './format.ts';
+import { queuedTexts } from './queue_position.ts';
 
 class JobCard {
   readonly el: HTMLElement;
@@ -62,7 +63,8 @@ class JobCard {
     }
   }
 
-  update(view: JobView, queuePosition: number | undefined): void {
+  /** `queuedText`: a queued job's place in the queue (queue_position.ts). */
+  update(view: JobView, queuedText: string | undefined): void {
     const { record } = view;
     const active = isActiveState(record.state);
     this.el.setAttribute('data-state', record.state);
@@ -79,7 +81,7 @@ class JobCard {
     setVisible(this.progress, active);
     this.bar.style.width = percent(progress?.overall ?? record.progress.overall);
     let progressText = '';
-    if (record.state === 'queued') progressText = queuePosition ? `Waiting in the queue (${queuePosition} ahead)` : 'Starting…';
+    if (record.state === 'queued') progressText = queuedText ?? 'Starting…';
     else if (record.state === 'running') {
       const stage = progress?.stage ?? record.stage;
       const step = progress && progress.total > 0 ? ` · ${progress.done}/${progress.total}` : '';
@@ -164,8 +166,8 @@ export class JobList {
   update(): void {
     const views = this.model.jobs();
     const running = views.filter((v) => v.record.state === 'running').length;
-    const queuedViews = views.filter((v) => v.record.state === 'queued').sort((a, b) => a.record.created_at.localeCompare(b.record.created_at));
-    setText(this.header, `Jobs${running + queuedViews.length > 0 ? ` · ${running} running, ${queuedViews.length} queued` : ''}`);
+    const queued = queuedTexts(views, this.model.health?.workers !== undefined);
+    setText(this.header, `Jobs${running + queued.size > 0 ? ` · ${running} running, ${queued.size} queued` : ''}`);
     setVisible(this.empty, views.length === 0);
     const seen = new Set<string>();
     let previous: Element | null = null;
@@ -176,8 +178,7 @@ export class JobList {
         card = new JobCard(view.record.id, this.model);
         this.cards.set(view.record.id, card);
       }
-      const ahead = queuedViews.indexOf(view);
-      card.update(view, ahead >= 0 ? ahead + running : undefined);
+      card.update(view, queued.get(view.record.id));
       const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
       if (expected !== card.el) this.list.insertBefore(card.el, expected);
       previous = card.el;

@@ -1,7 +1,7 @@
 // Test double for the TokenFlow pipeline (runs in the pipeline worker like the real one):
 // "edits" by inverting colours, with a delay per step, honouring abort between steps.
 // Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>
-//   busy:  each step spins the CPU instead of sleeping (heavy compute)
+//   busy:  each step spins the CPU instead of sleeping (heavy compute, as a model call)
 //   hang:  ignores abort (to test the host's grace-period terminate)
 //   crash: the worker dies mid-edit
 //   fail:  rejects with a PipelineError('pipeline_failed')
@@ -21,6 +21,8 @@ let runs = 0;
 async function step(hooks: PipelineHooks): Promise<void> {
   if (mode !== 'hang' && hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
   if (mode === 'busy') {
+    // As onnxruntime-node's session.run: a turn of the event loop, then compute that blocks it.
+    await new Promise((resolve) => setImmediate(resolve));
     const end = performance.now() + delay;
     while (performance.now() < end);
   } else {

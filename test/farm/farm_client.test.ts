@@ -1,0 +1,107 @@
+// The daemon's side of the studio farm against a real redis-server, with the worker's side
+// played by a BullMQ worker in this process that writes what `tokenflow worker` writes (its log
+// rows, log events and latest preview, protocol.ts): what a daemon that was down while a job
+// ran finds when it attaches again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { FarmClient } from '../../companion/farm/farm_client.ts';
+import { previewKey, QUEUE_NAME, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
+import { parseQueueUrl } from '../../companion/farm/queue_url.ts';
+import type { RunJobContext, RunnerEvents } from '../../companion/jobs/runner.ts';
+import { StopReason } from '../../companion/jobs/stop_reason.ts';
+import { encodePngRgb } from '../../companion/util/png.ts';
+import type { JobRecord, JobResult } from '../../shared/jobs.ts';
+import { sampleRecord } from '../jobs/helpers.ts';
+import { startRedis } from '../helpers/redis_server.ts';
+import { until } from '../helpers/served_daemon.ts';
+
+const RESULT: JobResult = {
+  output_path: '/renders/clip.mov', preview_paths: [], frame_count: 8, width: 320, height: 240,
+  frame_rate: '10/1', fps: 10, duration_s: 0.8, codec: 'h264', has_audio: false,
+};
+
+/** What the job service hears from an attempt: its log lines and the frames of its previews. */
+function recording(job: JobRecord, controller: AbortController) {
+  const logs: string[] = [];
+  const previews: number[] = [];
+  const ignore = () => {};
+  const events: RunnerEvents = {
+    stageStart: ignore, progress: ignore, stageEnd: ignore, stageSkipped: ignore, taken: ignore, requeued: ignore,
+    preview: (p) => previews.push(p.index),
+    log: (_level, message) => logs.push(message),
+  };
+  // The executor reads only the job, its signal and its events.
+  const ctx = { job, signal: controller.signal, events } as unknown as RunJobContext;
+  return { ctx, logs, previews, workerLogs: () => logs.filter((l) => l.startsWith('[worker] ')) };
+}
+
+test('a daemon that attaches again to a running farm job gets the log lines of the time it was down, each once, and the latest preview', async (t) => {
+  const server = await startRedis();
+  // Closed last first: a client whose server went away would retry for ever.
+  const closers: (() => unknown)[] = [() => server.stop()];
+  t.after(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const connection = parseQueueUrl(server.url);
+  const daemonLog: string[] = [];
+  const log = (_level: string, message: string) => daemonLog.push(message);
+
+  // The worker's side: takes the job, then writes as the test says, until it is told to finish.
+  let taken: Job<FarmJobData, JobResult> | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async (job) => {
+    taken = job;
+    await finished;
+    return RESULT;
+  }, { connection: connection.options });
+  closers.push(() => {
+    finish();
+    return worker.close();
+  });
+  const line = async (message: string, n: number) => {
+    assert.equal(await taken!.log(JSON.stringify({ level: 'info', message })), n);
+    await taken!.updateProgress({ t: 'log', level: 'info', message, n } satisfies FarmEvent);
+  };
+
+  const record = sampleRecord();
+  const firstStop = new AbortController();
+  const first = recording(record, firstStop);
+  const firstClient = await FarmClient.open(connection, 'tiny-sd15', log);
+  const firstRun = firstClient.execute(first.ctx);
+  await until(() => taken !== undefined, 30_000, 'the worker to take the job');
+  await line('line 1', 1);
+  await line('line 2', 2);
+  await until(() => first.workerLogs().length === 2, 30_000, 'the first daemon to relay two lines');
+  // The daemon stops: the job stays on the farm.
+  firstStop.abort(new StopReason('shutdown', 'the daemon is stopping'));
+  await assert.rejects(firstRun, { name: 'AbortError' });
+  await firstClient.close();
+
+  // Meanwhile the worker logs on and sends a preview.
+  await line('line 3', 3);
+  await line('line 4', 4);
+  const image = encodePngRgb(new Uint8Array(4 * 2 * 3).fill(200), 4, 2);
+  const preview: FarmEvent = { t: 'preview', index: 5, mime: 'image/png', data: Buffer.from(image).toString('base64'), width: 4, height: 2 };
+  const redis = new Redis(server.url);
+  closers.push(() => redis.disconnect());
+  await redis.set(previewKey(record.id), JSON.stringify(preview));
+
+  const second = recording(record, new AbortController());
+  const secondClient = await FarmClient.open(connection, 'tiny-sd15', log);
+  closers.push(() => secondClient.close());
+  const secondRun = secondClient.execute(second.ctx);
+  await until(() => second.workerLogs().length === 2 && second.previews.length === 1, 30_000, 'the restarted daemon to catch up');
+  assert.deepEqual(second.logs, ["attached to the farm's job (active)", '[worker] line 3', '[worker] line 4']);
+  assert.deepEqual(second.previews, [5]);
+  // A line's event that comes again (it was written before the daemon caught up) is not repeated; the next one comes.
+  await taken!.updateProgress({ t: 'log', level: 'info', message: 'line 4', n: 4 } satisfies FarmEvent);
+  await line('line 5', 5);
+  await until(() => second.workerLogs().length === 3, 30_000, 'the next line');
+  finish();
+  assert.deepEqual(await secondRun, RESULT);
+  assert.deepEqual(first.workerLogs(), ['[worker] line 1', '[worker] line 2']);
+  assert.deepEqual(second.workerLogs(), ['[worker] line 3', '[worker] line 4', '[worker] line 5']);
+});
