@@ -1,7 +1,7 @@
 // Pipeline test double for the panel tests (runs in the daemon's pipeline worker): "edits"
 // each frame by tinting it towards a colour, streams every keyframe as a preview, reports
 // invert/edit/decode progress with a delay per step, and honours abort between steps.
-// Query of the module URL: ?delay=<ms per step>&steps=<n>
+// Query of the module URL: ?delay=<ms per step>&steps=<n>[&hold=<word>]
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,11 +11,30 @@ import { encodePngRgb } from '../../../companion/util/png.ts';
 const params = new URL(import.meta.url).searchParams;
 const delay = Number(params.get('delay') ?? 5);
 const steps = Number(params.get('steps') ?? 4);
+/** A job whose prompt has this word stops after HOLD_AFTER_EDIT_STEP until it is canceled. */
+const hold = params.get('hold');
+/** Where a held job stops: a state the e2e screenshots show the same on every run. */
+const HOLD_AFTER_EDIT_STEP = 2;
+/**
+ * The daemon drops a progress tick that comes within 100 ms of the one before
+ * (PROGRESS_INTERVAL_MS, companion/jobs/active_job.ts): a held job reports its step once more
+ * after this pause, so the panel surely sees where it stopped.
+ */
+const HOLD_REPEAT_MS = 300;
 
-async function step(hooks: PipelineHooks): Promise<void> {
+async function step(hooks: PipelineHooks, ms = delay): Promise<void> {
   if (hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
-  await sleep(delay);
+  await sleep(ms);
   if (hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
+}
+
+/** Waits until the job is canceled. */
+function heldUntilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const abort = () => reject(new DOMException('aborted', 'AbortError'));
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** Warm orange wash over the frame: visibly "edited" in screenshots. */
@@ -39,6 +58,7 @@ export function createPipeline(): Pipeline {
       const outputIndices = input.previewOnly ? keyframes : Array.from({ length: frames.count }, (_, i) => i);
       const source = fs.readFileSync(frames.path);
       const frameAt = (k: number) => tint(source.subarray(k * frameBytes, (k + 1) * frameBytes));
+      const held = hold !== null && input.settings.prompt.includes(hold);
       for (let i = 1; i <= steps; i++) {
         await step(hooks);
         hooks.onProgress({ stage: 'invert', done: i, total: steps });
@@ -48,6 +68,11 @@ export function createPipeline(): Pipeline {
         const k = keyframes[(i - 1) % keyframes.length];
         hooks.onPreview({ index: k, mime: 'image/png', data: encodePngRgb(frameAt(k), frames.width, frames.height), width: frames.width, height: frames.height });
         hooks.onProgress({ stage: 'edit', done: i, total: steps });
+        if (held && i === HOLD_AFTER_EDIT_STEP) {
+          await step(hooks, HOLD_REPEAT_MS);
+          hooks.onProgress({ stage: 'edit', done: i, total: steps });
+          await heldUntilAborted(hooks.signal);
+        }
       }
       const out = path.join(input.workDir, 'edited.rgb');
       const fd = fs.openSync(out, 'w');
