@@ -11,16 +11,16 @@ import { encodePngRgb } from '../../../companion/util/png.ts';
 const params = new URL(import.meta.url).searchParams;
 const delay = Number(params.get('delay') ?? 5);
 const steps = Number(params.get('steps') ?? 4);
-/** A job whose prompt has this word stops after HOLD_AFTER_EDIT_STEP until it is canceled. */
+/** A job whose prompt has this word stops after edit step HOLD_AFTER_EDIT_STEP until it is canceled. */
 const hold = params.get('hold');
 /** Where a held job stops: a state the e2e screenshots show the same on every run. */
 const HOLD_AFTER_EDIT_STEP = 2;
 /**
  * The daemon drops a progress tick that comes within 100 ms of the one before
- * (PROGRESS_INTERVAL_MS, companion/jobs/active_job.ts): a held job reports its step once more
- * after this pause, so the panel surely sees where it stopped.
+ * (PROGRESS_INTERVAL_MS, companion/jobs/active_job.ts): the step a held job stops after takes
+ * this long, so that its tick, the last one, is surely sent.
  */
-const HOLD_REPEAT_MS = 300;
+const HOLD_STEP_MS = 400;
 
 async function step(hooks: PipelineHooks, ms = delay): Promise<void> {
   if (hooks.signal.aborted) throw new DOMException('aborted', 'AbortError');
@@ -35,6 +35,12 @@ function heldUntilAborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) abort();
     else signal.addEventListener('abort', abort, { once: true });
   });
+}
+
+/** Edit step i: a held job stops before the step after HOLD_AFTER_EDIT_STEP. */
+async function editStep(hooks: PipelineHooks, i: number, held: boolean): Promise<void> {
+  if (held && i === HOLD_AFTER_EDIT_STEP + 1) await heldUntilAborted(hooks.signal);
+  await step(hooks, held && i === HOLD_AFTER_EDIT_STEP ? HOLD_STEP_MS : delay);
 }
 
 /** Warm orange wash over the frame: visibly "edited" in screenshots. */
@@ -64,15 +70,10 @@ export function createPipeline(): Pipeline {
         hooks.onProgress({ stage: 'invert', done: i, total: steps });
       }
       for (let i = 1; i <= steps; i++) {
-        await step(hooks);
+        await editStep(hooks, i, held);
         const k = keyframes[(i - 1) % keyframes.length];
         hooks.onPreview({ index: k, mime: 'image/png', data: encodePngRgb(frameAt(k), frames.width, frames.height), width: frames.width, height: frames.height });
         hooks.onProgress({ stage: 'edit', done: i, total: steps });
-        if (held && i === HOLD_AFTER_EDIT_STEP) {
-          await step(hooks, HOLD_REPEAT_MS);
-          hooks.onProgress({ stage: 'edit', done: i, total: steps });
-          await heldUntilAborted(hooks.signal);
-        }
       }
       const out = path.join(input.workDir, 'edited.rgb');
       const fd = fs.openSync(out, 'w');
