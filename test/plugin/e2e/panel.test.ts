@@ -118,6 +118,14 @@ async function panelOriginForPairing(context: BrowserContext, pageOrigin: string
 }
 
 const shot = (page: Page, name: string, masks?: ScreenMask[]) => screenshot(page, path.join(ARTIFACTS, `${name}.png`), masks);
+/** Waits for a condition of the test's own side (the daemon's log), up to 30 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 50) {
+    if (waited > 30_000) throw new Error(`waited 30 s for ${what}`);
+    await sleep(50);
+  }
+}
+
 const byTest = (id: string) => `[data-testid="${id}"]`;
 const jobCard = (page: Page, prompt: string) => page.locator(byTest('job'), { has: page.locator(byTest('job-prompt'), { hasText: prompt }) });
 
@@ -352,7 +360,7 @@ test('first run from nothing: checklist → pair → download the model from the
   await page.waitForSelector(`${byTest('check-model')}[data-state="busy"]`);
   await page.waitForFunction(() => /^[\d.]+ MB of [\d.]+ MB/.test(document.querySelector('[data-testid="check-model-detail"]')?.textContent ?? ''));
   // Shot while the download waits to retry (the panel stands still), its figures masked.
-  while (!daemon.logs.some((line) => /retry 1 in 60\.0 s/.test(line))) await sleep(50);
+  await until(() => daemon.logs.some((line) => /; retry 1 in /.test(line)), 'the daemon logs the download\'s retry');
   await snap(page, '04-downloading', [
     { reason: "bytes, rate and time left are sampled on the daemon's real clock", locator: page.locator(byTest('check-model-detail')) },
     { reason: 'the bar follows those bytes', locator: page.locator(byTest('model-progress')) },
