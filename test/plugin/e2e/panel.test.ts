@@ -287,6 +287,8 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
   assert.equal(await page.inputValue(byTest('prompt')), 'a bear walking on a beach');
   assert.equal(await page.inputValue(byTest('preset')), 'watercolor');
+  // The jobs come from the daemon's list after the reload, a moment after it connected.
+  await page.locator(byTest('job')).nth(2).waitFor();
   assert.equal(await page.locator(byTest('job')).count(), 3, 'jobs resynchronised from the daemon');
 
   // 8. Another panel pointed at a port where nothing listens: "not running".

@@ -6,7 +6,8 @@
 // after the other, and compares every screenshot both write (test/artifacts/panel/ and
 // test/artifacts/first-run/). A worktree made here gets this tree's node_modules as a link and,
 // when REF predates the screenshots' fixed inputs (test/plugin/e2e/screens.ts), the same
-// harness changes applied uncommitted (HARNESS_PATHS, as committed since screens.ts came in).
+// harness changes applied uncommitted (HARNESS_PATHS, as committed since screens.ts came in;
+// on every run, over the worktree's committed harness files).
 // Writes report.md, report.json, both trees' screenshots and a diff picture per differing
 // screenshot to the output folder. Exit status: 0 all identical, 1 some differ or a test failed.
 import { spawnSync } from 'node:child_process';
@@ -54,8 +55,18 @@ async function baseTree(ref: string, dir: string): Promise<string> {
   } else if (git(dir, ['rev-parse', 'HEAD']) !== commit) {
     throw new Error(`${dir} is not a checkout of ${ref} (${commit}); remove it or pass another --worktree`);
   }
-  if (!existsSync(path.join(dir, HARNESS_MARKER))) applyHarness(dir);
+  if (spawnSync('git', ['cat-file', '-e', `${commit}:${HARNESS_MARKER}`], { cwd: REPO }).status !== 0) {
+    restoreHarness(dir);
+    applyHarness(dir);
+  }
   return dir;
+}
+
+/** The harness files at `dir` as committed there (an earlier run's applied changes undone). */
+function restoreHarness(dir: string): void {
+  git(dir, ['reset', '-q', '--', ...HARNESS_PATHS]);
+  git(dir, ['checkout', '--', ...HARNESS_PATHS]);
+  git(dir, ['clean', '-fdq', '--', ...HARNESS_PATHS]);
 }
 
 /** Applies this tree's harness changes since HARNESS_MARKER was added to the tree at `dir`, uncommitted. */
