@@ -9,7 +9,8 @@
 // harness changes applied uncommitted (HARNESS_PATHS, as committed since screens.ts came in;
 // on every run, over the worktree's committed harness files).
 // Writes report.md, report.json, both trees' screenshots and a diff picture per differing
-// screenshot to the output folder. Exit status: 0 all identical, 1 some differ or a test failed.
+// screenshot to the output folder. Exit status: 0 all identical, 1 some differ or a test failed,
+// 2 no --base.
 import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, realpathSync } from 'node:fs';
 import os from 'node:os';
