@@ -16,6 +16,10 @@ export interface PanelDaemonOptions {
   /** Pipeline double: ms per step and steps per stage. */
   delayMs?: number;
   steps?: number;
+  /** A job whose prompt has this word stops after its second edit step until canceled. */
+  hold?: string;
+  /** Port to listen on (default: any free one). */
+  port?: number;
   /** Browser Origins the daemon accepts (the E2E page's); the product default allows none. */
   allowedOrigins?: string[];
   /** File name of the generated clip (default clip.mp4). */
@@ -63,7 +67,8 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
   const folders = resolveFolders({ TOKENFLOW_HOME: home });
   const token = await loadOrCreateToken(folders.configDir);
   const clip = await makeClip(path.join(home, options.clipName ?? 'clip.mp4'), { width: 64, height: 48, rate: String(CLIP_FPS), frames: CLIP_FRAMES });
-  const pipelineModule = new URL(`./doubles/panel_pipeline.ts?delay=${options.delayMs ?? 5}&steps=${options.steps ?? 4}`, import.meta.url);
+  const query = new URLSearchParams({ delay: String(options.delayMs ?? 5), steps: String(options.steps ?? 4), ...(options.hold === undefined ? {} : { hold: options.hold }) });
+  const pipelineModule = new URL(`./doubles/panel_pipeline.ts?${query}`, import.meta.url);
 
   const logs: string[] = [];
   const log = (_level: string, message: string) => logs.push(message);
@@ -98,7 +103,7 @@ export async function startPanelDaemon(t: TestContext, options: PanelDaemonOptio
     return { jobs, daemon, modelPulls };
   };
 
-  let running: { jobs: JobService; daemon: Daemon; modelPulls?: ModelPullService } | undefined = await launch(0);
+  let running: { jobs: JobService; daemon: Daemon; modelPulls?: ModelPullService } | undefined = await launch(options.port ?? 0);
   const port = running.daemon.port;
   const handle: PanelDaemon = {
     url: running.daemon.url,

@@ -2,7 +2,9 @@
 // premierepro + fake uxp), talking to a REAL daemon on loopback whose pipeline is a test
 // double. Pair, read the selection, pick a preset, render, watch progress, cancel one job,
 // finish another, check the fake project's timeline; lose and regain the daemon.
-// Screenshots of the main states go to test/artifacts/panel/ (gitignored) to be looked at.
+// Screenshots of the main states go to test/artifacts/panel/ and test/artifacts/first-run/
+// (gitignored) to be looked at; what they show is fixed by ./screens.ts, so that two trees'
+// screenshots compare pixel by pixel (test/plugin/screens/compare.ts).
 //
 // The page is served from a loopback HTTP server, so it has a web Origin; the daemon accepts
 // it only because this test lists it in `allowedOrigins` (the product default accepts none).
@@ -13,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -22,6 +25,7 @@ import { SETTINGS_KEY } from '../../../plugin/src/app/settings.ts';
 import { CLIP_FPS, startPanelDaemon } from '../daemon_harness.ts';
 import type { E2EConfig } from './host_page.ts';
 import { FakeHub, readModelFiles } from '../../helpers/fake_hub.ts';
+import { fixedFreeSpace, fixedPairingExpiry, SCREEN_LOCALE, screenPort, screenshot, type ScreenMask } from './screens.ts';
 import { RECOMMENDED_MODEL } from '../../../plugin/src/app/setup.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -107,11 +111,21 @@ async function panelOriginForPairing(context: BrowserContext, pageOrigin: string
       headers: { Origin: 'uxp://com.tokenflow.premiere', ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ?? undefined,
     });
-    await route.fulfill({ status: answer.status, headers: { ...cors, 'Content-Type': 'application/json' }, body: await answer.text() });
+    const text = await answer.text();
+    const started = request.method() === 'POST' && new URL(request.url()).pathname === '/v1/pair' && answer.ok;
+    await route.fulfill({ status: answer.status, headers: { ...cors, 'Content-Type': 'application/json' }, body: started ? fixedPairingExpiry(text) : text });
   });
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string, masks?: ScreenMask[]) => screenshot(page, path.join(ARTIFACTS, `${name}.png`), masks);
+/** Waits for a condition of the test's own side (the daemon's log), up to 30 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 50) {
+    if (waited > 30_000) throw new Error(`waited 30 s for ${what}`);
+    await sleep(50);
+  }
+}
+
 const byTest = (id: string) => `[data-testid="${id}"]`;
 const jobCard = (page: Page, prompt: string) => page.locator(byTest('job'), { has: page.locator(byTest('job-prompt'), { hasText: prompt }) });
 
@@ -121,7 +135,8 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   t.after(() => fs.rm(pageDir, { recursive: true, force: true }));
   await buildPage(pageDir);
   const origin = await serveStatic(t, pageDir);
-  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 150, steps: 6, clipName: 'beach_walk.mp4' });
+  // The first render (a fox) stops at its second edit step until it is canceled.
+  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 150, steps: 6, clipName: 'beach_walk.mp4', hold: 'fox' });
   const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES, ports: [daemon.port], platform: 'linux' };
 
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
@@ -131,6 +146,7 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport: { width: 340, height: 900 },
+    ...SCREEN_LOCALE,
   });
   t.after(() => context.close());
   const page = await openPanel(context, origin, config, daemon.port);
@@ -202,10 +218,11 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await page.click(byTest('render'));
   const second = jobCard(page, 'a bear walking on a beach');
   await second.waitFor();
-  await first.locator(`${byTest('job-previews')} img`).first().waitFor({ timeout: 30_000 });
+  await first.locator(`${byTest('job-progress')}:has-text("Editing keyframes · 2/6")`).waitFor({ timeout: 30_000 });
   await page.waitForSelector(`${byTest('job')}[data-state="queued"]`);
-  assert.match((await first.locator(byTest('job-progress')).textContent()) ?? '', /^(Inverting the frames|Editing keyframes|Decoding frames|Extracting frames|Reading the clip)( · \d+\/\d+)?/);
-  await shot(page, '04-rendering-and-queued');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job"][data-state="running"] [data-testid="job-previews"] img').length === 2);
+  assert.match((await first.locator(byTest('job-progress')).textContent()) ?? '', /^Editing keyframes · 2\/6 · about \d+ (s|min) left$/);
+  await shot(page, '04-rendering-and-queued', [{ reason: "the time left is the daemon's measure of its real clock", locator: first.locator(byTest('job-progress')) }]);
   await first.locator(byTest('job-cancel')).click();
   await page.waitForSelector(`${byTest('job')}[data-state="canceled"]`);
   await second.locator(`${byTest('job-message')}:has-text("Placed on V2 above the clip")`).waitFor({ timeout: 60_000 });
@@ -270,13 +287,12 @@ test('panel in Chromium with a real daemon: pair, select, render, cancel, place'
   await page.waitForSelector(`${byTest('connection')}[data-state="connected"]`);
   assert.equal(await page.inputValue(byTest('prompt')), 'a bear walking on a beach');
   assert.equal(await page.inputValue(byTest('preset')), 'watercolor');
+  // The jobs come from the daemon's list after the reload, a moment after it connected.
+  await page.locator(byTest('job')).nth(2).waitFor();
   assert.equal(await page.locator(byTest('job')).count(), 3, 'jobs resynchronised from the daemon');
 
   // 8. Another panel pointed at a port where nothing listens: "not running".
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const deadPort = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const deadPort = await screenPort(1);
   // Its manifest allows only that port, and it runs on macOS: the loopback advice is shown.
   const other = await context.newPage();
   await other.addInitScript((config) => ((globalThis as any).__TOKENFLOW_E2E__ = config), { ...config, ports: [deadPort], platform: 'darwin' });
@@ -300,14 +316,15 @@ test('first run from nothing: checklist → pair → download the model from the
   const hub = await FakeHub.start();
   t.after(() => hub.close());
   hub.addRepo(RECOMMENDED_MODEL.id, readModelFiles('test/fixtures/tiny-sd15'));
-  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 20, steps: 2, hubEndpoint: hub.endpoint, retryDelayMs: 60_000 });
+  const daemon = await startPanelDaemon(t, { allowedOrigins: [origin], delayMs: 20, steps: 2, hubEndpoint: hub.endpoint, retryDelayMs: 60_000, port: await screenPort(0) });
   const config: E2EConfig = { clip: daemon.clip, outputDir: daemon.outputDir, fps: CLIP_FPS, frames: FRAMES, ports: [daemon.port], platform: 'linux' };
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'tf-chromium-'));
   t.after(() => fs.rm(userDataDir, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 340, height: 800 } });
+  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 340, height: 800 }, ...SCREEN_LOCALE });
   t.after(() => context.close());
   await panelOriginForPairing(context, origin);
-  const snap = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  await fixedFreeSpace(context);
+  const snap = (page: Page, name: string, masks?: ScreenMask[]) => screenshot(page, path.join(shots, `${name}.png`), masks);
 
   // 1. The companion is not running yet: the panel points at a port where nothing listens.
   await daemon.stop();
@@ -344,7 +361,12 @@ test('first run from nothing: checklist → pair → download the model from the
   await page.click(byTest('model-download'));
   await page.waitForSelector(`${byTest('check-model')}[data-state="busy"]`);
   await page.waitForFunction(() => /^[\d.]+ MB of [\d.]+ MB/.test(document.querySelector('[data-testid="check-model-detail"]')?.textContent ?? ''));
-  await snap(page, '04-downloading');
+  // Shot while the download waits to retry (the panel stands still), its figures masked.
+  await until(() => daemon.logs.some((line) => /; retry 1 in /.test(line)), 'the daemon logs the download\'s retry');
+  await snap(page, '04-downloading', [
+    { reason: "bytes, rate and time left are sampled on the daemon's real clock", locator: page.locator(byTest('check-model-detail')) },
+    { reason: 'the bar follows those bytes', locator: page.locator(byTest('model-progress')) },
+  ]);
   await page.click(byTest('model-cancel'));
   await page.waitForSelector(`${byTest('check-model')}[data-state="todo"]`);
   assert.match((await page.textContent(byTest('check-model-detail'))) ?? '', /Download canceled; it resumes where it stopped/);
