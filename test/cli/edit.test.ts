@@ -45,30 +45,33 @@ test('tokenflow edit: a range of a clip, output beside the source, same size, ra
   assert.match(again.stderr, /inversion: reusing the cached latents/);
   assert.match(again.stderr, /inversion from the cache/);
 
-  // Settings that cannot work: nothing is written.
-  const bad = await tokenflow(['edit', clip, '--prompt', 'x', ...common, '--inversion-steps', '3', '-o', path.join(dir, 'c.mp4')], env);
+  // Settings that cannot work: nothing is written. Each is its own process, refused before any
+  // model runs, so they run side by side (the suite runs one file at a time on two cores).
+  const [bad, usage, badExt, badProvider, badPrecision, noOut, noModel] = await Promise.all([
+    tokenflow(['edit', clip, '--prompt', 'x', ...common, '--inversion-steps', '3', '-o', path.join(dir, 'c.mp4')], env),
+    tokenflow(['edit', clip, '--prompt', 'x', '--steps', '0', '--model', 'tiny-sd15', '-o', path.join(dir, 'd.mov')], env),
+    tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(dir, 'e.mp4')], env),
+    tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--provider', 'metal', '-o', path.join(dir, 'g.mov')], env),
+    tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--precision', 'fp8', '-o', path.join(dir, 'g.mov')], env),
+    tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env),
+    // No model named and only the bundled test model installed.
+    tokenflow(['edit', clip, '--prompt', 'x', '-o', path.join(dir, 'f.mov')], { ...env, TOKENFLOW_MODEL: undefined, HF_HUB_CACHE: path.join(dir, 'empty-hf') }),
+  ]);
   assert.equal(bad.code, 1);
   assert.doesNotMatch(bad.stderr, /extract/, 'refused before extracting frames');
   assert.match(bad.stderr, /inversion_steps 3 does not contain the 2 edit timesteps .* must be one of 2, 4, 8, 10, 20, /);
   assert.equal(fs.existsSync(path.join(dir, 'c.mp4')), false);
-  const usage = await tokenflow(['edit', clip, '--prompt', 'x', '--steps', '0', '--model', 'tiny-sd15', '-o', path.join(dir, 'd.mov')], env);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--steps: steps must be a whole number from 1 to 1000/);
-  const badExt = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '-o', path.join(dir, 'e.mp4')], env);
   assert.equal(badExt.code, 2);
   assert.match(badExt.stderr, /ProRes needs a \.mov file/);
-  const badProvider = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--provider', 'metal', '-o', path.join(dir, 'g.mov')], env);
   assert.equal(badProvider.code, 2);
   assert.match(badProvider.stderr, /--provider: unknown execution provider "metal"/);
-  const badPrecision = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15', '--precision', 'fp8', '-o', path.join(dir, 'g.mov')], env);
   assert.equal(badPrecision.code, 2);
   assert.match(badPrecision.stderr, /--precision must be float32 or float16, got "fp8"/);
-  const noOut = await tokenflow(['edit', clip, '--prompt', 'x', '--model', 'tiny-sd15'], env);
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /-o OUT\.mov is required/);
-  // No model named and only the bundled test model installed: refused, saying what to do.
-  const noModel = await tokenflow(['edit', clip, '--prompt', 'x', '-o', path.join(dir, 'f.mov')],
-    { ...env, TOKENFLOW_MODEL: undefined, HF_HUB_CACHE: path.join(dir, 'empty-hf') });
+  // Refused, saying what to do.
   assert.equal(noModel.code, 1);
   assert.match(noModel.stderr, /no Stable Diffusion model is installed: run `tokenflow models pull stabilityai\/stable-diffusion-2-1-base`, pass --model DIR, or --model tiny-sd15/);
   assert.equal(fs.existsSync(path.join(dir, 'f.mov')), false);
@@ -83,9 +86,10 @@ test('tokenflow edit never writes its source, whatever the output path says: a s
   fs.linkSync(src, path.join(dir, 'hard.mov'));
   const before = md5(src);
   const common = ['--prompt', 'x', '--model', 'tiny-sd15', '--steps', '1', '--inversion-steps', '1', '--short-side', '64'];
-  for (const [input, output] of [['link.mov', 'src.mov'], ['src.mov', 'link.mov'], ['src.mov', 'hard.mov'], ['hard.mov', 'src.mov'], ['src.mov', 'sub/../src.mov']]) {
-    const r = await tokenflow(['edit', path.join(dir, input!), '-o', path.join(dir, output!), ...common]);
-    assert.equal(r.code, 2, `${input} -o ${output}: ${r.stderr}`);
+  const pairs = [['link.mov', 'src.mov'], ['src.mov', 'link.mov'], ['src.mov', 'hard.mov'], ['hard.mov', 'src.mov'], ['src.mov', 'sub/../src.mov']];
+  const runs = await Promise.all(pairs.map(([input, output]) => tokenflow(['edit', path.join(dir, input!), '-o', path.join(dir, output!), ...common])));
+  for (const [i, r] of runs.entries()) {
+    assert.equal(r.code, 2, `${pairs[i]!.join(' -o ')}: ${r.stderr}`);
     assert.match(r.stderr, /the output .* is the input file \(the same file by another name\)/);
   }
   assert.equal(md5(src), before);
@@ -105,8 +109,9 @@ test('tokenflow edit: numeric flags are decimal only, and a negative one gets th
     [['--steps', '-3'], /--steps: steps must be a whole number from 1 to 1000/],
     [['--guidance', '-0.5'], /--guidance: /],
   ];
-  for (const [flags, message] of cases) {
-    const r = await run(...flags);
+  const runs = await Promise.all(cases.map(([flags]) => run(...flags)));
+  for (const [i, r] of runs.entries()) {
+    const [flags, message] = cases[i]!;
     assert.equal(r.code, 2, flags.join(' '));
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /ambiguous/);
