@@ -8,7 +8,6 @@
 // same edit continues from there. This file orders the stages; each lives in its own module:
 // schedule.ts (the scheduler and timesteps, resolved once), inverted_latents.ts (reuse or
 // invert), latent_math.ts (start latent), edit_resume.ts (checkpoint), previews.ts, decode_frames.ts.
-import type { LogLevel } from '../../shared/events.ts';
 import type { JobSettings } from '../../shared/jobs.ts';
 import type { JobParameters } from '../../shared/parameters.ts';
 import type { RawFrames } from '../media/types.ts';

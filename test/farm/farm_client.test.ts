@@ -69,7 +69,7 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   const record = sampleRecord();
   const firstStop = new AbortController();
   const first = recording(record, firstStop);
-  const firstClient = await FarmClient.open(connection, 'tiny-sd15', log);
+  const firstClient = await FarmClient.open(connection, log);
   const firstRun = firstClient.execute(first.ctx);
   await until(() => taken !== undefined, 30_000, 'the worker to take the job');
   await line('line 1', 1);
@@ -90,7 +90,7 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   await redis.set(previewKey(record.id), JSON.stringify(preview));
 
   const second = recording(record, new AbortController());
-  const secondClient = await FarmClient.open(connection, 'tiny-sd15', log);
+  const secondClient = await FarmClient.open(connection, log);
   closers.push(() => secondClient.close());
   const secondRun = secondClient.execute(second.ctx);
   await until(() => second.workerLogs().length === 2 && second.previews.length === 1, 30_000, 'the restarted daemon to catch up');
