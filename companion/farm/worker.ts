@@ -35,7 +35,7 @@ const PROGRESS_INTERVAL_MS = 200;
 /** Previews too (each is an image of some kB): the daemon's own throttle is 500 ms. */
 const PREVIEW_INTERVAL_MS = 500;
 
-/** BullMQ's default lock duration, used without --stall-seconds. */
+/** Without --stall-seconds: BullMQ's own default lock duration and stalled-check interval. */
 const DEFAULT_STALL_SECONDS = 30;
 
 export interface FarmWorkerOptions {
@@ -184,7 +184,8 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
     concurrency: opts.concurrency,
     // Recorded on each job it takes (BullMQ's processedBy): a daemon that attaches later reads it.
     name: opts.name,
-    ...(opts.stallSeconds === undefined ? {} : { lockDuration: opts.stallSeconds * 1000, stalledInterval: opts.stallSeconds * 1000 }),
+    lockDuration: lockMs,
+    stalledInterval: lockMs,
   });
   worker.on('error', (err) => log('error', `queue: ${err.message}`));
   // BullMQ renews a job's lock every --stall-seconds/2 but, when the lock has expired meanwhile
