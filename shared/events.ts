@@ -6,7 +6,10 @@ import { ErrorCode } from './errors.ts';
 import { JobId, JobRecord, Stage } from './jobs.ts';
 import { ModelProgressEvent } from './model_pulls.ts';
 
-/** First message on every (re)connect: the daemon and the current state of every active job. */
+/**
+ * First message on every (re)connect: the daemon and the current state of every active job.
+ * The latest `job.preview` of each active job that sent one follows it.
+ */
 export const HelloEvent = z.strictObject({
   type: z.literal('hello'),
   server_version: z.string(),

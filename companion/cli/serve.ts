@@ -176,7 +176,7 @@ async function serve(opts: ServeOptions): Promise<number> {
     checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
     defaultModel: recordedModel(defaultModel),
     // Farm renders are written by the workers, with the shared folder's own rules.
-    ...(farm ? { execute: farm.execute, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
+    ...(farm ? { execute: farm.execute, forget: farm.forget, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
   });
   try {
     await jobs.start();

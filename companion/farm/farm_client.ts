@@ -199,6 +199,18 @@ export class FarmClient {
     watcher.events.taken?.(job?.processedBy ?? 'unknown');
   }
 
+  /**
+   * JobServiceOptions.forget: the job's entry in the queue (its data and log) and the keys kept
+   * for a daemon that was down while it ran or ended; the keys' expiry is the safety net for a
+   * job this misses. One a worker still holds (its daemon gave up on it, e.g. on a full disk,
+   * and asked it to stop) is left to that worker and BullMQ's own removal of finished jobs.
+   */
+  readonly forget = async (id: string): Promise<void> => {
+    // 0: locked by a worker; 1: removed, or no such job.
+    if (await this.queue.remove(id) === 0) return;
+    await this.redis.del(previewKey(id), logsRelayedKey(id), cancelKey(id));
+  };
+
   /** The workers whose heartbeat is current, by name. */
   async workers(): Promise<FarmWorkerInfo[]> {
     const keys: string[] = [];

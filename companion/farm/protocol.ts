@@ -1,6 +1,7 @@
 // What the daemon and the farm's workers exchange through BullMQ: the queue's name, a job's
 // data (the daemon's job record), the runner's events carried as job progress, a failure as
 // the job's failed reason, and the cancel request for a job a worker is running.
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { JobError } from '../../shared/errors.ts';
 import { LogLevel, MAX_PREVIEW_BASE64 } from '../../shared/events.ts';
@@ -17,12 +18,21 @@ export function cancelKey(jobId: string): string {
   return `tokenflow:canceled:${jobId}`;
 }
 
-/** Finished BullMQ jobs (with their logs) are kept this long, for a daemon that was down when one ended. */
+/**
+ * Finished BullMQ jobs (with their logs), and the keys below, are kept this long, for a daemon
+ * that was down when one ended; its daemon removes them once it has recorded the outcome, or
+ * deleted the job (FarmClient.forget).
+ */
 export const KEEP_FINISHED_S = 7 * 24 * 3600;
 
 /** A job's latest preview (its `preview` FarmEvent as JSON), for a daemon that was down when it came. */
 export function previewKey(jobId: string): string {
   return `tokenflow:preview:${jobId}`;
+}
+
+/** The worker's write of previewKey: expiring by itself, for a job its daemon never forgets. */
+export function savePreview(redis: Redis, jobId: string, event: Extract<FarmEvent, { t: 'preview' }>): Promise<unknown> {
+  return redis.set(previewKey(jobId), JSON.stringify(event), 'EX', KEEP_FINISHED_S);
 }
 
 /**

@@ -23,7 +23,7 @@ import { writeFileAtomic } from '../util/atomic_file.ts';
 import { ChildRegistry, installChildRegistry, processIdentity, uninstallChildRegistry } from '../util/child_registry.ts';
 import { mapPath, unmapPath, type PathMapping } from './path_map.ts';
 import {
-  CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, KEEP_FINISHED_S, previewKey, QUEUE_NAME, workerKey,
+  CANCEL_CHANNEL, cancelKey, encodeFailure, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, QUEUE_NAME, savePreview, workerKey,
   type FarmEvent, type FarmJobData, type LogRow,
 } from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
@@ -246,9 +246,9 @@ function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogL
       log('warn', `preview of frame ${p.index} not sent: ${p.data.length} bytes is over the event size limit`);
       return;
     }
-    const event: FarmEvent = { t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height };
+    const event = { t: 'preview', index: p.index, mime: p.mime, data, width: p.width, height: p.height } satisfies FarmEvent;
     then(async () => {
-      await redis.set(previewKey(job.data.job.id), JSON.stringify(event), 'EX', KEEP_FINISHED_S);
+      await savePreview(redis, job.data.job.id, event);
       await job.updateProgress(event);
     });
   });

@@ -2,7 +2,7 @@
 // progress tracker and preview throttle; the RunnerEvents its executor reports through, turned
 // into record changes and job.progress / job.preview / job.log events; and the attempt's end,
 // turned into the job's next state.
-import { MAX_PREVIEW_BASE64, type LogLevel, type ServerEvent } from '../../shared/events.ts';
+import { MAX_PREVIEW_BASE64, type EventOf, type LogLevel, type ServerEvent } from '../../shared/events.ts';
 import fs from 'node:fs';
 import type { JobRecord, JobResult, JobState } from '../../shared/jobs.ts';
 import type { PipelinePreview } from '../pipeline/interface.ts';
@@ -41,6 +41,8 @@ export class ActiveJob {
   readonly previews: PreviewThrottle<PipelinePreview>;
   /** Settles once the attempt's outcome is recorded (or could not be). */
   done: Promise<void> = Promise.resolve();
+  /** The last job.preview sent, for a client that connects later (JobService.latestPreviews). */
+  latestPreview: EventOf<'job.preview'> | undefined;
   // Unlike previews, progress ticks between sends are dropped, not delayed: the forced one
   // at each stage's start and end carries the figures that matter.
   private lastProgressAt = -Infinity;
@@ -168,7 +170,7 @@ export class ActiveJob {
       this.host.jobLog(this.id, 'warn', `preview of frame ${p.index} dropped: ${p.data.length} bytes is over the event size limit`);
       return;
     }
-    this.host.announce({
+    this.latestPreview = {
       type: 'job.preview',
       job_id: this.id,
       index: p.index,
@@ -176,6 +178,7 @@ export class ActiveJob {
       data,
       width: p.width,
       height: p.height,
-    });
+    };
+    this.host.announce(this.latestPreview);
   }
 }

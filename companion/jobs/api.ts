@@ -35,6 +35,12 @@ export interface JobServiceOptions {
    * back to `queued` on `requeued`. Default false: a started job is `running`.
    */
   queuedUntilTaken?: boolean;
+  /**
+   * Drops what `execute` keeps of a job outside this daemon (the studio farm's queue entry and
+   * keys in Redis) once nothing will attach to it again: its outcome is recorded, or its record
+   * deleted. Not waited for; a failure is logged.
+   */
+  forget?: (id: string) => Promise<void>;
   /** Probe the source when a job is submitted and refuse non-video (default true). */
   probeOnSubmit?: boolean;
   /**
@@ -113,6 +119,11 @@ export interface JobServiceApi {
   onEvent(listener: (event: ServerEvent) => void): Unsubscribe;
   /** Active (queued and running) jobs, in queue order: the WS `hello` payload. */
   snapshot(): JobRecord[];
+  /**
+   * The newest job.preview of each active job that sent one, in snapshot() order: what a WS
+   * client gets right after its `hello` (a job may send none for a while, e.g. while it encodes).
+   */
+  latestPreviews(): EventOf<'job.preview'>[];
   /** For /v1/health. */
   queueCounts(): { queued: number; running: number };
   /**

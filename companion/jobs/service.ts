@@ -43,6 +43,7 @@ export class JobService implements JobServiceApi {
   private readonly pipelines: PipelineHost;
   private readonly execute: (ctx: RunJobContext) => Promise<JobResult>;
   private readonly queuedUntilTaken: boolean;
+  private readonly forget: ((id: string) => Promise<void>) | undefined;
   private readonly defaultModel: string | undefined;
   private readonly previewIntervalMs: number;
   private readonly logSink: (level: LogLevel, message: string) => void;
@@ -68,6 +69,7 @@ export class JobService implements JobServiceApi {
     this.pipelines = new PipelineHost(options.pipelineModule ?? DEFAULT_PIPELINE_MODULE, { abortGraceMs: options.abortGraceMs });
     this.execute = options.execute ?? runJob;
     this.queuedUntilTaken = options.queuedUntilTaken ?? false;
+    this.forget = options.forget;
     this.defaultModel = options.defaultModel;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
     this.logSink = options.log ?? (() => {});
@@ -175,6 +177,10 @@ export class JobService implements JobServiceApi {
     // Jobs handed to an executor's own queue (the farm's) and not taken yet, oldest first.
     const handedOn = this.list().filter((j) => j.state === 'queued' && this.active.has(j.id));
     return [...running, ...handedOn, ...this.queue.map((id) => this.store.get(id)!.job)];
+  }
+
+  latestPreviews(): EventOf<'job.preview'>[] {
+    return this.snapshot().flatMap((job) => this.active.get(job.id)?.latestPreview ?? []);
   }
 
   queueCounts(): { queued: number; running: number } {
@@ -289,6 +295,7 @@ export class JobService implements JobServiceApi {
     } catch (err) {
       throw this.storageError(err, `job ${id} was not deleted`);
     }
+    this.forgetElsewhere(id);
     this.announce({ type: 'job.deleted', job_id: id });
   }
 
@@ -341,6 +348,14 @@ export class JobService implements JobServiceApi {
     const progress = state === 'succeeded' ? patch.progress! : { ...job.progress, eta_s: null };
     await this.update(id, { ...patch, state, progress }, { persist: true });
     fs.rmSync(this.jobDir(id), { recursive: true, force: true });
+    this.forgetElsewhere(id);
+  }
+
+  /** JobServiceOptions.forget: the job's outcome is recorded, or its record deleted. */
+  private forgetElsewhere(id: string): void {
+    this.forget?.(id).catch((err: unknown) => {
+      this.logSink('warn', `job ${id.slice(0, 8)}: could not remove what the farm keeps of it (it expires by itself): ${err instanceof Error ? err.message : err}`);
+    });
   }
 
   /**

@@ -122,8 +122,8 @@ export class EventHub {
 
   #accept(socket: WebSocket): void {
     const client: Client = { socket, alive: true };
-    // Snapshot, send and register in one synchronous step: no event can fall between the
-    // snapshot and the first broadcast this client receives.
+    // Snapshot (with each active job's latest preview), send and register in one synchronous
+    // step: no event can fall between the snapshot and the first broadcast this client receives.
     const hello: ServerEvent = {
       type: 'hello',
       server_version: this.#opts.version,
@@ -131,6 +131,7 @@ export class EventHub {
       jobs: this.#opts.jobs.snapshot(),
     };
     this.#send(client, JSON.stringify(hello));
+    for (const preview of this.#opts.jobs.latestPreviews()) this.#send(client, JSON.stringify(preview));
     this.#clients.add(client);
     socket.on('pong', () => {
       client.alive = true;

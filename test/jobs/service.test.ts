@@ -472,3 +472,52 @@ test('an executor that hands jobs on (the farm): queued until a worker takes it,
   const canceled = await settled(service, b.id);
   assert.deepEqual([canceled.state, canceled.error?.message, canceled.worker], ['canceled', 'canceled while queued', undefined]);
 });
+
+test('an executor that keeps jobs elsewhere: each active job\'s latest preview for late clients; forget once its outcome is recorded and when it is deleted, a failure only logged', async (t) => {
+  const root = tempDir(t);
+  const source = path.join(root, 'clip.mov');
+  fs.writeFileSync(source, 'not really a movie');
+  const handed = new Map<string, { ctx: RunJobContext; resolve: (r: JobResult) => void }>();
+  const execute = (ctx: RunJobContext) => new Promise<JobResult>((resolve) => handed.set(ctx.job.id, { ctx, resolve }));
+  /** Each forget call: the job and its state in the service at that moment (undefined: deleted). */
+  const forgotten: [string, string | undefined][] = [];
+  let forgetFails = false;
+  const forget = async (id: string) => {
+    forgotten.push([id, service.get(id)?.state]);
+    if (forgetFails) throw new Error('Redis is away');
+  };
+  const warnings: string[] = [];
+  const service = new JobService({
+    dataDir: path.join(root, 'data'), outputDir: path.join(root, 'renders'), media: fakeMedia(), execute, forget, concurrency: 2, previewIntervalMs: 0,
+    log: (level, message) => void (level === 'warn' && warnings.push(message)),
+  });
+  await service.start();
+  t.after(() => service.close());
+  const a = (await service.submit(sampleRequest(source))).job;
+  const b = (await service.submit(sampleRequest(source))).job;
+  await waitFor(() => handed.has(a.id) && handed.has(b.id));
+  const preview = (index: number) => ({ index, mime: 'image/png' as const, data: new Uint8Array([index]), width: 1, height: 1 });
+  handed.get(a.id)!.ctx.events.preview(preview(1));
+  handed.get(a.id)!.ctx.events.preview(preview(4));
+  assert.deepEqual(service.latestPreviews().map((p) => [p.job_id, p.index, p.data]), [[a.id, 4, Buffer.from([4]).toString('base64')]]);
+
+  handed.get(a.id)!.resolve({
+    output_path: path.join(root, 'renders', 'a.mov'), preview_paths: [], frame_count: 6, width: 64, height: 48,
+    frame_rate: '24/1', fps: 24, duration_s: 0.25, codec: 'prores', has_audio: false,
+  });
+  await settled(service, a.id);
+  await waitFor(() => forgotten.length === 1);
+  assert.deepEqual(forgotten, [[a.id, 'succeeded']]);
+  assert.deepEqual(service.latestPreviews(), [], 'a finished job is not in the hello, nor its preview');
+
+  forgetFails = true;
+  await service.delete(a.id);
+  await waitFor(() => warnings.length === 1);
+  assert.deepEqual(forgotten, [[a.id, 'succeeded'], [a.id, undefined]]);
+  assert.match(warnings[0], new RegExp(`job ${a.id.slice(0, 8)}: could not remove what the farm keeps of it \\(it expires by itself\\): Redis is away`));
+  handed.get(b.id)!.resolve({
+    output_path: path.join(root, 'renders', 'b.mov'), preview_paths: [], frame_count: 6, width: 64, height: 48,
+    frame_rate: '24/1', fps: 24, duration_s: 0.25, codec: 'prores', has_audio: false,
+  });
+  await settled(service, b.id);
+});

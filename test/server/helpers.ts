@@ -199,7 +199,7 @@ export interface ConnectOptions {
 }
 
 /** Opens `/v1/events` (or `path`); rejects with {status, json} if the upgrade is refused. */
-export function connectEvents(d: TestDaemon, opts: ConnectOptions = {}): Promise<EventsClient> {
+export function connectEvents(d: Pick<TestDaemon, 'port' | 'token'>, opts: ConnectOptions = {}): Promise<EventsClient> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${d.port}${opts.path ?? '/v1/events'}`, opts.protocols ?? [`bearer.${d.token}`], {
       headers: opts.headers,

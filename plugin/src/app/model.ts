@@ -445,6 +445,10 @@ export class PanelModel {
   private async onHello(hello: EventOf<'hello'>, client: DaemonClient): Promise<void> {
     const restartedVersion = this.lastServerVersion !== undefined && this.lastServerVersion !== hello.server_version;
     this.lastServerVersion = hello.server_version;
+    const known = new Map([...this.jobMap].map(([id, view]) => [id, view.record]));
+    // The active jobs' views exist before the list comes: the daemon sends their latest
+    // previews right after the hello, and an event for a job without a view is dropped.
+    for (const record of hello.jobs) if (!this.jobMap.has(record.id)) this.jobMap.set(record.id, { record, previews: [] });
     let records: JobRecord[];
     try {
       records = await client.listJobs();
@@ -456,7 +460,7 @@ export class PanelModel {
     const seen = new Set<string>();
     for (const record of records) {
       seen.add(record.id);
-      const previous = this.jobMap.get(record.id)?.record;
+      const previous = known.get(record.id);
       // Resumes: started again already (one more attempt), or put back in the queue by the restarted
       // daemon's recovery and not started yet when it was listed.
       const requeued = previous?.state === 'running' && record.state === 'queued';

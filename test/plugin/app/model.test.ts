@@ -194,3 +194,16 @@ test('the daemon restarts mid-job: the panel says so, the job resumes and is pla
   await until('placed', () => model.job(job.id)?.placement?.state === 'placed', 30_000);
   assert.ok(model.job(job.id)!.record.attempts >= 2);
 });
+
+test('a panel opened while a job runs shows its latest keyframe preview at once, not only the next one', async (t) => {
+  // The job stops after its second edit step: no preview comes after those two.
+  const d = await startPanelDaemon(t, { hold: 'held' });
+  const sent: number[] = [];
+  d.jobs.on('job.preview', (e) => sent.push(e.index));
+  const { job } = await d.jobs.submit(JobRequest.parse({ source_path: d.clip, range: { start_seconds: 0, end_seconds: 0.8 }, prompt: 'held fox' }));
+  await until('two previews', () => sent.length === 2);
+  const { model } = await setup(t, d);
+  await until('the preview', () => (model.job(job.id)?.previews.length ?? 0) > 0);
+  assert.deepEqual(model.job(job.id)!.previews.map((p) => p.index), [sent[1]]);
+  await d.jobs.cancel(job.id);
+});
