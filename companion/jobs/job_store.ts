@@ -112,9 +112,17 @@ export class JobStore {
   /** Entries now durable: into the committed records. */
   private commit(entries: readonly LogEntry[]): void {
     for (const entry of entries) {
-      this.apply(entry);
       const id = entry.op === 'put' ? entry.job.id : entry.id;
-      if (this.pending.get(id)?.entry === entry) this.pending.delete(id);
+      const change = this.pending.get(id);
+      if (change?.entry !== entry) {
+        this.apply(entry);
+        continue;
+      }
+      // The job's newest change, with what setVolatile changed since it was queued (a stage's
+      // timing, progress): kept for the next put to persist, as on a committed record.
+      this.pending.delete(id);
+      if (change.stored) this.index(change.stored.job, change.stored.meta);
+      else this.unindex(id);
     }
     this.compactIfDue();
   }

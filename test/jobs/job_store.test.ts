@@ -28,6 +28,18 @@ test('records survive a reopen, in submission order, with the latest version of 
   await again.close();
 });
 
+test('an in-memory change made while the put before it is on its way to the disk outlives that put\'s commit', async (t) => {
+  const store = new JobStore(tempDir(t));
+  await store.open();
+  t.after(() => store.close());
+  const a = sampleRecord();
+  const put = store.put({ ...a, state: 'running', stage: 'extract' }, meta);
+  store.setVolatile({ ...store.latest(a.id)!.job, timings: { extract: 1.5 } });
+  await put;
+  assert.deepEqual([store.latest(a.id)!.job.timings, store.get(a.id)!.job.timings], [{ extract: 1.5 }, { extract: 1.5 }]);
+  assert.equal(store.get(a.id)!.job.state, 'running');
+});
+
 test('delete removes the record and its idempotency key, durably', async (t) => {
   const dir = tempDir(t);
   const store = new JobStore(dir);
