@@ -151,6 +151,7 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
     const base = outputBaseName(source, record.request.prompt, record.id);
     // What an earlier attempt's worker was writing when it died (an encode's partial file).
     for (const name of removeJobLeftovers(opts.outputDir, base)) log('info', `job ${record.id.slice(0, 8)}: removed ${name}, left by an earlier attempt`);
+    const relayed = relay(job, redis, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`));
     try {
       const result = await runJob({
         job: { ...record, request: { ...record.request, source_path: source }, settings: { ...record.settings, model } },
@@ -159,7 +160,7 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
         pipelines,
         media: opts.media,
         signal,
-        events: relay(job, redis, (level, message) => log(level, `job ${record.id.slice(0, 8)}: ${message}`)),
+        events: relayed.events,
       });
       fs.rmSync(path.join(opts.workDir, record.id), { recursive: true, force: true });
       log('info', `job ${record.id.slice(0, 8)}: succeeded: ${result.output_path ?? `${result.preview_paths.length} preview images`}`);
@@ -168,6 +169,10 @@ export async function startFarmWorker(opts: FarmWorkerOptions): Promise<FarmWork
       // A job this worker lost (or may have lost, frozen) may be encoding elsewhere into the same partial file.
       if (!stopping && !lost.has(record.id) && !(err instanceof ParentSilentError)) removeJobLeftovers(opts.outputDir, base);
       throw err;
+    } finally {
+      // The job's end must follow its last events (the encode's end, the last log lines): the
+      // daemon stops listening to a job once it has ended.
+      await relayed.drained();
     }
   };
 
@@ -232,8 +237,9 @@ function workerSource(editorSource: string, maps: readonly PathMapping[]): strin
 
 /** The runner's events as BullMQ progress updates, in order; ticks thinned out. Its log lines
  * also go to the worker's own log and to the job's BullMQ log, and its latest preview to a key
- * of its own: a daemon that was down while they came finds them there. */
-function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogLevel, message: string) => void): RunnerEvents {
+ * of its own: a daemon that was down while they came finds them there. `drained` resolves once
+ * every event so far (and a preview held back by the throttle) is written. */
+function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogLevel, message: string) => void): { events: RunnerEvents; drained(): Promise<void> } {
   let chain: Promise<void> = Promise.resolve();
   let lastTick = -Infinity;
   const then = (write: () => Promise<unknown>) => {
@@ -252,7 +258,7 @@ function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogL
       await job.updateProgress(event);
     });
   });
-  return {
+  const events: RunnerEvents = {
     stageStart: (stage) => send({ t: 'stageStart', stage }),
     progress: (progress) => {
       const now = performance.now();
@@ -273,6 +279,13 @@ function relay(job: Job<FarmJobData, JobResult>, redis: Redis, log: (level: LogL
         const n = await job.log(JSON.stringify({ level, message } satisfies LogRow));
         await job.updateProgress({ t: 'log', level, message, n } satisfies FarmEvent);
       });
+    },
+  };
+  return {
+    events,
+    drained: () => {
+      previews.flush();
+      return chain;
     },
   };
 }

@@ -10,6 +10,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { resolveFolders } from '../../companion/config.ts';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
+import { startFarmWorker } from '../../companion/farm/worker.ts';
 import {
   cancelKey, KEEP_FINISHED_S, logsRelayedKey, previewKey, QUEUE_NAME, savePreview, type FarmEvent, type FarmJobData,
 } from '../../companion/farm/protocol.ts';
@@ -19,7 +20,7 @@ import { startDaemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { encodePngRgb } from '../../companion/util/png.ts';
 import type { EventOf, ServerEvent } from '../../shared/events.ts';
-import type { JobResult } from '../../shared/jobs.ts';
+import { STAGES, type JobResult } from '../../shared/jobs.ts';
 import { fakeMedia } from '../jobs/doubles/fake_media.ts';
 import { sampleRequest, tempDir } from '../jobs/helpers.ts';
 import { startRedis } from '../helpers/redis_server.ts';
@@ -158,4 +159,20 @@ test('a farm job\'s queue entry and keys go once its daemon recorded the outcome
   await redis.set(cancelKey(job.id), '1');
   await daemon.jobs.delete(job.id);
   await until(async () => (await redis.exists(...keys, cancelKey(job.id))) === 0, 30_000, 'the deleted job\'s keys to go');
+});
+
+test('a job run by a real worker: the daemon\'s record has each stage\'s timing, the encode\'s too (the worker\'s last events reach Redis before the job ends)', async (t) => {
+  const { connection, closers } = await farmRedis(t);
+  const { home, source } = clip(t);
+  const worker = await startFarmWorker({
+    connection, name: 'w1', device: null, deviceName: null, concurrency: 1, pathMaps: [], media: fakeMedia(), log: () => {},
+    stateDir: path.join(home, 'w1'), outputDir: path.join(home, 'renders'), workDir: path.join(home, 'work'),
+    pipelineModule: new URL('../jobs/doubles/invert_pipeline.ts?delay=1&steps=2', import.meta.url),
+  });
+  closers.push(() => worker.close());
+  const daemon = await farmDaemon(home, connection, closers);
+  const { job } = await daemon.jobs.submit(sampleRequest(source));
+  await until(() => daemon.jobs.get(job.id)?.state === 'succeeded', 60_000, 'the job to succeed');
+  const done = daemon.jobs.get(job.id)!;
+  assert.deepEqual(Object.keys(done.timings).sort(), [...STAGES].sort(), JSON.stringify(done.timings));
 });
