@@ -23,6 +23,9 @@ import type { QueueConnection } from './queue_url.ts';
 /** How long close() waits for Redis to take the last writes. */
 const QUIT_WAIT_MS = 1000;
 
+/** A running job's cancel tries to remove it again this often until it ends (its worker may be dead). */
+const CANCEL_RETRY_MS = 1000;
+
 interface Watcher {
   events: RunnerEvents;
   /** A worker's `taken` reached the job service (for this attempt). */
@@ -38,6 +41,7 @@ interface Watcher {
 
 export class FarmClient {
   private readonly watchers = new Map<string, Watcher>();
+  private closed = false;
 
   private constructor(
     private readonly queue: Queue<FarmJobData, JobResult>,
@@ -229,16 +233,28 @@ export class FarmClient {
     return workers.sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
   }
 
+  /**
+   * A waiting job is simply removed ('removed' settles it); a running one is locked by its
+   * worker, which the channel reaches. The removal is tried again until the job ends: a worker
+   * that died holding it, with no other worker to find it stalled, leaves it locked only until
+   * its lock expires.
+   */
   private async cancel(id: string): Promise<void> {
     await this.redis.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    const job = await Job.fromId(this.queue, id);
-    // A waiting job is simply removed ('removed' settles it); a running one is locked by its
-    // worker, which the channel reaches.
-    const removed = job ? await job.remove().then(() => true, () => false) : false;
-    if (!removed) await this.redis.publish(CANCEL_CHANNEL, id);
+    const watcher = this.watchers.get(id);
+    let told = false;
+    for (;;) {
+      const job = await Job.fromId(this.queue, id);
+      if (job && await job.remove().then(() => true, () => false)) return;
+      if (!told) await this.redis.publish(CANCEL_CHANNEL, id);
+      told = true;
+      await sleep(CANCEL_RETRY_MS, undefined, { ref: false });
+      if (this.closed || this.watchers.get(id) !== watcher) return;
+    }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
     // QUIT first when connected: the count of relayed log lines written last reaches Redis. Not
     // waited for long: a Redis that went away meanwhile must not hold up the daemon's stop.

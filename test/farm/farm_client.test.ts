@@ -4,7 +4,7 @@
 // ran finds when it attaches again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
 import { previewKey, QUEUE_NAME, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
@@ -104,4 +104,32 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   assert.deepEqual(await secondRun, RESULT);
   assert.deepEqual(first.workerLogs(), ['[worker] line 1', '[worker] line 2']);
   assert.deepEqual(second.workerLogs(), ['[worker] line 3', '[worker] line 4', '[worker] line 5']);
+});
+
+test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {
+  const server = await startRedis();
+  const closers: (() => unknown)[] = [() => server.stop()];
+  t.after(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const connection = parseQueueUrl(server.url);
+  let taken = false;
+  const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async () => {
+    taken = true;
+    return new Promise<JobResult>(() => {});
+  }, { connection: connection.options, lockDuration: 1000 });
+  closers.push(() => worker.close(true));
+  const record = sampleRecord();
+  const controller = new AbortController();
+  const client = await FarmClient.open(connection, () => {});
+  closers.push(() => client.close());
+  const run = client.execute(recording(record, controller).ctx);
+  await until(() => taken, 30_000, 'the worker to take the job');
+  // It dies: its lock is not renewed any more, and neither it nor another worker hears the cancel.
+  await worker.close(true);
+  controller.abort(new StopReason('cancel', 'canceled by the user'));
+  await assert.rejects(run, { name: 'AbortError' });
+  const queue = new Queue(QUEUE_NAME, { connection: connection.options });
+  closers.push(() => queue.close());
+  assert.equal(await queue.getJob(record.id), undefined);
 });
