@@ -2,15 +2,14 @@
 import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, portFromEnv, processEnv, queueFromEnv, resolveFolders } from '../config.ts';
 import { FarmClient } from '../farm/farm_client.ts';
 import { parseQueueUrl, type QueueConnection } from '../farm/queue_url.ts';
-import type { JobSettings } from '../../shared/jobs.ts';
-import { JobService, JobServiceError } from '../jobs/index.ts';
-import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
+import { JobService } from '../jobs/index.ts';
+import { checkJobSettings, submitCheck } from '../pipeline/settings_check.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
 import { createModelLister } from '../server/models.ts';
 import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../hub/catalog.ts';
-import { cachedInspector, inspectOffThread, type ModelInspector } from '../hub/report_cache.ts';
+import { cachedInspector, inspectOffThread } from '../hub/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import { notifyDesktop } from '../server/notify.ts';
@@ -160,7 +159,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   const farm = opts.queue && await FarmClient.open(opts.queue, log);
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
-    checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
+    checkSettings: submitCheck((settings) => checkJobSettings(settings, processEnv(), inspect)),
     defaultModel: recordedModel(defaultModel),
     // Farm renders are written by the workers, with the shared folder's own rules.
     ...(farm ? { execute: farm.execute, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
@@ -223,16 +222,6 @@ async function serve(opts: ServeOptions): Promise<number> {
   await removeDaemonFile(opts.dataDir);
   log('info', 'stopped');
   return 0;
-}
-
-/** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
-async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelInspector): Promise<void> {
-  try {
-    await checkJobSettings(settings, processEnv(), inspect);
-  } catch (err) {
-    if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
-    throw err;
-  }
 }
 
 /** A model as job records name it: a folder by its absolute path (the daemon may start elsewhere next time), an id as is. */
