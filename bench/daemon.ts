@@ -12,10 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveFolders } from '../companion/config.ts';
-import { JobService, JobServiceError } from '../companion/jobs/index.ts';
+import { JobService, type JobServiceOptions } from '../companion/jobs/index.ts';
 import { BUNDLED_MODEL_ID } from '../companion/hub/catalog.ts';
 import { cachedInspector, inspectOffThread } from '../companion/hub/report_cache.ts';
-import { checkJobSettings, SettingsError } from '../companion/pipeline/settings_check.ts';
+import { checkJobSettings, submitCheck } from '../companion/pipeline/settings_check.ts';
 import { JobRequest, type JobSettings } from '../shared/jobs.ts';
 import { startDaemon } from '../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../companion/server/token.ts';
@@ -31,24 +31,16 @@ const QUEUED = 20;
 const SPIN_PIPELINE = new URL('../test/server/doubles/spin_pipeline.ts?spin=25&calls=100000', import.meta.url);
 
 export async function benchDaemon(): Promise<object> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-bench-daemon-'));
-  const folders = resolveFolders({ TOKENFLOW_HOME: home });
-  const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule: SPIN_PIPELINE });
-  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
-  try {
-    const token = await loadOrCreateToken(folders.configDir);
-    const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
-    await jobs.start();
-    daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
+  return withDaemon('tokenflow-bench-daemon-', {}, async ({ jobs, daemon, token, clip }) => {
     const request = (i: number) => JobRequest.parse({ source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: `bench ${i}` });
     const { job } = await jobs.submit(request(0));
     for (let i = 1; i <= QUEUED; i++) await jobs.submit(request(i));
     await waitUntil(() => jobs.get(job.id)?.stage === 'invert', 30_000);
 
     const paths = ['/v1/health', '/v1/jobs'];
-    const loaded = await load({ port: daemon.port, token, clients: CLIENTS, durationMs: DURATION_MS, paths });
+    const loaded = await inWorker<LoadResult>('./daemon_load.ts', { port: daemon.port, token, clients: CLIENTS, durationMs: DURATION_MS, paths } satisfies LoadConfig);
     // One client alone: the time one request takes when nothing queues in front of it.
-    const alone = await load({ port: daemon.port, token, clients: 1, durationMs: 2000, paths });
+    const alone = await inWorker<LoadResult>('./daemon_load.ts', { port: daemon.port, token, clients: 1, durationMs: 2000, paths } satisfies LoadConfig);
     const running = jobs.get(job.id)?.state === 'running';
     if (!running) throw new Error(`the background job stopped during the measurement (${jobs.get(job.id)?.state})`);
     const cached = cachedInspector(inspectOffThread);
@@ -64,46 +56,21 @@ export async function benchDaemon(): Promise<object> {
         afterWarm: await burst((s) => checkJobSettings(s, process.env, cached)),
       },
     };
-  } finally {
-    await daemon?.close();
-    await jobs.close();
-    fs.rmSync(home, { recursive: true, force: true });
-  }
+  });
 }
 
 const BURST = 200;
 
 /** A fresh daemon with the given submit check, hit by BURST simultaneous submissions. */
-async function burst(check: (settings: JobSettings) => Promise<void>): Promise<object> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenflow-bench-burst-'));
-  const folders = resolveFolders({ TOKENFLOW_HOME: home });
-  const checkSettings = async (settings: JobSettings) => {
-    try {
-      await check(settings);
-    } catch (err) {
-      if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
-      throw err;
-    }
-  };
-  const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule: SPIN_PIPELINE, checkSettings });
-  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
-  try {
-    const token = await loadOrCreateToken(folders.configDir);
-    const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
-    await jobs.start();
-    daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
+function burst(check: (settings: JobSettings) => Promise<void>): Promise<object> {
+  return withDaemon('tokenflow-bench-burst-', { checkSettings: submitCheck(check) }, async ({ jobs, daemon, token, clip }) => {
     const config: BurstConfig = {
       port: daemon.port,
       token,
       submissions: BURST,
       request: { source_path: clip, range: { start_seconds: 0, end_seconds: 0.5 }, prompt: 'bench {i}', model: BUNDLED_MODEL_ID },
     };
-    const worker = startModuleWorker(new URL('./daemon_burst.ts', import.meta.url), { workerData: config });
-    const result = await new Promise<BurstResult>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    await worker.terminate();
+    const result = await inWorker<BurstResult>('./daemon_burst.ts', config);
     return {
       statuses: result.statuses,
       failures: result.failures,
@@ -111,6 +78,29 @@ async function burst(check: (settings: JobSettings) => Promise<void>): Promise<o
       submitLatencyMs: summary(result.submitLatencies),
       healthLatencyMs: summary(result.healthLatencies),
     };
+  });
+}
+
+interface BenchDaemon {
+  jobs: JobService;
+  daemon: Awaited<ReturnType<typeof startDaemon>>;
+  token: string;
+  /** A small clip in the daemon's home. */
+  clip: string;
+}
+
+/** `run` on a daemon in a fresh home whose jobs run the spin pipeline; the daemon and its home go afterwards. */
+async function withDaemon<T>(prefix: string, options: Pick<JobServiceOptions, 'checkSettings'>, run: (d: BenchDaemon) => Promise<T>): Promise<T> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const folders = resolveFolders({ TOKENFLOW_HOME: home });
+  const jobs = new JobService({ dataDir: folders.dataDir, outputDir: folders.outputDir, pipelineModule: SPIN_PIPELINE, ...options });
+  let daemon: BenchDaemon['daemon'] | undefined;
+  try {
+    const token = await loadOrCreateToken(folders.configDir);
+    const clip = await makeClip(path.join(home, 'clip.mp4'), { width: 64, height: 48, rate: '10', frames: 10 });
+    await jobs.start();
+    daemon = await startDaemon({ jobs, token, host: '127.0.0.1', port: 0, version: 'bench' });
+    return await run({ jobs, daemon, token, clip });
   } finally {
     await daemon?.close();
     await jobs.close();
@@ -118,10 +108,11 @@ async function burst(check: (settings: JobSettings) => Promise<void>): Promise<o
   }
 }
 
-async function load(config: LoadConfig): Promise<LoadResult> {
-  const worker = startModuleWorker(new URL('./daemon_load.ts', import.meta.url), { workerData: config });
+/** The result the bench worker `module` (next to this file) posts for `workerData`. */
+async function inWorker<T>(module: string, workerData: object): Promise<T> {
+  const worker = startModuleWorker(new URL(module, import.meta.url), { workerData });
   try {
-    return await new Promise<LoadResult>((resolve, reject) => {
+    return await new Promise<T>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });

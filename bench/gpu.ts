@@ -13,7 +13,7 @@
 // 7.5-minute budget, so the check ends inside 8 minutes (the dry run has no budget).
 // --dry-run runs the same code at tiny sizes (any Vulkan device, lavapipe included) and skips the
 // 50-step edit: the test suite runs it (test/bench/gpu.test.ts).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -25,6 +25,7 @@ import { writeRandomVae } from '../test/helpers/random_vae.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
 import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { unetForwardFlops } from './unet.ts';
+import { lastLine, runChild } from './child.ts';
 
 /** SD 1.5 unet/config.json (runwayml/stable-diffusion-v1-5), the fields that shape the graph. */
 export const SD15_UNET = {
@@ -205,13 +206,10 @@ interface ChildTimings {
 
 function child(provider: GpuProvider, model: string, size: GpuCheckSize, env: NodeJS.ProcessEnv, timeoutMs: number | undefined): ChildTimings {
   try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', provider, model, JSON.stringify(size)], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env, timeout: timeoutMs, maxBuffer: 1 << 20,
-    });
-    return JSON.parse(out.trim().split('\n').pop()!) as ChildTimings;
+    return runChild<ChildTimings>(import.meta.url, [provider, model, JSON.stringify(size)], { env, timeoutMs });
   } catch (err) {
     const e = err as { signal?: string; stdout?: string; message?: string };
-    const last = e.stdout?.trim().split('\n').pop();
+    const last = e.stdout === undefined ? undefined : lastLine(e.stdout);
     const partial = last?.startsWith('{') ? JSON.parse(last) as ChildTimings : {};
     return { ...partial, error: e.signal && timeoutMs ? `stopped after ${Math.round(timeoutMs / 1000)} s (its share of the time budget)` : (e.message ?? String(err)).split('\n')[0] };
   }

@@ -9,14 +9,14 @@
 //    50 over 5 here, as 500 over 50), 16 frames of 64x64, tiny model. Target <= 0.55.
 // Each measurement runs in its own child process, so VmHWM is that run's peak alone.
 // Run through `npm run bench -- pipeline`, or alone: node --import tsx bench/pipeline.ts
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
 import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { MID_SIZE_UNET } from './unet.ts';
+import { peakRssMB, runChild } from './child.ts';
 
 const TINY_SD15 = fileURLToPath(new URL('../test/fixtures/tiny-sd15', import.meta.url));
 const TINY_SDLAYOUT = fileURLToPath(new URL('../test/fixtures/tiny-sdlayout', import.meta.url));
@@ -114,10 +114,7 @@ export async function benchPipeline(): Promise<object> {
 function child(tmp: string, c: EditCase): ChildResult {
   const dir = mkdtempSync(join(tmp, 'run-'));
   try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ ...c, dir })], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
-    });
-    return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+    return runChild<ChildResult>(import.meta.url, [JSON.stringify({ ...c, dir })]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -126,11 +123,6 @@ function child(tmp: string, c: EditCase): ChildResult {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-function peakRssMB(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
 /** Child: one edit (or two, the second through the cache) of a synthetic clip. */

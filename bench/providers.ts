@@ -13,7 +13,6 @@
 // work runs in this process's threads, so CPU ms are the figure that a busy machine does not
 // inflate. Each variant runs in its own child process (a fresh ORT, a fresh shader cache).
 // Run through `npm run bench -- providers`, or alone: node --import tsx bench/providers.ts
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { GraphDType } from '../companion/runtime/graph.ts';
 import type { Provider } from '../companion/runtime/providers.ts';
+import { runChild } from './child.ts';
 
 const TINY_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sd15', import.meta.url));
 const TOKENFLOW_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sdlayout', import.meta.url));
@@ -145,10 +145,7 @@ interface TokenFlowTiming {
 }
 
 function child<T>(what: 'unet' | 'tokenflow', provider: Provider, precision: GraphDType): T {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', what, provider, precision], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
+  return runChild<T>(import.meta.url, [what, provider, precision]);
 }
 
 function childOrError<T>(run: () => T): T | { error: string } {

@@ -4,14 +4,14 @@
 // (mmapped weights) memory modes, plus the plain UNet session alone for comparison. Each
 // configuration runs in its own child process, so VmHWM is that configuration's peak alone.
 // Run through `npm run bench -- tokenflow-step`, or alone: node --import tsx bench/tokenflow_step.ts
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REFERENCE_PARAMETERS } from '../shared/parameters.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
 import { MID_SIZE_UNET } from './unet.ts';
+import { peakRssMB, runChild } from './child.ts';
 
 const TINY_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sdlayout', import.meta.url));
 
@@ -66,15 +66,12 @@ function describe(c: Case): object {
 }
 
 function child<T>(what: string, c: Case, memory: string): T {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', what, JSON.stringify(c), memory], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
+  return runChild<T>(import.meta.url, [what, JSON.stringify(c), memory]);
 }
 
-function rssMB(field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
+/** Resident memory now, MB (VmRSS). */
+function rssMB(): number {
+  return Math.round(process.memoryUsage.rss() / 1024 / 1024);
 }
 
 const round = (x: number) => Math.round(x);
@@ -91,7 +88,7 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
     const { graph, config } = buildUNetGraph(c.model);
     const session = await createSession(graph, { providers: ['cpu'], memory });
     const createMs = performance.now() - t0;
-    const rssAfterLoadMB = rssMB('VmRSS');
+    const rssAfterLoadMB = rssMB();
     const width = unetBlockSettings(config)[0]!.crossAttentionDim;
     const m = 3 * c.batch;
     const feeds = {
@@ -105,7 +102,7 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
       await run(session, feeds);
       ms.push(round(performance.now() - t));
     }
-    return { memory, createMs: round(createMs), rssAfterLoadMB, samples: m, forwardMs: ms, peakRssMB: rssMB('VmHWM') };
+    return { memory, createMs: round(createMs), rssAfterLoadMB, samples: m, forwardMs: ms, peakRssMB: peakRssMB() };
   }
   const { TokenFlowEditor } = await import('../companion/pipeline/edit_step.ts');
   const { unetBlockSettings, readConfig, unetConfigSchema } = await import('../companion/models/config.ts');
@@ -116,7 +113,7 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
   const t0 = performance.now();
   const editor = await TokenFlowEditor.load(c.model, { providers: ['cpu'], memory });
   const createMs = performance.now() - t0;
-  const rssAfterLoadMB = rssMB('VmRSS');
+  const rssAfterLoadMB = rssMB();
   const width = unetBlockSettings(readConfig(c.model, 'unet', unetConfigSchema))[0]!.crossAttentionDim;
   const embed = (seed: number) => values(77 * width, seed);
   const embeds = { src: embed(3), unc: embed(4), cnd: embed(5) };
@@ -148,7 +145,7 @@ async function childMain(what: string, c: Case, memory: 'fast' | 'low'): Promise
   await editor.release();
   return {
     memory, sessions: 'one (both modes, If per block)', createMs: round(createMs), rssAfterLoadMB,
-    keyframePassMs, propagatePassMs, stepMs, peakRssMB: rssMB('VmHWM'),
+    keyframePassMs, propagatePassMs, stepMs, peakRssMB: peakRssMB(),
   } satisfies StepResult;
 }
 

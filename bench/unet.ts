@@ -6,13 +6,13 @@
 // measured in the same run (target >= 0.5). Each measurement runs in its own child process,
 // so VmHWM (/proc/self/status) is that model's peak resident memory alone.
 // Run through `npm run bench`, or alone: node --import tsx bench/unet.ts
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfig, unetBlockSettings, unetConfigSchema, type UNetConfig } from '../companion/models/config.ts';
 import { writeRandomUNet } from '../test/helpers/unet_checkpoint.ts';
+import { peakRssMB, runChild } from './child.ts';
 
 const TINY_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sd15', import.meta.url));
 const BATCH = 2;
@@ -51,8 +51,8 @@ export async function benchUNet(): Promise<object> {
     const params = writeRandomUNet(midDir, MID_SIZE_UNET);
     const tinyFlops = unetForwardFlops(readConfig(TINY_MODEL, 'unet', unetConfigSchema), LATENT, LATENT, SEQ) * BATCH;
     const midFlops = unetForwardFlops(readConfig(midDir, 'unet', unetConfigSchema), LATENT, LATENT, SEQ) * BATCH;
-    const tiny = child<ForwardResult>(['unet', TINY_MODEL, '20']);
-    const mid = child<ForwardResult & { matmul: MatMulComparison }>(['unet', midDir, '5', 'matmul']);
+    const tiny = runChild<ForwardResult>(import.meta.url, ['unet', TINY_MODEL, '20']);
+    const mid = runChild<ForwardResult & { matmul: MatMulComparison }>(import.meta.url, ['unet', midDir, '5', 'matmul']);
     const { matmul, ...midForward } = mid;
     // Runs of the two graphs alternate in one process, so each pair sees the same machine
     // load; the fraction is the median over pairs (robust to other work on a shared machine).
@@ -82,13 +82,6 @@ export async function benchUNet(): Promise<object> {
 interface MatMulComparison {
   unetMs: number[];
   matmulMs: number[];
-}
-
-function child<T>(args: string[]): T {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...args], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
 /**
@@ -167,11 +160,6 @@ function round(x: number, digits: number): number {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
-}
-
-function peakRssMB(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
 /**

@@ -7,13 +7,13 @@
 // fraction of that convolution's: on a machine busy with other work (see the load average)
 // the milliseconds drift, the fraction much less.
 // Run through `npm run bench`, or alone: node --import tsx bench/vae.ts
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vaeConfigSchema, type VaeConfig } from '../companion/models/config.ts';
 import { randomArray, writeRandomVae } from '../test/helpers/random_vae.ts';
+import { peakRssMB, runChild } from './child.ts';
 
 const SIDE = 512;
 const TINY_MODEL = fileURLToPath(new URL('../test/fixtures/tiny-sdlayout', import.meta.url));
@@ -51,10 +51,7 @@ export async function benchVae(): Promise<object> {
 }
 
 function child(modelDir: string, stage: Stage, runs: number): object {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', modelDir, stage, String(runs)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return JSON.parse(out) as object;
+  return runChild<object>(import.meta.url, [modelDir, stage, String(runs)]);
 }
 
 /** Reference convolution: 3x3, REF_CHANNELS -> REF_CHANNELS on a REF_SIDE^2 map, batch 1. */
@@ -177,12 +174,6 @@ function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
 }
 
-/** VmHWM on Linux; elsewhere getrusage's max RSS (the same high-water mark). */
-function peakRssMB(): number {
-  const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
-  const m = /VmHWM:\s+(\d+) kB/.exec(status);
-  return m ? Math.round(Number(m[1]) / 1024) : Math.round(process.resourceUsage().maxRSS / 1024);
-}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--child');

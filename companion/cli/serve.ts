@@ -1,29 +1,27 @@
 // `tokenflow serve`: runs the daemon until SIGINT/SIGTERM.
-import type { LogLevel } from '../../shared/events.ts';
-import { cacheRoot, debugFromEnv, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, portFromEnv, precisionFromEnv, processEnv, providersFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
+import { cacheRoot, DEFAULT_CONCURRENCY, DEFAULT_HOST, ensurePrivateDir, modelFromEnv, portFromEnv, processEnv, queueFromEnv, resolveFolders } from '../config.ts';
 import { FarmClient } from '../farm/farm_client.ts';
 import { parseQueueUrl, type QueueConnection } from '../farm/queue_url.ts';
-import type { JobSettings } from '../../shared/jobs.ts';
-import { JobService, JobServiceError } from '../jobs/index.ts';
-import { checkJobSettings, SettingsError } from '../pipeline/settings_check.ts';
-import { probeProvider } from '../runtime/provider_probe.ts';
-import { providerDType } from '../runtime/session.ts';
+import { JobService } from '../jobs/index.ts';
+import { checkJobSettings, submitCheck } from '../pipeline/settings_check.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
 import { isLoopbackAddress, startDaemon } from '../server/daemon.ts';
 import { removeDaemonFile, writeDaemonFile } from '../server/discovery.ts';
 import { createModelLister } from '../server/models.ts';
 import { BUNDLED_MODEL_ID, chooseDefaultModel } from '../hub/catalog.ts';
-import { cachedInspector, inspectOffThread, type ModelInspector } from '../hub/report_cache.ts';
+import { cachedInspector, inspectOffThread } from '../hub/report_cache.ts';
 import { loadOrCreateToken, tokenPath } from '../server/token.ts';
 import { daemonVersion } from '../server/version.ts';
 import { notifyDesktop } from '../server/notify.ts';
 import { ModelPullService } from '../hub/pull_jobs.ts';
-import { gpuName } from '../runtime/gpu_name.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError, type Command } from './command.ts';
+import { log } from './console_log.ts';
+import { probeDevice } from './device_probe.ts';
 import { parseCommandLine } from './options.ts';
+import { stopSignal } from './stop_signal.ts';
 
 const EXPOSE_FLAG = 'i-know-this-exposes-the-daemon';
 
@@ -155,25 +153,13 @@ async function serve(opts: ServeOptions): Promise<number> {
   // The first submissions then find the default model's check done.
   if (models.defaultDir !== undefined) await inspect(models.defaultDir);
   log('info', `models: ${installed.map((m) => `${m.id}${m.is_default ? ' (default)' : ''}`).join(', ') || 'none installed'}`);
-  let device: string | null = null;
   // A bad TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION stops the start, naming the variable.
-  const providers = providersFromEnv();
-  const precision = precisionFromEnv();
-  let deviceName: string | null = null;
-  try {
-    const probe = await probeProvider(providers);
-    device = probe.provider;
-    deviceName = await gpuName(probe.provider);
-    if (deviceName !== null) log('info', `GPU: ${deviceName}`);
-    log('info', `execution provider: ${probe.line}; models run as ${precision ?? providerDType(probe.provider)} graphs${precision ? ' (TOKENFLOW_PRECISION)' : ''}`);
-  } catch (err) {
-    log('error', `ONNX Runtime cannot create a session on this machine, so no job can run: ${message(err)}`);
-  }
+  const device = await probeDevice();
 
   const farm = opts.queue && await FarmClient.open(opts.queue, log);
   const jobs = new JobService({
     dataDir: opts.dataDir, outputDir: opts.outputDir, log,
-    checkSettings: (settings) => refuseUnrunnableSettings(settings, inspect),
+    checkSettings: submitCheck((settings) => checkJobSettings(settings, processEnv(), inspect)),
     defaultModel: recordedModel(defaultModel),
     // Farm renders are written by the workers, with the shared folder's own rules.
     ...(farm ? { execute: farm.execute, forget: farm.forget, queuedUntilTaken: true, concurrency: FARM_FOLLOWED_JOBS } : { concurrency: opts.concurrency, outputFileMode: 0o666 & ~userUmask }),
@@ -196,8 +182,8 @@ async function serve(opts: ServeOptions): Promise<number> {
       exposed: opts.exposed,
       allowedOrigins: opts.allowedOrigins,
       version,
-      device: () => device,
-      deviceName: () => deviceName,
+      device: () => device.provider,
+      deviceName: () => device.name,
       listModels: () => models.list(),
       modelPulls,
       ...(farm ? { farmWorkers: () => farm.workers() } : {}),
@@ -228,20 +214,7 @@ async function serve(opts: ServeOptions): Promise<number> {
   else log('info', `jobs run ${opts.concurrency} at a time; renders go to ${opts.outputDir}`);
   log('info', `listening on ${daemon.url} (API v1: ${daemon.url}/v1/health); press Ctrl-C to stop`);
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log('warn', `${signal} again: exiting without waiting`);
-        process.exit(1);
-      }
-      stopping = true;
-      log('info', `${signal}: stopping (running jobs are put back in the queue)`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopSignal('running jobs are put back in the queue');
   await daemon.close();
   await modelPulls.close();
   await jobs.close();
@@ -251,26 +224,9 @@ async function serve(opts: ServeOptions): Promise<number> {
   return 0;
 }
 
-/** A job that could never run (missing model, impossible schedule) is a 400 naming the field. */
-async function refuseUnrunnableSettings(settings: JobSettings, inspect: ModelInspector): Promise<void> {
-  try {
-    await checkJobSettings(settings, processEnv(), inspect);
-  } catch (err) {
-    if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
-    throw err;
-  }
-}
-
 /** A model as job records name it: a folder by its absolute path (the daemon may start elsewhere next time), an id as is. */
 function recordedModel(idOrDir: string): string {
   return fs.statSync(idOrDir, { throwIfNoEntry: false })?.isDirectory() ? path.resolve(idOrDir) : idOrDir;
-}
-
-function log(level: LogLevel, text: string): void {
-  if (level === 'debug' && !debugFromEnv()) return;
-  const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
-  if (level === 'warn' || level === 'error') console.error(line);
-  else console.log(line);
 }
 
 function message(err: unknown): string {

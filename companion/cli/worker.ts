@@ -1,18 +1,18 @@
 // `tokenflow worker`: a studio farm worker (companion/farm/worker.ts) until SIGINT/SIGTERM.
 import path from 'node:path';
 import os from 'node:os';
-import type { LogLevel } from '../../shared/events.ts';
-import { debugFromEnv, queueFromEnv, resolveFolders } from '../config.ts';
+import { queueFromEnv, resolveFolders } from '../config.ts';
 import { parsePathMapping } from '../farm/path_map.ts';
 import { parseQueueUrl } from '../farm/queue_url.ts';
 import { startFarmWorker } from '../farm/worker.ts';
 import { loadMedia } from '../jobs/media_api.ts';
 import { checkMedia, describeCapabilities } from '../media/index.ts';
-import { gpuName } from '../runtime/gpu_name.ts';
-import { probeProvider } from '../runtime/provider_probe.ts';
 import { watchChildren } from '../util/child_registry.ts';
 import { UsageError, type Command } from './command.ts';
+import { log } from './console_log.ts';
+import { probeDevice } from './device_probe.ts';
 import { parseCommandLine } from './options.ts';
+import { stopSignal } from './stop_signal.ts';
 
 const help = `Usage: tokenflow worker --queue redis://HOST:PORT[/DB] [options]
 
@@ -69,30 +69,15 @@ export const command: Command = {
     // ffmpeg and the pipeline process end with the worker, even one killed with -9.
     watchChildren();
     log('info', describeCapabilities(await checkMedia()));
-    let device: string | null = null;
-    let deviceName: string | null = null;
-    try {
-      const probe = await probeProvider();
-      device = probe.provider;
-      deviceName = await gpuName(probe.provider);
-      log('info', `execution provider: ${probe.line}`);
-    } catch (err) {
-      log('error', `ONNX Runtime cannot create a session on this machine: ${err instanceof Error ? err.message : err}`);
-    }
+    // A bad TOKENFLOW_PROVIDERS / TOKENFLOW_PRECISION stops the start, naming the variable.
+    const device = await probeDevice();
     const worker = await startFarmWorker({
-      connection, name, device, deviceName, concurrency, pathMaps, outputDir, workDir, stallSeconds,
+      connection, name, device: device.provider, deviceName: device.name, concurrency, pathMaps, outputDir, workDir, stallSeconds,
       stateDir: path.join(folders.dataDir, 'workers', name), media: await loadMedia(), log,
     });
     for (const m of pathMaps) log('info', `path map: ${m.from} → ${m.to}`);
     log('info', `taking jobs, ${concurrency} at a time; renders go to ${outputDir}, work folders to ${workDir}`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        log('info', `${signal}: stopping (a running job goes back to the queue)`);
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopSignal('a running job goes back to the queue');
     await worker.close();
     log('info', 'stopped');
     return 0;
@@ -103,11 +88,4 @@ export const command: Command = {
 function workerName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new UsageError(`--name must be 1 to 100 characters of A-Z a-z 0-9 . _ - , got "${name}"`);
   return name;
-}
-
-function log(level: LogLevel, text: string): void {
-  if (level === 'debug' && !debugFromEnv()) return;
-  const line = `${new Date().toISOString()} ${level.padEnd(5)} ${text}`;
-  if (level === 'warn' || level === 'error') console.error(line);
-  else console.log(line);
 }

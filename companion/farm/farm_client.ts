@@ -10,6 +10,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import type { LogLevel } from '../../shared/events.ts';
 import { FarmWorkerInfo } from '../../shared/health.ts';
 import type { JobResult } from '../../shared/jobs.ts';
+import { parseJsonAs } from '../../shared/parse_json.ts';
 import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
 import { StopReason } from '../jobs/stop_reason.ts';
 import { PipelineError } from '../pipeline/interface.ts';
@@ -165,16 +166,16 @@ export class FarmClient {
     const relayed = Number(await this.redis.get(logsRelayedKey(id))) || 0;
     const { logs } = await this.queue.getJobLogs(id, relayed);
     for (const row of logs) {
-      const line = LogRow.safeParse(safeJson(row));
-      if (line.success) watcher.events.log(line.data.level, `[worker] ${line.data.message}`);
+      const line = parseJsonAs(LogRow, row);
+      if (line) watcher.events.log(line.level, `[worker] ${line.message}`);
     }
     const held = watcher.heldLogs ?? [];
     watcher.heldLogs = null;
     watcher.logsRelayed = relayed + logs.length;
     if (logs.length > 0) this.rememberRelayed(id, watcher.logsRelayed);
     for (const event of held) this.relayLog(id, watcher, event);
-    const preview = FarmEvent.safeParse(safeJson(await this.redis.get(previewKey(id))));
-    if (preview.success) deliver(watcher.events, preview.data);
+    const preview = parseJsonAs(FarmEvent, await this.redis.get(previewKey(id)));
+    if (preview) deliver(watcher.events, preview);
   }
 
   /** A log line, once, in order; how many were relayed is kept for the next daemon start. */
@@ -281,14 +282,6 @@ function deliver(events: RunnerEvents, e: FarmEvent): void {
       return events.taken?.(e.worker);
     case 'preview':
       return events.preview({ index: e.index, mime: e.mime, data: Buffer.from(e.data, 'base64'), width: e.width, height: e.height });
-  }
-}
-
-function safeJson(text: string | null): unknown {
-  try {
-    return text === null ? null : JSON.parse(text);
-  } catch {
-    return null;
   }
 }
 

@@ -50,9 +50,13 @@ export function readModelInfo(dir: string): ModelInfo {
   };
 }
 
-async function session(modelDir: string, folder: WeightComponent, component: string, build: (dtype: GraphDType, provider: Provider) => Graph, options: RuntimeOptions): Promise<LoadedSession> {
+/** The models/ graph builders: a component's graph from its folder, in `dtype` for `provider`. */
+type GraphBuilder = (modelDir: string, options: { conversionCacheDir?: string; dtype: GraphDType; provider: Provider }) => { graph: Graph };
+
+async function session(modelDir: string, folder: WeightComponent, component: string, builder: GraphBuilder, options: RuntimeOptions): Promise<LoadedSession> {
+  const { conversionCacheDir } = options;
   const { loaded } = await loadGraphSession(
-    { modelDir, folder, component, mode: 'plain', conversionCacheDir: options.conversionCacheDir, build: (dtype, provider) => ({ graph: build(dtype, provider) }) },
+    { modelDir, folder, component, mode: 'plain', conversionCacheDir, build: (dtype, provider) => ({ graph: builder(modelDir, { conversionCacheDir, dtype, provider }).graph }) },
     {
       providers: options.providers, memory: options.memory, threads: options.threads, log: options.log,
       dtype: options.dtype, graphCacheDir: options.graphCacheDir,
@@ -67,6 +71,32 @@ export interface Loaded {
   release(): Promise<void>;
 }
 
+interface TimedSession {
+  loaded: LoadedSession;
+  loadMs: number;
+}
+
+async function timedSession(modelDir: string, folder: WeightComponent, component: string, builder: GraphBuilder, options: RuntimeOptions): Promise<TimedSession> {
+  const started = performance.now();
+  const loaded = await session(modelDir, folder, component, builder, options);
+  return { loaded, loadMs: performance.now() - started };
+}
+
+/** A component held for one stage: its session, how long it took to load, and its release. */
+abstract class Component implements Loaded {
+  protected readonly loaded: LoadedSession;
+  readonly loadMs: number;
+
+  protected constructor(timed: TimedSession) {
+    this.loaded = timed.loaded;
+    this.loadMs = timed.loadMs;
+  }
+
+  async release(): Promise<void> {
+    await this.loaded.session.release();
+  }
+}
+
 /** CLIP token ids (77 per prompt) for each prompt. */
 export async function tokenize(modelDir: string, prompts: readonly string[]): Promise<number[][]> {
   const tokenizer = await ClipTokenizer.load(path.join(modelDir, 'tokenizer'));
@@ -75,14 +105,12 @@ export async function tokenize(modelDir: string, prompts: readonly string[]): Pr
 
 /** The text encoder's session (encodeText loads, runs and releases it). */
 export function loadTextEncoder(modelDir: string, options: RuntimeOptions): Promise<LoadedSession> {
-  return session(modelDir, 'text_encoder', 'text_encoder', (dtype, provider) => buildTextEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph, options);
+  return session(modelDir, 'text_encoder', 'text_encoder', buildTextEncoderGraph, options);
 }
 
 /** Runs the text encoder once on the given id rows; returns each row's `last_hidden_state` [77 * D]. */
 export async function encodeText(modelDir: string, ids: readonly number[][], options: RuntimeOptions): Promise<{ embeds: Float32Array[]; loadMs: number }> {
-  const started = performance.now();
-  const loaded = await loadTextEncoder(modelDir, options);
-  const loadMs = performance.now() - started;
+  const { loaded, loadMs } = await timedSession(modelDir, 'text_encoder', 'text_encoder', buildTextEncoderGraph, options);
   try {
     const seq = ids[0]!.length;
     const flat = BigInt64Array.from(ids.flat().map(BigInt));
@@ -95,13 +123,9 @@ export async function encodeText(modelDir: string, ids: readonly number[][], opt
   }
 }
 
-export class VaeEncoder implements Loaded {
-  private constructor(private readonly loaded: LoadedSession, readonly loadMs: number) {}
-
+export class VaeEncoder extends Component {
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeEncoder> {
-    const started = performance.now();
-    const build = (dtype: GraphDType, provider: Provider) => buildVaeEncoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
-    return new VaeEncoder(await session(modelDir, 'vae', 'vae_encoder', build, options), performance.now() - started);
+    return new VaeEncoder(await timedSession(modelDir, 'vae', 'vae_encoder', buildVaeEncoderGraph, options));
   }
 
   /** Posterior mean [n, L, h, w] of images [n, 3, H, W] in [-1, 1]. */
@@ -109,19 +133,11 @@ export class VaeEncoder implements Loaded {
     const out = await run(this.loaded, { image: new ort.Tensor('float32', images, [n, 3, height, width]) }, ['mean']);
     return out.mean!.data as Float32Array;
   }
-
-  async release(): Promise<void> {
-    await this.loaded.session.release();
-  }
 }
 
-export class VaeDecoder implements Loaded {
-  private constructor(private readonly loaded: LoadedSession, readonly loadMs: number) {}
-
+export class VaeDecoder extends Component {
   static async load(modelDir: string, options: RuntimeOptions): Promise<VaeDecoder> {
-    const started = performance.now();
-    const build = (dtype: GraphDType, provider: Provider) => buildVaeDecoderGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
-    return new VaeDecoder(await session(modelDir, 'vae', 'vae_decoder', build, options), performance.now() - started);
+    return new VaeDecoder(await timedSession(modelDir, 'vae', 'vae_decoder', buildVaeDecoderGraph, options));
   }
 
   /** Images [n, 3, H, W] (about [-1, 1], not clamped) of latents [n, L, h, w] already divided by the scaling factor. */
@@ -129,20 +145,12 @@ export class VaeDecoder implements Loaded {
     const out = (await run(this.loaded, { latents: new ort.Tensor('float32', latents, [n, channels, height, width]) })).image!;
     return { data: out.data as Float32Array, dims: [...out.dims] };
   }
-
-  async release(): Promise<void> {
-    await this.loaded.session.release();
-  }
 }
 
 /** The UNet without hooks: the noise prediction for DDIM inversion. */
-export class PlainUNet implements Loaded {
-  private constructor(private readonly loaded: LoadedSession, readonly loadMs: number) {}
-
+export class PlainUNet extends Component {
   static async load(modelDir: string, options: RuntimeOptions): Promise<PlainUNet> {
-    const started = performance.now();
-    const build = (dtype: GraphDType, provider: Provider) => buildUNetGraph(modelDir, { conversionCacheDir: options.conversionCacheDir, dtype, provider }).graph;
-    return new PlainUNet(await session(modelDir, 'unet', 'unet', build, options), performance.now() - started);
+    return new PlainUNet(await timedSession(modelDir, 'unet', 'unet', buildUNetGraph, options));
   }
 
   /** eps = unet(x, t, text) for latents x [n, c, h, w], every sample conditioned on `text` [77 * D]. */
@@ -156,9 +164,5 @@ export class PlainUNet implements Loaded {
       encoder_hidden_states: new ort.Tensor('float32', texts, [shape.n, seq, textWidth]),
     });
     return out.out!.data as Float32Array;
-  }
-
-  async release(): Promise<void> {
-    await this.loaded.session.release();
   }
 }

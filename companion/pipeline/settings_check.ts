@@ -3,6 +3,7 @@
 // predicts epsilon, and the inversion schedule contains every edit timestep.
 import type { JobSettings } from '../../shared/jobs.ts';
 import { resolveModel } from '../hub/catalog.ts';
+import { JobServiceError } from '../jobs/errors.ts';
 import type { ModelInspector } from '../hub/report_cache.ts';
 import { PipelineError } from './interface.ts';
 import { resolveEditSchedule, ScheduleError } from './schedule.ts';
@@ -27,6 +28,18 @@ export class SettingsError extends Error {
     super(message);
     this.name = 'SettingsError';
   }
+}
+
+/** `check` as the job service's submit check: a job that could never run is a 400 naming the field. */
+export function submitCheck(check: (settings: JobSettings) => Promise<void>): (settings: JobSettings) => Promise<void> {
+  return async (settings) => {
+    try {
+      await check(settings);
+    } catch (err) {
+      if (err instanceof SettingsError) throw new JobServiceError('bad_request', err.message, { field: err.field });
+      throw err;
+    }
+  };
 }
 
 /**

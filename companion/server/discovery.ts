@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseJsonAs } from '../../shared/parse_json.ts';
 import { processAlive } from '../util/process.ts';
 
 export const DAEMON_FILE = 'daemon.json';
@@ -37,14 +38,8 @@ export async function readDaemonFile(dataDir: string): Promise<DaemonInfo | unde
   } catch {
     return undefined;
   }
-  let parsed;
-  try {
-    parsed = DaemonInfo.safeParse(JSON.parse(raw));
-  } catch {
-    return undefined;
-  }
-  if (!parsed.success || !processAlive(parsed.data.pid)) return undefined;
-  return parsed.data;
+  const info = parseJsonAs(DaemonInfo, raw);
+  return info && processAlive(info.pid) ? info : undefined;
 }
 
 /** Removes the file if it still describes this process (a newer daemon may have replaced it). */

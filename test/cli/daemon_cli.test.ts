@@ -37,9 +37,9 @@ function envFor(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
-function tokenflow(home: string, args: string[]): Promise<Run> {
+function tokenflow(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: envFor(home), timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...envFor(home), ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -130,6 +130,20 @@ test('usage errors exit with 2, --help with 0 (spawned)', async (t) => {
   assert.match(noSub.stderr, /missing sub-command/);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: tokenflow serve/);
+});
+
+test('serve and worker: a bad TOKENFLOW_PRECISION or TOKENFLOW_PROVIDERS stops the start, naming the variable', async (t) => {
+  const home = tempHome(t);
+  // The worker stops before it connects: no Redis listens on port 1.
+  const [serve, worker] = await Promise.all([
+    tokenflow(home, ['serve', '--port', '0'], { TOKENFLOW_PRECISION: 'float64' }),
+    tokenflow(home, ['worker', '--queue', 'redis://127.0.0.1:1'], { TOKENFLOW_PROVIDERS: 'cuda,abacus' }),
+  ]);
+  assert.equal(serve.code, 1);
+  assert.match(serve.stderr, /tokenflow serve: TOKENFLOW_PRECISION must be float32 or float16, got "float64"/);
+  assert.equal(worker.code, 1);
+  assert.match(worker.stderr, /tokenflow worker: TOKENFLOW_PROVIDERS/);
+  assert.doesNotMatch(worker.stdout, /taking jobs/);
 });
 
 test('usage errors exit with 2 for every malformed command line (in-process)', async (t) => {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobRequest } from '../../shared/jobs.ts';
 import { resolveJobSettings } from '../../shared/presets.ts';
-import { checkJobSettings, SettingsError } from '../../companion/pipeline/settings_check.ts';
+import { checkJobSettings, SettingsError, submitCheck } from '../../companion/pipeline/settings_check.ts';
+import { JobServiceError } from '../../companion/jobs/index.ts';
 
 function settings(extra: Record<string, unknown>, defaultModel?: string) {
   return resolveJobSettings(JobRequest.parse({
@@ -53,4 +54,19 @@ test('a model that does not predict epsilon is refused naming the model field', 
     assert.match(err.message, /prediction_type "v_prediction" is not supported/);
     return true;
   });
+});
+
+test('as the job service\'s submit check, a refusal is a 400 naming the field; other failures pass through as they are', async () => {
+  const check = submitCheck((s) => checkJobSettings(s, { HF_HUB_CACHE: '/nonexistent-cache' }));
+  await assert.rejects(check(settings({ model: 'acme/not-here' })), (err: unknown) => {
+    assert.ok(err instanceof JobServiceError);
+    assert.equal(err.code, 'bad_request');
+    assert.equal(err.status, 400);
+    assert.equal(err.field, 'model');
+    assert.match(err.message, /tokenflow models pull acme\/not-here/);
+    return true;
+  });
+  const broken = new Error('the inspector crashed');
+  await assert.rejects(submitCheck(() => Promise.reject(broken))(settings({ model: 'tiny-sd15' })), (err: unknown) => err === broken);
+  await submitCheck((s) => checkJobSettings(s, {}))(settings({ model: 'tiny-sd15' }));
 });

@@ -9,6 +9,7 @@ import type { Health } from '../../../shared/health.ts';
 import type { PairingStarted } from '../../../shared/pairing.ts';
 import type { SecretStore } from '../host/storage.ts';
 import { DaemonClient, DaemonError, type FetchLike } from '../../../shared/daemon_client.ts';
+import { parseJsonAs } from '../../../shared/parse_json.ts';
 
 export type ConnectionStatus =
   | { kind: 'connecting' }
@@ -340,13 +341,5 @@ export class DaemonConnection {
 }
 
 function parseEvent(data: unknown): ServerEvent | undefined {
-  if (typeof data !== 'string') return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {
-    return undefined;
-  }
-  const parsed = ServerEvent.safeParse(json);
-  return parsed.success ? parsed.data : undefined;
+  return typeof data === 'string' ? parseJsonAs(ServerEvent, data) : undefined;
 }

@@ -63,7 +63,7 @@ class JobCard {
     }
   }
 
-  /** `queuedText`: a queued job's place in the queue (queue_position.ts). */
+  /** `queuedText`: a queued job's place in the queue (queue_position.ts), given for every queued job and only for them. */
   update(view: JobView, queuedText: string | undefined): void {
     const { record } = view;
     const active = isActiveState(record.state);
@@ -80,9 +80,8 @@ class JobCard {
     const progress = view.progress;
     setVisible(this.progress, active);
     this.bar.style.width = percent(progress?.overall ?? record.progress.overall);
-    let progressText = '';
-    if (record.state === 'queued') progressText = queuedText ?? 'Starting…';
-    else if (record.state === 'running') {
+    let progressText = queuedText ?? '';
+    if (record.state === 'running') {
       const stage = progress?.stage ?? record.stage;
       const step = progress && progress.total > 0 ? ` · ${progress.done}/${progress.total}` : '';
       const eta = formatEta(progress?.eta_s ?? record.progress.eta_s);
@@ -166,7 +165,7 @@ export class JobList {
   update(): void {
     const views = this.model.jobs();
     const running = views.filter((v) => v.record.state === 'running').length;
-    const queued = queuedTexts(views, this.model.health?.workers !== undefined);
+    const queued = queuedTexts(views, running, this.model.health?.workers !== undefined);
     setText(this.header, `Jobs${running + queued.size > 0 ? ` · ${running} running, ${queued.size} queued` : ''}`);
     setVisible(this.empty, views.length === 0);
     const seen = new Set<string>();

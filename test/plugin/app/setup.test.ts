@@ -59,7 +59,7 @@ test('checklist: not running, then connected without a model; download, cancel, 
   await setup.download();
   await until('busy with bytes', () => setup.pull?.state === 'running' && setup.pull.file === UNET && setup.pull.bytes_done > 0);
   assert.equal(setup.checks(connection.status)[3]!.state, 'busy');
-  await new Promise((r) => setTimeout(r, 300)); // the drop happens; the retry waits a minute
+  await new Promise((r) => setTimeout(r, 300)); // the drop happens; the retry waits 30 s (the back-off's cap, hub_client.ts)
   await setup.cancel();
   assert.equal(setup.pull?.state, 'canceled');
   const canceled = setup.checks(connection.status)[3]!;

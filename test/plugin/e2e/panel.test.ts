@@ -355,8 +355,8 @@ test('first run from nothing: checklist → pair → download the model from the
   await snap(page, '03-paired-no-model');
 
   // 4. Download: progress is shown; the UNet's connection drops mid-way and the retry waits
-  // a minute, long enough to cancel. Downloading again resumes; then the checklist is green
-  // and the editor appears.
+  // 30 s (the back-off's cap, hub_client.ts), long enough to cancel. Downloading again
+  // resumes; then the checklist is green and the editor appears.
   hub.dropOnce.set('unet/diffusion_pytorch_model.safetensors', 2_000_000);
   await page.click(byTest('model-download'));
   await page.waitForSelector(`${byTest('check-model')}[data-state="busy"]`);

@@ -13,7 +13,7 @@ function views(...jobs: [JobState, string][]): JobView[] {
 
 /** The texts in the order of the views (queued ones only). */
 function texts(all: JobView[], farm: boolean): (string | undefined)[] {
-  const byId = queuedTexts(all, farm);
+  const byId = queuedTexts(all, all.filter((v) => v.record.state === 'running').length, farm);
   return all.map((v) => byId.get(v.record.id));
 }
 
