@@ -228,8 +228,9 @@ export class FarmClient {
     const values = keys.length === 0 ? [] : await this.redis.mget(...keys);
     const workers: FarmWorkerInfo[] = [];
     for (const value of values) {
-      const parsed = value === null ? null : FarmWorkerInfo.safeParse(JSON.parse(value));
-      if (parsed?.success) workers.push(parsed.data);
+      // A heartbeat that is no longer (or never was) a worker's is not one: skipped, not fatal.
+      const worker = parseJsonAs(FarmWorkerInfo, value);
+      if (worker) workers.push(worker);
     }
     return workers.sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
   }

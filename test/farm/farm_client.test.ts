@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
-import { previewKey, QUEUE_NAME, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
+import { previewKey, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
 import { parseQueueUrl } from '../../companion/farm/queue_url.ts';
 import type { RunJobContext, RunnerEvents } from '../../companion/jobs/runner.ts';
 import { StopReason } from '../../companion/jobs/stop_reason.ts';
 import { encodePngRgb } from '../../companion/util/png.ts';
+import type { FarmWorkerInfo } from '../../shared/health.ts';
 import type { JobRecord, JobResult } from '../../shared/jobs.ts';
 import { sampleRecord } from '../jobs/helpers.ts';
 import { startRedis } from '../helpers/redis_server.ts';
@@ -132,4 +133,24 @@ test('cancel of a job whose worker died holding it, with no worker left to find 
   const queue = new Queue(QUEUE_NAME, { connection: connection.options });
   closers.push(() => queue.close());
   assert.equal(await queue.getJob(record.id), undefined);
+});
+
+test('the worker list skips a heartbeat key that holds no JSON or another shape, and lists the valid ones', async (t) => {
+  const server = await startRedis();
+  const connection = parseQueueUrl(server.url);
+  const client = await FarmClient.open(connection, () => {});
+  const redis = new Redis(server.url);
+  t.after(async () => {
+    redis.disconnect();
+    await client.close();
+    await server.stop();
+  });
+  const now = new Date().toISOString();
+  const valid: FarmWorkerInfo = {
+    name: 'w1', host: 'render-1', pid: 42, device: 'cuda:0', device_name: 'NVIDIA RTX 4090', concurrency: 1, jobs: [], started_at: now, heartbeat_at: now,
+  };
+  await redis.set(workerKey('w1', 42), JSON.stringify(valid));
+  await redis.set(workerKey('w2', 43), 'not json {');
+  await redis.set(workerKey('w3', 44), JSON.stringify({ name: 'w3' }));
+  assert.deepEqual(await client.workers(), [valid]);
 });
