@@ -5,6 +5,9 @@
 //   hang:  ignores abort (to test the host's grace-period terminate)
 //   crash: the worker dies mid-edit
 //   fail:  rejects with a PipelineError('pipeline_failed')
+//   checkpoint: saves `<cacheDir>/edit-checkpoint/step-<i>` after each edit step without looking
+//          at the signal (as edit_clip.ts does), and step 2 runs until an abort arrives, however
+//          early (a model call under way when the job is canceled or the daemon stops)
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,7 +49,8 @@ export function createPipeline(): Pipeline {
       }
       hooks.onLog('info', `test pipeline: ${frames.count} frames, ${keyframes.length} out, run ${++runs} in this worker`);
       for (let i = 1; i <= steps; i++) {
-        await step(hooks);
+        await (mode === 'checkpoint' && i === 2 ? untilAborted(hooks.signal) : step(hooks));
+        if (mode === 'checkpoint') saveStep(input, hooks, i);
         if (mode === 'crash' && i === 2) process.exit(3);
         if (mode === 'fail' && i === 2) throw new PipelineError('pipeline_failed', 'test pipeline failure');
         const frame = source.subarray(0, frameBytes).map((v) => 255 - v);
@@ -67,4 +71,16 @@ export function createPipeline(): Pipeline {
       };
     },
   };
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+function saveStep(input: PipelineInput, hooks: PipelineHooks, i: number): void {
+  const dir = path.join(input.cacheDir, 'edit-checkpoint');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `step-${i}`), 'x');
+  hooks.onLog('debug', `checkpoint: step ${i} saved${hooks.signal.aborted ? ' after the abort' : ''}`);
 }
