@@ -1,6 +1,9 @@
 // Test double for the TokenFlow pipeline (runs in the pipeline worker like the real one):
 // "edits" by inverting colours, with a delay per step, honouring abort between steps.
-// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>
+// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>&until=<file>
+//   until: each step first waits until <file> exists (busy: spinning, after writing
+//          `<file>.spinning`; otherwise with its event loop free), so a test, not the clock,
+//          says when the run goes on
 //   busy:  each step spins the CPU instead of sleeping (heavy compute, as a model call)
 //   hang:  ignores abort (to test the host's grace-period terminate)
 //   crash: the worker dies mid-edit
@@ -18,6 +21,7 @@ const params = new URL(import.meta.url).searchParams;
 const delay = Number(params.get('delay') ?? 5);
 const steps = Number(params.get('steps') ?? 4);
 const mode = params.get('mode') ?? 'normal';
+const until = params.get('until');
 /** Runs this worker has done (the host reuses workers between jobs). */
 let runs = 0;
 
@@ -26,9 +30,11 @@ async function step(hooks: PipelineHooks): Promise<void> {
   if (mode === 'busy') {
     // As onnxruntime-node's session.run: a turn of the event loop, then compute that blocks it.
     await new Promise((resolve) => setImmediate(resolve));
+    if (until !== null) fs.writeFileSync(`${until}.spinning`, '');
     const end = performance.now() + delay;
-    while (performance.now() < end);
+    while (until !== null ? !fs.existsSync(until) : performance.now() < end);
   } else {
+    while (until !== null && !fs.existsSync(until)) await sleep(5);
     await sleep(delay);
   }
 }
