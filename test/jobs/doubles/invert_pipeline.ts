@@ -1,6 +1,6 @@
 // Test double for the TokenFlow pipeline (runs in the pipeline worker like the real one):
 // "edits" by inverting colours, with a delay per step, honouring abort between steps.
-// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>&until=<file>
+// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail|checkpoint>&until=<file>
 //   until: each step first waits until <file> exists (busy: spinning, after writing
 //          `<file>.spinning`; otherwise with its event loop free), so a test, not the clock,
 //          says when the run goes on
