@@ -7,6 +7,8 @@ export const UNRECORDED_RETRY_MS = 5_000;
 
 export class UnrecordedOutcomes {
   private readonly pending = new Map<string, () => Promise<void>>();
+  /** Each job's outcome write under way (the last asked for). */
+  private readonly writing = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -29,9 +31,29 @@ export class UnrecordedOutcomes {
     this.timer ??= setInterval(() => void this.retry(), UNRECORDED_RETRY_MS).unref();
   }
 
-  /** Records a stopped job's outcome now. */
+  /**
+   * Records a stopped job's outcome now. One write at a time per job: a cancel that comes while
+   * the retry timer's write is under way waits for it, and writes again only if that failed
+   * (the disk may have room by now), never a second record of the same outcome.
+   */
   async record(id: string): Promise<void> {
-    await this.pending.get(id)?.();
+    const before = this.writing.get(id);
+    const mine = (async () => {
+      await before?.catch(() => {});
+      await this.write(id);
+    })();
+    this.writing.set(id, mine);
+    try {
+      await mine;
+    } finally {
+      if (this.writing.get(id) === mine) this.writing.delete(id);
+    }
+  }
+
+  private async write(id: string): Promise<void> {
+    const outcome = this.pending.get(id);
+    if (outcome === undefined) return;
+    await outcome();
     this.pending.delete(id);
     this.logSink('info', `job ${id}: outcome recorded`);
     if (this.pending.size > 0) return;

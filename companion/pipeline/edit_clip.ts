@@ -216,6 +216,10 @@ export async function editClip(options: EditClipOptions): Promise<EditClipResult
           ...common, pivots: pivots[s]!, batch_size: params.batch_size,
           onDebugTensor: options.debugTensors?.steps.includes(s) ? (name, tensor) => options.debugTensors!.onTensor(s, name, tensor.dims, tensor.data) : undefined,
         });
+      // Saved even when an abort came during the step: the step is complete, and a daemon that
+      // is stopping keeps it for the job's resume. A cancel cannot leave it behind: the job's
+      // folder is removed only once this run has ended (the pipeline host settles on this
+      // process's reply or exit), and a start-up removes the folders of jobs not queued.
       if (checkpoint) saveCheckpoint(checkpoint, s + 1, next, params.steps, log);
       doneCalls += stepCalls;
       report(doneCalls, params.steps * stepCalls);

@@ -12,7 +12,7 @@ import { fsLogIo, type LogIo } from '../../companion/jobs/jsonl_log.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import type { ServerEvent } from '../../shared/events.ts';
 import { PresetBody } from '../../shared/presets.ts';
-import { fakeMedia } from './doubles/fake_media.ts';
+import { fakeMedia, type FakeMediaOptions } from './doubles/fake_media.ts';
 import { sampleRequest, tempDir, waitFor } from './helpers.ts';
 
 const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
@@ -40,7 +40,7 @@ function fillableDisk() {
   };
 }
 
-async function setup(t: { after(fn: () => void | Promise<void>): void }, pipelineQuery = 'delay=1&steps=2') {
+async function setup(t: { after(fn: () => void | Promise<void>): void }, pipelineQuery = 'delay=1&steps=2', media: FakeMediaOptions = {}) {
   const root = tempDir(t);
   const dataDir = path.join(root, 'data');
   const source = path.join(root, 'clip.mov');
@@ -49,7 +49,7 @@ async function setup(t: { after(fn: () => void | Promise<void>): void }, pipelin
   const service = new JobService({
     dataDir,
     outputDir: path.join(root, 'renders'),
-    media: fakeMedia({ delayMs: 5 }),
+    media: fakeMedia({ delayMs: 5, ...media }),
     pipelineModule: pipeline(pipelineQuery),
     logIo: disk.io,
   });
@@ -117,11 +117,16 @@ test('a running job whose stage change cannot be recorded stops and fails with d
 });
 
 test('an outcome that cannot be recorded: the job keeps its logged record, the queue waits, cancel says 507 until there is room', async (t) => {
-  const { service, disk, dataDir, source } = await setup(t, 'delay=20&steps=4');
+  // The encode waits until the disk is full: the outcome is the first write that meets it (its
+  // 30 ms alone could end, and the success be recorded, before a loaded machine fills the disk).
+  let releaseEncode!: () => void;
+  const encodeGate = new Promise<void>((resolve) => (releaseEncode = resolve));
+  const { service, disk, dataDir, source } = await setup(t, 'delay=20&steps=4', { encodeGate });
   const first = (await service.submit(sampleRequest(source, { range }))).job;
   const second = (await service.submit(sampleRequest(source, { range, prompt: 'second' }))).job;
   await waitFor(() => service.get(first.id)?.stage === 'encode', 20_000, 'encode');
   disk.full();
+  releaseEncode();
   await waitFor(() => service.queueCounts().running === 0, 20_000, 'the first job to stop');
   const stuck = service.get(first.id)!;
   assert.equal(stuck.state, 'running', 'what the log holds');

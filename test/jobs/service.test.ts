@@ -187,6 +187,31 @@ for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', '
   });
 }
 
+// edit_clip.ts saves its checkpoint after each step without looking at the signal: a step whose
+// model call was under way when the abort came still ends, and is saved, before the run ends.
+for (const stop of ['cancel', 'shutdown'] as const) {
+  test(`an edit step that ends after a ${stop} is saved before the run ends: ${stop === 'cancel' ? 'the canceled job\'s folder goes after it, nothing is left' : 'the paused job keeps it for its resume'}`, async (t) => {
+    const { service, events, source, dataDir } = await setup(t, { pipeline: 'delay=1&steps=3&mode=checkpoint' });
+    const { job } = await service.submit(sampleRequest(source));
+    const workDir = path.join(dataDir, 'work', job.id);
+    const checkpoint = path.join(workDir, 'cache', 'edit-checkpoint');
+    // Step 2 is under way until the abort.
+    await waitFor(() => fs.existsSync(path.join(checkpoint, 'step-1')), 10_000, 'step 1 saved');
+    const savedAfterAbort = (e: ServerEventT) => e.type === 'job.log' && e.job_id === job.id && e.message === 'checkpoint: step 2 saved after the abort';
+    if (stop === 'cancel') {
+      await service.cancel(job.id);
+      assert.equal((await settled(service, job.id)).state, 'canceled');
+      await waitFor(() => events.some(savedAfterAbort), 10_000, `the step-2 log line in ${JSON.stringify(events.filter((e) => e.type === 'job.log').map((e) => e.message))}`);
+      assert.equal(fs.existsSync(workDir), false, 'the folder went after the save: nothing is left in the data folder');
+    } else {
+      await service.close();
+      assert.equal(service.get(job.id)!.state, 'queued');
+      assert.ok(events.some(savedAfterAbort));
+      assert.deepEqual(fs.readdirSync(checkpoint).sort(), ['step-1', 'step-2'], 'the finished step is kept for the resume');
+    }
+  });
+}
+
 test('idempotency: same key + same body returns the job; different body is a conflict', async (t) => {
   const { service, source } = await setup(t, { pipeline: 'delay=5&steps=1' });
   const req: JobRequest = sampleRequest(source, { idempotency_key: 'panel-1234' });

@@ -119,6 +119,24 @@ test('an edit interrupted after step 2 of 4 resumes at step 3 and ends bit-ident
   assert.equal(fs.existsSync(checkpointDir(dir)), false, 'the checkpoint is removed after success');
 });
 
+test('an abort that comes while a step\'s last UNet call runs: the step ends and is saved before the edit stops', async (t) => {
+  const dir = tempDir(t);
+  const controller = new AbortController();
+  const k = 1;
+  await assert.rejects(editClip(options(dir, {
+    signal: controller.signal,
+    // Counted as the call starts, after the step's last cancellation point: the abort lands
+    // while that call runs (a microtask, before the call's result).
+    onProgress: ({ stage, done }) => {
+      if (stage === 'edit' && done === (k + 1) * CALLS - 1) queueMicrotask(() => controller.abort());
+    },
+  })), { name: 'AbortError' });
+  // A stopped daemon's job resumes after this step; a canceled job's folder, checkpoint
+  // included, is removed once its run has ended (test/jobs/service.test.ts).
+  assert.equal(manifestOf(dir).stepsDone, k + 1);
+  assert.deepEqual(fs.readdirSync(checkpointDir(dir)).sort(), ['manifest.json', `x-000${k + 1}.f32`]);
+});
+
 test('stopped while decoding, the next run skips every edit step and decodes the checkpoint', async (t) => {
   const dir = tempDir(t);
   const controller = new AbortController();

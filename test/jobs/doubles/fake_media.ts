@@ -1,7 +1,8 @@
 // Test double for companion/media (for the fast service tests; runner.test.ts uses real
 // ffmpeg): probes any existing file as a 10 fps clip, writes synthetic raw frames, and
 // "encodes" by writing a temp file beside the output and renaming it. Optional delays per
-// frame make the stages long enough to cancel in; `failEncodeWith` simulates a full disk.
+// frame make the stages long enough to cancel in (`encodeGate` holds the encode for as long as a
+// test needs); `failEncodeWith` simulates a full disk.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +20,8 @@ export interface FakeMediaOptions {
   delayMs?: number;
   probeDelayMs?: number;
   failEncodeWith?: 'disk_full';
+  /** Every encode waits for this before its first frame: a test acts while a job is in its encode. */
+  encodeGate?: Promise<void>;
 }
 
 export interface FakeMedia extends MediaApi {
@@ -84,6 +87,7 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
 
     async encodeVideo(opts: EncodeOptions) {
       calls.encode++;
+      await options.encodeGate;
       const temp = path.join(path.dirname(opts.output), `.${path.basename(opts.output)}.partial`);
       const fd = fs.openSync(temp, 'w');
       try {

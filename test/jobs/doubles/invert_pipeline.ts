@@ -1,10 +1,16 @@
 // Test double for the TokenFlow pipeline (runs in the pipeline worker like the real one):
 // "edits" by inverting colours, with a delay per step, honouring abort between steps.
-// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail>
+// Options come from the module URL's query: ?delay=<ms per step>&steps=<n>&mode=<normal|busy|hang|crash|fail|checkpoint>&until=<file>
+//   until: each step first waits until <file> exists (busy: spinning, after writing
+//          `<file>.spinning`; otherwise with its event loop free), so a test, not the clock,
+//          says when the run goes on
 //   busy:  each step spins the CPU instead of sleeping (heavy compute, as a model call)
 //   hang:  ignores abort (to test the host's grace-period terminate)
 //   crash: the worker dies mid-edit
 //   fail:  rejects with a PipelineError('pipeline_failed')
+//   checkpoint: saves `<cacheDir>/edit-checkpoint/step-<i>` after each edit step without looking
+//          at the signal (as edit_clip.ts does), and step 2 runs until an abort arrives, however
+//          early (a model call under way when the job is canceled or the daemon stops)
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +21,7 @@ const params = new URL(import.meta.url).searchParams;
 const delay = Number(params.get('delay') ?? 5);
 const steps = Number(params.get('steps') ?? 4);
 const mode = params.get('mode') ?? 'normal';
+const until = params.get('until');
 /** Runs this worker has done (the host reuses workers between jobs). */
 let runs = 0;
 
@@ -23,9 +30,11 @@ async function step(hooks: PipelineHooks): Promise<void> {
   if (mode === 'busy') {
     // As onnxruntime-node's session.run: a turn of the event loop, then compute that blocks it.
     await new Promise((resolve) => setImmediate(resolve));
+    if (until !== null) fs.writeFileSync(`${until}.spinning`, '');
     const end = performance.now() + delay;
-    while (performance.now() < end);
+    while (until !== null ? !fs.existsSync(until) : performance.now() < end);
   } else {
+    while (until !== null && !fs.existsSync(until)) await sleep(5);
     await sleep(delay);
   }
 }
@@ -46,7 +55,8 @@ export function createPipeline(): Pipeline {
       }
       hooks.onLog('info', `test pipeline: ${frames.count} frames, ${keyframes.length} out, run ${++runs} in this worker`);
       for (let i = 1; i <= steps; i++) {
-        await step(hooks);
+        await (mode === 'checkpoint' && i === 2 ? untilAborted(hooks.signal) : step(hooks));
+        if (mode === 'checkpoint') saveStep(input, hooks, i);
         if (mode === 'crash' && i === 2) process.exit(3);
         if (mode === 'fail' && i === 2) throw new PipelineError('pipeline_failed', 'test pipeline failure');
         const frame = source.subarray(0, frameBytes).map((v) => 255 - v);
@@ -67,4 +77,16 @@ export function createPipeline(): Pipeline {
       };
     },
   };
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+function saveStep(input: PipelineInput, hooks: PipelineHooks, i: number): void {
+  const dir = path.join(input.cacheDir, 'edit-checkpoint');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `step-${i}`), 'x');
+  hooks.onLog('debug', `checkpoint: step ${i} saved${hooks.signal.aborted ? ' after the abort' : ''}`);
 }
