@@ -165,6 +165,9 @@ export class FarmClient {
       if (state === 'failed') return { reason: existing.failedReason };
       return null;
     }
+    // A new job's log has nothing to catch up with: its lines go out as they come, even those
+    // a worker that takes it at once sends before the add's reply is here.
+    watcher.heldLogs = null;
     await this.queue.add('edit', { job: ctx.job }, {
       jobId: id,
       // A failure is final, as in the local runner; a worker that dies is BullMQ's stalled-job
@@ -174,7 +177,6 @@ export class FarmClient {
       removeOnFail: { age: KEEP_FINISHED_S },
     });
     ctx.events.log('info', 'sent to the farm; waiting for a worker');
-    watcher.heldLogs = null;
     return null;
   }
 

@@ -4,7 +4,7 @@
 // ran finds when it attaches again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
 import { previewKey, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
@@ -105,6 +105,53 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   assert.deepEqual(await secondRun, RESULT);
   assert.deepEqual(first.workerLogs(), ['[worker] line 1', '[worker] line 2']);
   assert.deepEqual(second.workerLogs(), ['[worker] line 3', '[worker] line 4', '[worker] line 5']);
+});
+
+test('log lines a worker sends while its job is still being added to the queue reach the job service', async (t) => {
+  const server = await startRedis();
+  const closers: (() => unknown)[] = [() => server.stop()];
+  t.after(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const connection = parseQueueUrl(server.url);
+  let taken: Job<FarmJobData, JobResult> | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async (job) => {
+    taken = job;
+    await finished;
+    return RESULT;
+  }, { connection: connection.options });
+  closers.push(() => {
+    finish();
+    return worker.close();
+  });
+  // The order a busy daemon may see: the worker takes the job and logs, and the daemon's queue
+  // events hand that line on, before the reply to its add comes back.
+  let progressEvents = 0;
+  const emit = QueueEvents.prototype.emit;
+  t.mock.method(QueueEvents.prototype, 'emit', function (this: QueueEvents, ...args: Parameters<QueueEvents['emit']>) {
+    if (args[0] === 'progress') progressEvents++;
+    return emit.apply(this, args);
+  });
+  const add = Queue.prototype.add;
+  t.mock.method(Queue.prototype, 'add', async function (this: Queue, ...args: Parameters<Queue['add']>) {
+    const job = await add.apply(this, args);
+    await until(() => taken !== undefined, 30_000, 'the worker to take the job');
+    await taken!.log(JSON.stringify({ level: 'info', message: 'line 1' }));
+    await taken!.updateProgress({ t: 'log', level: 'info', message: 'line 1', n: 1 } satisfies FarmEvent);
+    await until(() => progressEvents === 1, 30_000, 'the daemon\'s queue events to hand the line on');
+    return job;
+  });
+
+  const run = recording(sampleRecord(), new AbortController());
+  const client = await FarmClient.open(connection, () => {});
+  closers.push(() => client.close());
+  const result = client.execute(run.ctx);
+  await until(() => progressEvents === 1, 30_000, 'the line');
+  finish();
+  assert.deepEqual(await result, RESULT);
+  assert.deepEqual(run.workerLogs(), ['[worker] line 1']);
 });
 
 test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {
