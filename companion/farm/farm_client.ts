@@ -3,7 +3,8 @@
 // it back into the runner's events, so the job service records and announces them exactly as
 // for a local run. A cancel removes a waiting job or asks the worker running it to stop; a
 // daemon shutdown leaves the job in the queue, and the next start attaches to it again (the
-// job id is the BullMQ job id, so submitting it again finds the same job).
+// job id is the BullMQ job id, so submitting it again finds the same job). The workers'
+// heartbeats say whether a job it shows running still has a live worker.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { Job, Queue, QueueEvents } from 'bullmq';
@@ -15,8 +16,8 @@ import type { RunJobContext, RunnerEvents } from '../jobs/runner.ts';
 import { StopReason } from '../jobs/stop_reason.ts';
 import { PipelineError } from '../pipeline/interface.ts';
 import {
-  CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, KEEP_FINISHED_S, LogRow, logsRelayedKey, previewKey, QUEUE_NAME, WORKER_KEY_PREFIX,
-  type FarmJobData,
+  CANCEL_CHANNEL, cancelKey, decodeFailure, FarmEvent, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_S, KEEP_FINISHED_S, LogRow, logsRelayedKey,
+  previewKey, QUEUE_NAME, WORKER_KEY_PREFIX, type FarmJobData,
 } from './protocol.ts';
 import { checkReachable, openRedis } from './connect.ts';
 import type { QueueConnection } from './queue_url.ts';
@@ -27,10 +28,23 @@ const QUIT_WAIT_MS = 1000;
 /** A running job's cancel tries to remove it again this often until it ends (its worker may be dead). */
 const CANCEL_RETRY_MS = 1000;
 
+/** How often the workers' heartbeats are read, and how long a taken job may go unlisted by all of them. */
+export interface FarmClientTiming {
+  heartbeatCheckMs: number;
+  silentWorkerMs: number;
+}
+
+/** A worker's heartbeat expires HEARTBEAT_TTL_S after its last write: unlisted as long again, it is gone. */
+const DEFAULT_TIMING: FarmClientTiming = { heartbeatCheckMs: HEARTBEAT_INTERVAL_MS, silentWorkerMs: HEARTBEAT_TTL_S * 1000 };
+
 interface Watcher {
   events: RunnerEvents;
   /** A worker's `taken` reached the job service (for this attempt). */
   taken: boolean;
+  /** Since when (performance.now()) no live worker's heartbeat lists the taken job; null: one does. */
+  unlistedSince: number | null;
+  /** Shown queued again because no heartbeat listed it (its worker may only have been cut off). */
+  silent: boolean;
   /** How many lines of the job's BullMQ log reached the job service (LogRow numbers). */
   logsRelayed: number;
   /** Log events that came while the lines a restarted daemon missed are read; then null. */
@@ -43,18 +57,21 @@ interface Watcher {
 export class FarmClient {
   private readonly watchers = new Map<string, Watcher>();
   private closed = false;
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private checkingHeartbeats = false;
 
   private constructor(
     private readonly queue: Queue<FarmJobData, JobResult>,
     private readonly queueEvents: QueueEvents,
     private readonly redis: Redis,
     private readonly log: (level: LogLevel, message: string) => void,
+    private readonly timing: FarmClientTiming,
   ) {
     queueEvents.on('progress', ({ jobId, data }) => {
       const watcher = this.watchers.get(jobId);
       const parsed = FarmEvent.safeParse(data);
       if (!watcher || !parsed.success) return;
-      if (parsed.data.t === 'taken') watcher.taken = true;
+      if (parsed.data.t === 'taken') setTaken(watcher, true);
       if (parsed.data.t === 'log') this.relayLog(jobId, watcher, parsed.data);
       else deliver(watcher.events, parsed.data);
     });
@@ -62,8 +79,8 @@ export class FarmClient {
     const requeued = (jobId: string) => {
       const watcher = this.watchers.get(jobId);
       if (!watcher) return;
-      watcher.taken = false;
-      watcher.events.requeued?.();
+      setTaken(watcher, false);
+      watcher.events.requeued?.('released');
     };
     queueEvents.on('waiting', ({ jobId, prev }) => {
       if (prev === 'active') requeued(jobId);
@@ -80,15 +97,17 @@ export class FarmClient {
     queueEvents.on('removed', ({ jobId }) => this.watchers.get(jobId)?.removed());
     queueEvents.on('error', (err) => log('error', `queue events: ${err.message}`));
     queue.on('error', (err) => log('error', `queue: ${err.message}`));
+    this.heartbeatTimer = setInterval(() => void this.checkHeartbeats(), timing.heartbeatCheckMs).unref();
   }
 
-  static async open(connection: QueueConnection, log: (level: LogLevel, message: string) => void): Promise<FarmClient> {
+  /** timing: tests shorten it; default from the workers' heartbeat (protocol.ts). */
+  static async open(connection: QueueConnection, log: (level: LogLevel, message: string) => void, timing = DEFAULT_TIMING): Promise<FarmClient> {
     await checkReachable(connection);
     const queue = new Queue<FarmJobData, JobResult>(QUEUE_NAME, { connection: connection.options });
     const queueEvents = new QueueEvents(QUEUE_NAME, { connection: connection.options });
     const redis = openRedis(connection, (m) => log('error', m));
     await Promise.all([queue.waitUntilReady(), queueEvents.waitUntilReady()]);
-    return new FarmClient(queue, queueEvents, redis, log);
+    return new FarmClient(queue, queueEvents, redis, log, timing);
   }
 
   /** JobServiceOptions.execute: one attempt of a job, run by whichever worker takes it. */
@@ -106,6 +125,8 @@ export class FarmClient {
       const watcher: Watcher = {
         events: ctx.events,
         taken: false,
+        unlistedSince: null,
+        silent: false,
         logsRelayed: 0,
         heldLogs: [],
         completed: (result) => settle(() => resolve(result)),
@@ -144,6 +165,9 @@ export class FarmClient {
       if (state === 'failed') return { reason: existing.failedReason };
       return null;
     }
+    // A new job's log has nothing to catch up with: its lines go out as they come, even those
+    // a worker that takes it at once sends before the add's reply is here.
+    watcher.heldLogs = null;
     await this.queue.add('edit', { job: ctx.job }, {
       jobId: id,
       // A failure is final, as in the local runner; a worker that dies is BullMQ's stalled-job
@@ -153,7 +177,6 @@ export class FarmClient {
       removeOnFail: { age: KEEP_FINISHED_S },
     });
     ctx.events.log('info', 'sent to the farm; waiting for a worker');
-    watcher.heldLogs = null;
     return null;
   }
 
@@ -200,8 +223,43 @@ export class FarmClient {
   private async ensureTaken(id: string, watcher: Watcher): Promise<void> {
     if (watcher.taken) return;
     const job = await Job.fromId(this.queue, id).catch(() => undefined);
-    watcher.taken = true;
+    setTaken(watcher, true);
     watcher.events.taken?.(job?.processedBy ?? 'unknown');
+  }
+
+  /**
+   * BullMQ finds a dead worker's job stalled only in a live worker: with none running, the job
+   * would look running here for ever. A taken job that no live worker's heartbeat has listed
+   * for silentWorkerMs (its worker's heartbeat expired: it is gone) is shown queued again,
+   * waiting for a worker, which takes it over once the dead one's lock expired; one a heartbeat
+   * lists again (its worker was only cut off) is shown running again. A failed read decides nothing.
+   */
+  private async checkHeartbeats(): Promise<void> {
+    const followed = [...this.watchers].filter(([, w]) => w.taken || w.silent);
+    if (followed.length === 0 || this.checkingHeartbeats) return;
+    this.checkingHeartbeats = true;
+    try {
+      const workers = await this.workers();
+      const now = performance.now();
+      for (const [id, watcher] of followed) {
+        if (this.watchers.get(id) !== watcher) continue;
+        const listedBy = workers.find((w) => w.jobs.includes(id));
+        if (listedBy) {
+          watcher.unlistedSince = null;
+          if (!watcher.silent) continue;
+          setTaken(watcher, true);
+          watcher.events.taken?.(listedBy.name);
+        } else if (watcher.taken && now - (watcher.unlistedSince ??= now) >= this.timing.silentWorkerMs) {
+          setTaken(watcher, false);
+          watcher.silent = true;
+          watcher.events.requeued?.('silent');
+        }
+      }
+    } catch (err) {
+      this.log('debug', `workers' heartbeats not read: ${err instanceof Error ? err.message : err}`);
+    } finally {
+      this.checkingHeartbeats = false;
+    }
   }
 
   /**
@@ -257,12 +315,20 @@ export class FarmClient {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.heartbeatTimer);
     await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
     // QUIT first when connected: the count of relayed log lines written last reaches Redis. Not
     // waited for long: a Redis that went away meanwhile must not hold up the daemon's stop.
     if (this.redis.status === 'ready') await Promise.race([this.redis.quit().catch(() => {}), sleep(QUIT_WAIT_MS, undefined, { ref: false })]);
     this.redis.disconnect();
   }
+}
+
+/** Whether a worker has the job, as last told to the job service; either way its heartbeat watch starts afresh. */
+function setTaken(watcher: Watcher, taken: boolean): void {
+  watcher.taken = taken;
+  watcher.silent = false;
+  watcher.unlistedSince = null;
 }
 
 function deliver(events: RunnerEvents, e: FarmEvent): void {

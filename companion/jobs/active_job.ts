@@ -9,7 +9,7 @@ import type { PipelinePreview } from '../pipeline/interface.ts';
 import { classifyFailure } from './failure.ts';
 import { PreviewThrottle } from './preview_throttle.ts';
 import { ProgressTracker } from './progress.ts';
-import type { RunnerEvents } from './runner.ts';
+import type { RequeueCause, RunnerEvents } from './runner.ts';
 import { StopReason } from './stop_reason.ts';
 
 /** Progress events per job are sent at most this often (the last of a stage always). */
@@ -90,11 +90,11 @@ export class ActiveJob {
         host.update(id, { state: 'running', worker }, { persist: true }).catch(this.stopUnrecorded);
         host.jobLog(id, 'info', `taken by the worker ${worker}`);
       },
-      requeued: () => {
+      requeued: (cause) => {
         const job = host.current(id);
         if (job.state !== 'running') return;
         host.update(id, { state: 'queued', progress: { ...job.progress, eta_s: null } }, { persist: true }).catch(this.stopUnrecorded);
-        host.jobLog(id, 'info', `back in the queue${job.worker === undefined ? '' : ` (the worker ${job.worker} let it go)`}`);
+        host.jobLog(id, cause === 'silent' ? 'warn' : 'info', requeuedMessage(job.worker, cause));
       },
     };
   }
@@ -181,4 +181,11 @@ export class ActiveJob {
     };
     this.host.announce(this.latestPreview);
   }
+}
+
+function requeuedMessage(worker: string | undefined, cause: RequeueCause): string {
+  const who = worker === undefined ? 'its worker' : `the worker ${worker}`;
+  return cause === 'silent'
+    ? `back in the queue: ${who} stopped (no worker's heartbeat lists the job); it waits for a worker`
+    : `back in the queue (${who} let it go)`;
 }

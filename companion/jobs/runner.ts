@@ -28,9 +28,15 @@ export interface RunnerEvents {
    * (until then the job stays queued). runJob runs the job at once and calls neither.
    */
   taken?(worker: string): void;
-  /** The job went back to the executor's queue (its worker stopped or died). */
-  requeued?(): void;
+  /**
+   * The job went back to the executor's queue: `released`, its worker let it go (it stopped,
+   * or another worker found it stalled); `silent`, no live worker lists it any more (its worker
+   * died, and no other worker runs to find it stalled): it waits for one.
+   */
+  requeued?(cause: RequeueCause): void;
 }
+
+export type RequeueCause = 'released' | 'silent';
 
 /** What a run reads of its job: `tokenflow edit` builds one with the daemon's resolveJobSettings. */
 export type EditRun = Pick<JobRecord, 'id' | 'request' | 'settings'>;

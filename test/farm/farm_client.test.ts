@@ -4,11 +4,11 @@
 // ran finds when it attaches again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
 import { previewKey, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
-import { parseQueueUrl } from '../../companion/farm/queue_url.ts';
+import { parseQueueUrl, type QueueConnection } from '../../companion/farm/queue_url.ts';
 import type { RunJobContext, RunnerEvents } from '../../companion/jobs/runner.ts';
 import { StopReason } from '../../companion/jobs/stop_reason.ts';
 import { encodePngRgb } from '../../companion/util/png.ts';
@@ -38,18 +38,20 @@ function recording(job: JobRecord, controller: AbortController) {
   return { ctx, logs, previews, workerLogs: () => logs.filter((l) => l.startsWith('[worker] ')) };
 }
 
-test('a daemon that attaches again to a running farm job gets the log lines of the time it was down, each once, and the latest preview', async (t) => {
+type Closers = (() => unknown)[];
+
+/** A redis-server and what the test closes, last opened first (a client whose server went away would retry for ever). */
+async function farmRedis(t: { after(fn: () => Promise<void>): void }) {
   const server = await startRedis();
-  // Closed last first: a client whose server went away would retry for ever.
-  const closers: (() => unknown)[] = [() => server.stop()];
+  const closers: Closers = [() => server.stop()];
   t.after(async () => {
     for (const close of closers.reverse()) await close();
   });
-  const connection = parseQueueUrl(server.url);
-  const daemonLog: string[] = [];
-  const log = (_level: string, message: string) => daemonLog.push(message);
+  return { server, closers, connection: parseQueueUrl(server.url) };
+}
 
-  // The worker's side: takes the job, then writes as the test says, until it is told to finish.
+/** The worker's side: takes the job, then writes as the test says, until it is told to finish. */
+function writingWorker(connection: QueueConnection, closers: Closers) {
   let taken: Job<FarmJobData, JobResult> | undefined;
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -62,17 +64,29 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
     finish();
     return worker.close();
   });
-  const line = async (message: string, n: number) => {
-    assert.equal(await taken!.log(JSON.stringify({ level: 'info', message })), n);
-    await taken!.updateProgress({ t: 'log', level: 'info', message, n } satisfies FarmEvent);
+  return {
+    taken: () => taken,
+    finish,
+    /** A log line as `tokenflow worker` writes it: the job's log row, then its event. */
+    async line(message: string, n: number): Promise<void> {
+      assert.equal(await taken!.log(JSON.stringify({ level: 'info', message })), n);
+      await taken!.updateProgress({ t: 'log', level: 'info', message, n } satisfies FarmEvent);
+    },
   };
+}
+
+test('a daemon that attaches again to a running farm job gets the log lines of the time it was down, each once, and the latest preview', async (t) => {
+  const { server, closers, connection } = await farmRedis(t);
+  const daemonLog: string[] = [];
+  const log = (_level: string, message: string) => daemonLog.push(message);
+  const { taken, finish, line } = writingWorker(connection, closers);
 
   const record = sampleRecord();
   const firstStop = new AbortController();
   const first = recording(record, firstStop);
   const firstClient = await FarmClient.open(connection, log);
   const firstRun = firstClient.execute(first.ctx);
-  await until(() => taken !== undefined, 30_000, 'the worker to take the job');
+  await until(() => taken() !== undefined, 30_000, 'the worker to take the job');
   await line('line 1', 1);
   await line('line 2', 2);
   await until(() => first.workerLogs().length === 2, 30_000, 'the first daemon to relay two lines');
@@ -98,7 +112,7 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   assert.deepEqual(second.logs, ["attached to the farm's job (active)", '[worker] line 3', '[worker] line 4']);
   assert.deepEqual(second.previews, [5]);
   // A line's event that comes again (it was written before the daemon caught up) is not repeated; the next one comes.
-  await taken!.updateProgress({ t: 'log', level: 'info', message: 'line 4', n: 4 } satisfies FarmEvent);
+  await taken()!.updateProgress({ t: 'log', level: 'info', message: 'line 4', n: 4 } satisfies FarmEvent);
   await line('line 5', 5);
   await until(() => second.workerLogs().length === 3, 30_000, 'the next line');
   finish();
@@ -107,13 +121,38 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   assert.deepEqual(second.workerLogs(), ['[worker] line 3', '[worker] line 4', '[worker] line 5']);
 });
 
-test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {
-  const server = await startRedis();
-  const closers: (() => unknown)[] = [() => server.stop()];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close();
+test('log lines a worker sends while its job is still being added to the queue reach the job service', async (t) => {
+  const { closers, connection } = await farmRedis(t);
+  const { taken, finish, line } = writingWorker(connection, closers);
+  // The order a busy daemon may see: the worker takes the job and logs, and the daemon's queue
+  // events hand that line on, before the reply to its add comes back.
+  let progressEvents = 0;
+  const emit = QueueEvents.prototype.emit;
+  t.mock.method(QueueEvents.prototype, 'emit', function (this: QueueEvents, ...args: Parameters<QueueEvents['emit']>) {
+    if (args[0] === 'progress') progressEvents++;
+    return emit.apply(this, args);
   });
-  const connection = parseQueueUrl(server.url);
+  const add = Queue.prototype.add;
+  t.mock.method(Queue.prototype, 'add', async function (this: Queue, ...args: Parameters<Queue['add']>) {
+    const job = await add.apply(this, args);
+    await until(() => taken() !== undefined, 30_000, 'the worker to take the job');
+    await line('line 1', 1);
+    await until(() => progressEvents === 1, 30_000, 'the daemon\'s queue events to hand the line on');
+    return job;
+  });
+
+  const run = recording(sampleRecord(), new AbortController());
+  const client = await FarmClient.open(connection, () => {});
+  closers.push(() => client.close());
+  const result = client.execute(run.ctx);
+  await until(() => progressEvents === 1, 30_000, 'the line');
+  finish();
+  assert.deepEqual(await result, RESULT);
+  assert.deepEqual(run.workerLogs(), ['[worker] line 1']);
+});
+
+test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {
+  const { closers, connection } = await farmRedis(t);
   let taken = false;
   const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async () => {
     taken = true;

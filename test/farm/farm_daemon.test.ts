@@ -9,10 +9,10 @@ import path from 'node:path';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { resolveFolders } from '../../companion/config.ts';
-import { FarmClient } from '../../companion/farm/farm_client.ts';
+import { FarmClient, type FarmClientTiming } from '../../companion/farm/farm_client.ts';
 import { startFarmWorker } from '../../companion/farm/worker.ts';
 import {
-  cancelKey, KEEP_FINISHED_S, logsRelayedKey, previewKey, QUEUE_NAME, savePreview, type FarmEvent, type FarmJobData,
+  cancelKey, HEARTBEAT_TTL_S, KEEP_FINISHED_S, logsRelayedKey, previewKey, QUEUE_NAME, savePreview, workerKey, type FarmEvent, type FarmJobData,
 } from '../../companion/farm/protocol.ts';
 import { parseQueueUrl, type QueueConnection } from '../../companion/farm/queue_url.ts';
 import { JobService } from '../../companion/jobs/service.ts';
@@ -20,6 +20,7 @@ import { startDaemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
 import { encodePngRgb } from '../../companion/util/png.ts';
 import type { EventOf, ServerEvent } from '../../shared/events.ts';
+import type { FarmWorkerInfo } from '../../shared/health.ts';
 import { STAGES, type JobResult } from '../../shared/jobs.ts';
 import { fakeMedia } from '../jobs/doubles/fake_media.ts';
 import { sampleRequest, tempDir } from '../jobs/helpers.ts';
@@ -80,10 +81,10 @@ function fakeWorker(connection: QueueConnection, redis: Redis, closers: Closers)
 }
 
 /** An editor's daemon on `home` with `--queue`: its job service's events are recorded. */
-async function farmDaemon(home: string, connection: QueueConnection, closers: Closers) {
+async function farmDaemon(home: string, connection: QueueConnection, closers: Closers, timing?: FarmClientTiming) {
   const folders = resolveFolders({ TOKENFLOW_HOME: home });
   const token = await loadOrCreateToken(folders.configDir);
-  const farm = await FarmClient.open(connection, () => {});
+  const farm = await FarmClient.open(connection, () => {}, timing);
   const jobs = new JobService({
     dataDir: folders.dataDir, outputDir: folders.outputDir, media: fakeMedia(),
     execute: farm.execute, forget: farm.forget, queuedUntilTaken: true, concurrency: 100,
@@ -175,4 +176,78 @@ test('a job run by a real worker: the daemon\'s record has each stage\'s timing,
   await until(() => daemon.jobs.get(job.id)?.state === 'succeeded', 60_000, 'the job to succeed');
   const done = daemon.jobs.get(job.id)!;
   assert.deepEqual(Object.keys(done.timings).sort(), [...STAGES].sort(), JSON.stringify(done.timings));
+});
+
+/** The daemon looks at the heartbeats often, and gives up on a job no heartbeat lists after a moment (default: the heartbeat's TTL). */
+const QUICK: FarmClientTiming = { heartbeatCheckMs: 50, silentWorkerMs: 500 };
+
+/** A worker's heartbeat, as `tokenflow worker` writes it, listing the jobs it runs. */
+function heartbeat(redis: Redis, name: string, jobs: string[]): Promise<unknown> {
+  const now = new Date().toISOString();
+  const info: FarmWorkerInfo = { name, host: 'render-1', pid: 4242, device: null, device_name: null, concurrency: 1, jobs, started_at: now, heartbeat_at: now };
+  return redis.set(workerKey(name, 4242), JSON.stringify(info), 'EX', HEARTBEAT_TTL_S);
+}
+
+/** A job's states as its job.state events went, repeats dropped. */
+function stateChanges(events: ServerEvent[], id: string): string[] {
+  const states = events.flatMap((e) => (e.type === 'job.state' && e.job.id === id ? [e.job.state] : []));
+  return states.filter((s, i) => s !== states[i - 1]);
+}
+
+function jobLogs(events: ServerEvent[], id: string): string[] {
+  return events.flatMap((e) => (e.type === 'job.log' && e.job_id === id ? [e.message] : []));
+}
+
+test('a job whose worker died with no other worker running goes back to queued once no heartbeat lists it, naming the worker; a worker started later takes it over', { timeout: 120_000 }, async (t) => {
+  const { connection, closers, redis } = await farmRedis(t);
+  const { home, source } = clip(t);
+  let taken = false;
+  // Both workers with the same --stall-seconds, as a farm's should be: a longer stalled-check interval holds off the other's checks as long.
+  const dying = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async (job) => {
+    await heartbeat(redis, 'gpu-1', [job.id!]);
+    await job.updateProgress({ t: 'taken', worker: 'gpu-1' } satisfies FarmEvent);
+    taken = true;
+    return new Promise<JobResult>(() => {});
+  }, { connection: connection.options, lockDuration: 1000, stalledInterval: 1000 });
+  closers.push(() => dying.close(true));
+  const daemon = await farmDaemon(home, connection, closers, QUICK);
+  const { job } = await daemon.jobs.submit(sampleRequest(source));
+  await until(() => taken && daemon.jobs.get(job.id)?.state === 'running', 30_000, 'the worker to take the job');
+
+  // It dies (kill -9): its lock is no longer renewed and its heartbeat expires; no worker is left to find the job stalled.
+  await dying.close(true);
+  await redis.del(workerKey('gpu-1', 4242));
+  await until(() => daemon.jobs.get(job.id)?.state === 'queued', 30_000, 'the job to go back to queued');
+  assert.equal(daemon.jobs.get(job.id)!.worker, 'gpu-1');
+  assert.deepEqual(daemon.jobs.queueCounts(), { queued: 1, running: 0 });
+  assert.ok(jobLogs(daemon.events, job.id).some((m) => m.includes('the worker gpu-1 stopped') && m.includes('waits for a worker')), jobLogs(daemon.events, job.id).join('\n'));
+
+  // A worker starts: its stalled-job check finds the dead worker's lock expired and takes the job.
+  const next = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async (j) => {
+    await heartbeat(redis, 'gpu-2', [j.id!]);
+    await j.updateProgress({ t: 'taken', worker: 'gpu-2' } satisfies FarmEvent);
+    return RESULT;
+  }, { connection: connection.options, lockDuration: 1000, stalledInterval: 1000 });
+  closers.push(() => next.close());
+  await until(() => daemon.jobs.get(job.id)?.state === 'succeeded', 60_000, 'the next worker to finish the job');
+  assert.equal(daemon.jobs.get(job.id)!.worker, 'gpu-2');
+  assert.deepEqual(stateChanges(daemon.events, job.id), ['queued', 'running', 'queued', 'running', 'succeeded']);
+});
+
+test('a running farm job no heartbeat lists for a moment goes back to queued, and is running again once its worker\'s heartbeat lists it again', async (t) => {
+  const { connection, closers, redis } = await farmRedis(t);
+  const worker = fakeWorker(connection, redis, closers);
+  const { home, source } = clip(t);
+  const daemon = await farmDaemon(home, connection, closers, QUICK);
+  const { job } = await daemon.jobs.submit(sampleRequest(source));
+  await until(() => daemon.jobs.get(job.id)?.state === 'running', 30_000, 'the worker to take the job');
+  await heartbeat(redis, 'gpu-1', []);
+  await until(() => daemon.jobs.get(job.id)?.state === 'queued', 30_000, 'the job to go back to queued');
+  // Its worker was alive all along (e.g. its heartbeat could not be written for a while).
+  await heartbeat(redis, 'gpu-1', [job.id]);
+  await until(() => daemon.jobs.get(job.id)?.state === 'running', 30_000, 'the job to be running again');
+  worker.finish(RESULT);
+  await until(() => daemon.jobs.get(job.id)?.state === 'succeeded', 30_000, 'the job to succeed');
+  assert.deepEqual(stateChanges(daemon.events, job.id), ['queued', 'running', 'queued', 'running', 'succeeded']);
+  assert.equal(daemon.jobs.get(job.id)!.worker, 'gpu-1');
 });

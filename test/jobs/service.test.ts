@@ -480,7 +480,7 @@ test('an executor that hands jobs on (the farm): queued until a worker takes it,
   assert.equal(service.get(a.id)!.worker, 'gpu-1');
   assert.deepEqual(service.queueCounts(), { queued: 1, running: 1 });
   assert.deepEqual(service.snapshot().map((j) => [j.id, j.state]), [[a.id, 'running'], [b.id, 'queued']]);
-  ctx.events.requeued!();
+  ctx.events.requeued!('released');
   await waitFor(() => service.get(a.id)!.state === 'queued');
   ctx.events.taken!('gpu-2');
   await waitFor(() => service.get(a.id)!.worker === 'gpu-2');
