@@ -6,10 +6,14 @@ import path from 'node:path';
 import { processEnv, type Folders } from '../config.ts';
 import { cliScript } from '../layout.ts';
 
-/** Settings passed on from the installing shell. HF_TOKEN is not: service files are not secret stores. */
+/**
+ * Settings passed on from the installing shell: every one `tokenflow serve` reads. HF_TOKEN and
+ * TOKENFLOW_QUEUE_PASSWORD are not: service files are not secret stores (they are 0644).
+ */
 export const SERVICE_ENV = [
-  'TOKENFLOW_HOME', 'TOKENFLOW_PORT', 'TOKENFLOW_OUTPUT_DIR', 'TOKENFLOW_MODEL', 'TOKENFLOW_MODELS', 'TOKENFLOW_PRECISION',
-  'TOKENFLOW_FFMPEG', 'TOKENFLOW_FFPROBE', 'TOKENFLOW_CACHE_DIR', 'TOKENFLOW_INVERSION_CACHE_GB',
+  'TOKENFLOW_HOME', 'TOKENFLOW_PORT', 'TOKENFLOW_OUTPUT_DIR', 'TOKENFLOW_MODEL', 'TOKENFLOW_MODELS',
+  'TOKENFLOW_PROVIDERS', 'TOKENFLOW_PRECISION', 'TOKENFLOW_FFMPEG', 'TOKENFLOW_FFPROBE', 'TOKENFLOW_CACHE_DIR',
+  'TOKENFLOW_INVERSION_CACHE_GB', 'TOKENFLOW_QUEUE', 'TOKENFLOW_DEBUG',
   'HF_HOME', 'HF_HUB_CACHE', 'HF_ENDPOINT',
 ] as const;
 

@@ -1,0 +1,25 @@
+// What a login service keeps of the installing shell: the settings `tokenflow serve` reads, so
+// the daemon started at login runs as the one started by hand, and no secret.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { serviceSpec } from '../../companion/service/spec.ts';
+
+const folders = { configDir: '/home/ed/.config/tokenflow', dataDir: '/home/ed/.local/share/tokenflow', outputDir: '/home/ed/Videos/TokenFlow Renders' };
+
+test("the daemon's settings are kept: providers, the farm queue, debug lines", () => {
+  const env = {
+    TOKENFLOW_PROVIDERS: 'webgpu,cpu',
+    TOKENFLOW_QUEUE: 'redis://farm.lan:6379/0',
+    TOKENFLOW_DEBUG: '1',
+    TOKENFLOW_PORT: '43200',
+    HF_HOME: '/data/hf',
+  };
+  const { environment } = serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs');
+  assert.deepEqual(environment, env);
+});
+
+test('secrets stay out of the service file: HF_TOKEN and the queue password', () => {
+  const env = { HF_TOKEN: 'hf_secret', HUGGING_FACE_HUB_TOKEN: 'hf_old', TOKENFLOW_QUEUE_PASSWORD: 'redis-secret', TOKENFLOW_MODEL: 'tiny-sd15' };
+  const { environment } = serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs');
+  assert.deepEqual(environment, { TOKENFLOW_MODEL: 'tiny-sd15' });
+});
