@@ -17,8 +17,8 @@ Sub-commands:
 
 Options:
   --json       print the daemon's JSON instead of text
-  --url URL    the daemon's address (default: the running daemon of this configuration,
-               else TOKENFLOW_URL, else http://127.0.0.1:43117)
+  --url URL    the daemon's address (default: TOKENFLOW_URL, else the running daemon of
+               this configuration, else http://127.0.0.1 at TOKENFLOW_PORT or 43117)
   -h, --help   this help`;
 
 export const command: Command = {
