@@ -34,6 +34,7 @@ export interface ServiceSpec {
 
 export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = processEnv(), execPath = process.execPath, script = cliScript()): ServiceSpec {
   const environment: Record<string, string> = {};
+  refusePasswordInQueue(env.TOKENFLOW_QUEUE);
   for (const name of SERVICE_ENV) {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') environment[name] = value;
@@ -45,4 +46,12 @@ export function serviceSpec(folders: Folders, env: Record<string, string | undef
     workingDir: folders.dataDir,
     home: os.homedir(),
   };
+}
+
+/** A password in the queue address would end up in the (world-readable) service file. */
+function refusePasswordInQueue(queue: string | undefined): void {
+  if (queue === undefined || !URL.canParse(queue) || new URL(queue).password === '') return;
+  throw new Error('TOKENFLOW_QUEUE holds a password, and service files are readable by every user of this machine, '
+    + 'so the service is not installed with it: run `tokenflow serve --queue ...` yourself with TOKENFLOW_QUEUE_PASSWORD set, '
+    + 'or use a Redis that needs no password on a trusted network');
 }

@@ -23,3 +23,12 @@ test('secrets stay out of the service file: HF_TOKEN and the queue password', ()
   const { environment } = serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs');
   assert.deepEqual(environment, { TOKENFLOW_MODEL: 'tiny-sd15' });
 });
+
+test('a queue address holding a password is refused, not written into the service file', () => {
+  const env = { TOKENFLOW_QUEUE: 'redis://render:s3cret@farm.lan:6379/0' };
+  assert.throws(() => serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs'), (err: Error) => {
+    assert.match(err.message, /TOKENFLOW_QUEUE holds a password/);
+    assert.doesNotMatch(err.message, /s3cret/);
+    return true;
+  });
+});
