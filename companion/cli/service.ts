@@ -6,7 +6,7 @@ import os from 'node:os';
 import { processEnv, resolveFolders, xdgConfigHomeFromEnv } from '../config.ts';
 import { readDaemonFile } from '../server/discovery.ts';
 import { install, runCommand, servicePlan, uninstall, type Runner } from '../service/manager.ts';
-import { serviceSpec } from '../service/spec.ts';
+import { refusePasswordInQueue, serviceSpec } from '../service/spec.ts';
 import { UsageError, type Command } from './command.ts';
 import { parseCommandLine } from './options.ts';
 
@@ -56,6 +56,7 @@ export async function runService(action: 'install' | 'uninstall' | 'status', ctx
   const plan = servicePlan(spec, { platform, home, uid: process.getuid?.() ?? 0, xdgConfigHome: xdgConfigHomeFromEnv(env), dataDir: folders.dataDir });
   const daemon = await readDaemonFile(folders.dataDir);
   if (action === 'install') {
+    refusePasswordInQueue(spec.environment.TOKENFLOW_QUEUE);
     if (daemon) console.error(`note: a daemon is already running at ${daemon.url} (pid ${daemon.pid}); the service's daemon needs its port, so stop that one first.`);
     await install(plan, spec, run);
     console.log(`installed (${plan.kind}): ${plan.file.path}`);

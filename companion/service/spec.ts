@@ -34,7 +34,6 @@ export interface ServiceSpec {
 
 export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = processEnv(), execPath = process.execPath, script = cliScript()): ServiceSpec {
   const environment: Record<string, string> = {};
-  refusePasswordInQueue(env.TOKENFLOW_QUEUE);
   for (const name of SERVICE_ENV) {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') environment[name] = value;
@@ -48,8 +47,8 @@ export function serviceSpec(folders: Folders, env: Record<string, string | undef
   };
 }
 
-/** A password in the queue address would end up in the (world-readable) service file. */
-function refusePasswordInQueue(queue: string | undefined): void {
+/** Before an install: a password in the queue address would end up in the (world-readable) service file. */
+export function refusePasswordInQueue(queue: string | undefined): void {
   if (queue === undefined || !URL.canParse(queue) || new URL(queue).password === '') return;
   throw new Error('TOKENFLOW_QUEUE holds a password, and service files are readable by every user of this machine, '
     + 'so the service is not installed with it: run `tokenflow serve --queue ...` yourself with TOKENFLOW_QUEUE_PASSWORD set, '

@@ -101,3 +101,15 @@ test('Windows: the launch script goes to the data folder and the Run value point
   assert.equal(r.calls[0], `reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v TokenFlow /t REG_SZ /d wscript.exe //B //Nologo "${script}" /f`);
   assert.equal(r.calls[1], `wscript.exe //B //Nologo ${script}`);
 });
+
+test('Linux: a queue address with a password: install is refused before anything is written or registered; status and uninstall still run', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg'), TOKENFLOW_QUEUE: 'redis://render:s3cret@farm.lan:6379/0' };
+  const unit = path.join(home, 'cfg', 'systemd', 'user', 'tokenflow.service');
+  const r = recorder();
+  await assert.rejects(quietly(() => runService('install', { run: r.run, env, platform: 'linux', home })), /TOKENFLOW_QUEUE holds a password/);
+  assert.deepEqual(r.calls, []);
+  assert.equal(fs.existsSync(unit), false);
+  assert.equal((await quietly(() => runService('status', { run: r.run, env, platform: 'linux', home }))).result, 1);
+  assert.equal((await quietly(() => runService('uninstall', { run: r.run, env, platform: 'linux', home }))).result, 0);
+});

@@ -2,7 +2,7 @@
 // the daemon started at login runs as the one started by hand, and no secret.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { serviceSpec } from '../../companion/service/spec.ts';
+import { refusePasswordInQueue, serviceSpec } from '../../companion/service/spec.ts';
 
 const folders = { configDir: '/home/ed/.config/tokenflow', dataDir: '/home/ed/.local/share/tokenflow', outputDir: '/home/ed/Videos/TokenFlow Renders' };
 
@@ -24,9 +24,10 @@ test('secrets stay out of the service file: HF_TOKEN and the queue password', ()
   assert.deepEqual(environment, { TOKENFLOW_MODEL: 'tiny-sd15' });
 });
 
-test('a queue address holding a password is refused, not written into the service file', () => {
-  const env = { TOKENFLOW_QUEUE: 'redis://render:s3cret@farm.lan:6379/0' };
-  assert.throws(() => serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs'), (err: Error) => {
+test('a queue address holding a password is refused for an install, not written into the service file', () => {
+  assert.doesNotThrow(() => refusePasswordInQueue('redis://render@farm.lan:6379/0'));
+  assert.doesNotThrow(() => refusePasswordInQueue(undefined));
+  assert.throws(() => refusePasswordInQueue('redis://render:s3cret@farm.lan:6379/0'), (err: Error) => {
     assert.match(err.message, /TOKENFLOW_QUEUE holds a password/);
     assert.doesNotMatch(err.message, /s3cret/);
     return true;
