@@ -21,7 +21,7 @@ without a terminal window:
 
   install    register the service and start the daemon now; the service runs this
              tokenflow (this Node and this install) with the TOKENFLOW_* and HF_HOME,
-             HF_HUB_CACHE, HF_ENDPOINT settings of the current shell (not HF_TOKEN
+             HF_HUB_CACHE, HF_ENDPOINT, XDG_*_HOME settings of the current shell (not HF_TOKEN
              or TOKENFLOW_QUEUE_PASSWORD)
   uninstall  stop the daemon and remove the service
   status     whether the service is installed and the daemon is running, and the log file

@@ -15,6 +15,8 @@ export const SERVICE_ENV = [
   'TOKENFLOW_PROVIDERS', 'TOKENFLOW_PRECISION', 'TOKENFLOW_FFMPEG', 'TOKENFLOW_FFPROBE', 'TOKENFLOW_CACHE_DIR',
   'TOKENFLOW_INVERSION_CACHE_GB', 'TOKENFLOW_QUEUE', 'TOKENFLOW_DEBUG',
   'HF_HOME', 'HF_HUB_CACHE', 'HF_ENDPOINT',
+  // Where the folders are on Linux: a login service does not get the shell's values.
+  'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_CACHE_HOME',
 ] as const;
 
 export const SERVICE_NAME = 'tokenflow';

@@ -6,13 +6,16 @@ import { refusePasswordInQueue, serviceSpec } from '../../companion/service/spec
 
 const folders = { configDir: '/home/ed/.config/tokenflow', dataDir: '/home/ed/.local/share/tokenflow', outputDir: '/home/ed/Videos/TokenFlow Renders' };
 
-test("the daemon's settings are kept: providers, the farm queue, debug lines", () => {
+test("the daemon's settings are kept: providers, the farm queue, debug lines, the XDG folders", () => {
   const env = {
     TOKENFLOW_PROVIDERS: 'webgpu,cpu',
     TOKENFLOW_QUEUE: 'redis://farm.lan:6379/0',
     TOKENFLOW_DEBUG: '1',
     TOKENFLOW_PORT: '43200',
     HF_HOME: '/data/hf',
+    XDG_CONFIG_HOME: '/home/ed/cfg',
+    XDG_DATA_HOME: '/data/ed',
+    XDG_CACHE_HOME: '/scratch/ed',
   };
   const { environment } = serviceSpec(folders, env, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs');
   assert.deepEqual(environment, env);
