@@ -35,7 +35,7 @@ function bareEnv(home: string): NodeJS.ProcessEnv {
 test(`the packaged companion for ${host} runs the demo and serves with its own Node`, { skip: !packagable && `${host} cannot be packaged or run here`, timeout: 20 * 60_000 }, async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-pkg-'));
   t.after(() => fs.rmSync(work, { recursive: true, force: true }));
-  const result = await packageCompanion({ repoRoot: REPO, targetId: host, outDir: path.join(work, 'out') });
+  const result = await packageCompanion({ repoRoot: REPO, targetId: host, outDir: path.join(work, 'out'), gzipLevel: 1 });
   assert.equal(path.basename(result.archive), `tokenflow-companion-${result.version}-${host}.tar.gz`);
 
   const unpacked = path.join(work, 'unpacked');
