@@ -12,6 +12,7 @@ import { readFrame } from '../../../companion/media/extract.ts';
 import type { MediaApi } from '../../../companion/jobs/media_api.ts';
 import type { EncodeOptions, ExtractOptions, FrameSet, MediaInfo } from '../../../companion/media/types.ts';
 import { TICKS_PER_SECOND } from '../../../shared/ticks.ts';
+import { untilAborted } from './until_aborted.ts';
 
 export interface FakeMediaOptions {
   frames?: number;
@@ -132,9 +133,4 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
       };
     },
   };
-}
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

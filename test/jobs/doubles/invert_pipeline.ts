@@ -20,6 +20,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipelineError, type Pipeline, type PipelineHooks, type PipelineInput } from '../../../companion/pipeline/interface.ts';
 import { encodePngRgb } from '../../../companion/util/png.ts';
+import { untilAborted } from './until_aborted.ts';
 
 const params = new URL(import.meta.url).searchParams;
 const delay = Number(params.get('delay') ?? 5);
@@ -91,11 +92,6 @@ async function stepOf(stage: string, i: number, hooks: PipelineHooks): Promise<v
   await untilAborted(hooks.signal);
   while (release !== null && !fs.existsSync(release)) await sleep(5);
   throw new DOMException('aborted', 'AbortError');
-}
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 function saveStep(input: PipelineInput, hooks: PipelineHooks, i: number): void {
