@@ -13,6 +13,7 @@ const benches: Array<{ name: string; optIn?: boolean; run: (flags: string[]) => 
   { name: 'daemon', run: async () => (await import('./daemon.ts')).benchDaemon() },
   { name: 'tokenflow-step', run: async () => (await import('./tokenflow_step.ts')).benchTokenFlowStep() },
   { name: 'pipeline', run: async () => (await import('./pipeline.ts')).benchPipeline() },
+  { name: 'checkpoint', run: async () => (await import('./checkpoint.ts')).benchCheckpoint() },
   { name: 'package', run: async () => (await import('./package.ts')).benchPackage() },
   { name: 'providers', run: async () => (await import('./providers.ts')).benchProviders() },
   // Real redis-server, daemon and worker processes; minutes on a busy machine: bench/farm.ts.

@@ -34,3 +34,32 @@ export async function waitFor(predicate: () => boolean, ms = 10_000, what = 'con
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+export interface ReleaseGate {
+  /** Resolves once opened: for the fake media's `hold`. */
+  promise: Promise<void>;
+  /** Exists once opened: for the test pipeline's `release` (it runs in another process). */
+  file: string;
+  open(): void;
+}
+
+/**
+ * A gate only the test opens (a held stage waits for it). Opened at the latest when the test
+ * ends, so a failed test does not hang its service's close: create it before the service
+ * (after-hooks run in the order they were added).
+ */
+export function releaseGate(t: { after(fn: () => void): void }): ReleaseGate {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-gate-'));
+  const file = path.join(dir, 'open');
+  const open = () => {
+    resolve();
+    fs.writeFileSync(file, '');
+  };
+  t.after(() => {
+    open();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { promise, file, open };
+}

@@ -13,7 +13,7 @@ import { PresetBody } from '../../shared/presets.ts';
 import { fakeMedia, type FakeMediaOptions } from './doubles/fake_media.ts';
 import { JobStore } from '../../companion/jobs/job_store.ts';
 import type { RunJobContext } from '../../companion/jobs/runner.ts';
-import { sampleRecord, sampleRequest, tempDir, waitFor } from './helpers.ts';
+import { releaseGate, sampleRecord, sampleRequest, tempDir, waitFor } from './helpers.ts';
 
 const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
@@ -153,10 +153,15 @@ test('concurrency: never more than the configured number of jobs run at once', a
 });
 
 for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', 'encode'] as const) {
-  test(`cancel while ${point}: state canceled, no output left`, async (t) => {
+  test(`cancel while ${point}: answered before the job stops, then state canceled, no output left`, { timeout: 60_000 }, async (t) => {
+    // The stage at `point` (for 'queued': the blocker's probe) never ends on its own and sees the
+    // abort only once the test releases it: the cancel can only answer without waiting for the
+    // job to stop, and the job can only end by the abort (the timeout is a hang guard).
+    const gate = releaseGate(t);
+    const mediaStage = point === 'queued' ? 'probe' : point === 'probe' || point === 'extract' || point === 'encode' ? point : null;
     const { service, source, outputDir, dataDir } = await setup(t, {
-      media: { delayMs: 40, probeDelayMs: point === 'probe' ? 300 : 0 },
-      pipeline: 'delay=40&steps=10',
+      media: mediaStage ? { hold: { stage: mediaStage, release: gate.promise } } : {},
+      pipeline: `delay=1&steps=2&hold=${point}&release=${encodeURIComponent(gate.file)}`,
     });
     const blocker = point === 'queued' ? (await service.submit(sampleRequest(source))).job : null;
     const { job } = await service.submit(sampleRequest(source));
@@ -165,18 +170,12 @@ for (const point of ['queued', 'probe', 'extract', 'invert', 'edit', 'decode', '
     } else {
       await waitFor(() => service.get(job.id)!.stage === point, 10_000, `stage ${point}`);
     }
-    const t0 = performance.now();
     const answer = await service.cancel(job.id);
-    const answeredMs = performance.now() - t0;
-    // The service waits at most 50 ms for the job to stop; the rest is slack for a loaded
-    // machine (the pipeline's reply now crosses a process boundary, and its record is fsync'd).
-    assert.ok(answeredMs < 250, `cancel answered after ${answeredMs.toFixed(0)} ms`);
-    assert.ok(['canceled', 'running'].includes(answer.state), answer.state);
-    await waitFor(() => service.get(job.id)!.state === 'canceled', 5_000, 'canceled');
-    const ms = performance.now() - t0;
+    assert.equal(answer.state, point === 'queued' ? 'canceled' : 'running', 'a running job is still held');
+    gate.open();
+    await waitFor(() => service.get(job.id)!.state === 'canceled', 10_000, 'canceled');
     const rec = service.get(job.id)!;
     assert.deepEqual(rec.error, { code: 'canceled', message: point === 'queued' ? 'canceled while queued' : `canceled during ${point}` });
-    assert.ok(ms < 1500, `cancel took ${ms.toFixed(0)} ms`);
     assert.ok(rec.progress.overall < 1);
     assert.equal(rec.result, null);
     if (blocker) await service.cancel(blocker.id);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { editClip, type EditClipOptions } from '../../companion/pipeline/edit_clip.ts';
-import type { PipelinePreview } from '../../companion/pipeline/interface.ts';
+import type { PipelineProgress, PipelinePreview } from '../../companion/pipeline/interface.ts';
 import { InversionCache } from '../../companion/pipeline/inversion_cache.ts';
 import { resolveEditSchedule } from '../../companion/pipeline/schedule.ts';
 import { REFERENCE_PARAMETERS } from '../../shared/parameters.ts';
@@ -99,8 +99,9 @@ test('inversion cache: a second prompt reuses the inversion; a changed source pr
   const second = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a snowy street', negative_prompt: 'blurry', source_prompt: 'a clip' } }));
   assert.equal(second.cacheHit, true);
   assert.equal(second.storeDir, first.storeDir);
-  assert.equal(second.stats.invertUnetEvaluations, 0);
-  assert.equal(second.stats.timingsMs.invert < first.stats.timingsMs.invert / 4, true, `invert ${second.stats.timingsMs.invert} ms vs ${first.stats.timingsMs.invert} ms`);
+  // No inversion work on a hit (the time it saves is measured by `npm run bench -- pipeline`).
+  assert.ok(first.stats.invertUnetCalls > 0);
+  assert.deepEqual([second.stats.invertUnetCalls, second.stats.invertUnetEvaluations], [0, 0]);
 
   const otherSource = await editClip(options(dir, { caches: [cache], prompts: { prompt: 'a red robot', negative_prompt: 'blurry', source_prompt: 'a video' } }));
   assert.equal(otherSource.cacheHit, false);
@@ -122,21 +123,20 @@ test('cancel mid-edit rejects promptly with an AbortError and leaves no output; 
   const dir = tempDir(t);
   const cache = new InversionCache(path.join(dir, 'cache'));
   const controller = new AbortController();
-  let abortedAt = 0;
+  const afterAbort: PipelineProgress[] = [];
   const running = editClip(options(dir, {
     caches: [cache],
     signal: controller.signal,
     params: { ...REFERENCE_PARAMETERS, steps: 6, batch_size: 4, inversion_steps: 6 },
-    onProgress: ({ stage, done }) => {
-      if (stage === 'edit' && done === 5 && !abortedAt) {
-        abortedAt = performance.now();
-        controller.abort(new DOMException('canceled by the test', 'AbortError'));
-      }
+    onProgress: (p) => {
+      if (controller.signal.aborted) afterAbort.push(p);
+      else if (p.stage === 'edit' && p.done === 5) controller.abort(new DOMException('canceled by the test', 'AbortError'));
     },
   }));
   await assert.rejects(running, { name: 'AbortError' });
-  const latency = performance.now() - abortedAt;
-  assert.ok(abortedAt > 0 && latency < 2000, `rejected ${latency.toFixed(0)} ms after the abort`);
+  // The edit checks the signal at each UNet call (edit_step.ts): after the abort, no further
+  // call, step or decode reports progress.
+  assert.deepEqual(afterAbort, []);
   assert.equal(fs.existsSync(path.join(dir, 'out.rgb')), false);
   assert.equal(cache.entries().length, 1, 'the finished inversion stays cached');
 

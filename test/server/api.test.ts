@@ -11,6 +11,7 @@ import { JobListResponse, JobRecord, JobSubmitResponse } from '../../shared/jobs
 import { Preset, PresetListResponse } from '../../shared/presets.ts';
 import { PublicHealth } from '../../shared/health.ts';
 import { ffmpeg } from '../media/clips.ts';
+import { releaseGate } from '../jobs/helpers.ts';
 import { api, connectEvents, jobRequest, rawRequest, startTestDaemon, waitFor } from './helpers.ts';
 
 const isState = (id: string, state: string) => (m: ServerEvent) => m.type === 'job.state' && m.job.id === id && m.job.state === state;
@@ -119,7 +120,10 @@ test('422 when the source is missing, a folder, or not a video; nothing is queue
 });
 
 test('cancel a running job, then delete it (with its files); deleting an active job is a 409', async (t) => {
-  const d = await startTestDaemon(t, { pipeline: 'delay=200&steps=50' });
+  // The second invert step never ends on its own and sees the abort only once the test opens the
+  // gate: the cancel answers without waiting for the job to stop, and the job ends by the abort.
+  const gate = releaseGate(t);
+  const d = await startTestDaemon(t, { pipeline: `delay=1&steps=2&hold=invert&release=${encodeURIComponent(gate.file)}` });
   const events = await connectEvents(d);
   const { job } = (await api(d, 'POST', '/v1/jobs', jobRequest(d.clip))).json;
   await events.next((m) => m.type === 'job.progress' && m.job_id === job.id && m.stage === 'invert', 30_000);
@@ -128,13 +132,11 @@ test('cancel a running job, then delete it (with its files); deleting an active 
   assert.equal(busyDelete.status, 409);
   assert.equal(busyDelete.json.error.code, 'conflict');
 
-  const t0 = performance.now();
   const canceled = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   assert.equal(canceled.status, 200, canceled.text);
-  assert.ok(['canceled', 'running'].includes(JobRecord.parse(canceled.json).state));
-  assert.ok(performance.now() - t0 < 1000, 'cancel answers promptly');
+  assert.equal(JobRecord.parse(canceled.json).state, 'running', 'answered while the job is still held');
+  gate.open();
   await events.next(isState(job.id, 'canceled'));
-  assert.ok(performance.now() - t0 < 3000, 'cancel completes within the abort grace period');
 
   const again = await api(d, 'POST', `/v1/jobs/${job.id}/cancel`);
   assert.equal(again.status, 200);

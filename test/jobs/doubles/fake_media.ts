@@ -2,7 +2,8 @@
 // ffmpeg): probes any existing file as a 10 fps clip, writes synthetic raw frames, and
 // "encodes" by writing a temp file beside the output and renaming it. Optional delays per
 // frame make the stages long enough to cancel in (`encodeGate` holds the encode for as long as a
-// test needs); `failEncodeWith` simulates a full disk.
+// test needs; `hold` makes a stage end only by an abort, as late as the test says); `failEncodeWith`
+// simulates a full disk.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +12,7 @@ import { readFrame } from '../../../companion/media/extract.ts';
 import type { MediaApi } from '../../../companion/jobs/media_api.ts';
 import type { EncodeOptions, ExtractOptions, FrameSet, MediaInfo } from '../../../companion/media/types.ts';
 import { TICKS_PER_SECOND } from '../../../shared/ticks.ts';
+import { untilAborted } from './until_aborted.ts';
 
 export interface FakeMediaOptions {
   frames?: number;
@@ -22,6 +24,12 @@ export interface FakeMediaOptions {
   failEncodeWith?: 'disk_full';
   /** Every encode waits for this before its first frame: a test acts while a job is in its encode. */
   encodeGate?: Promise<void>;
+  /**
+   * The stage never ends on its own: it waits for its abort and for `release` (an abort seen
+   * late), then rejects as aborted. Only probes with a signal (the runner's) are held: the
+   * submission's check has none.
+   */
+  hold?: { stage: 'probe' | 'extract' | 'encode'; release: Promise<void> };
 }
 
 export interface FakeMedia extends MediaApi {
@@ -35,12 +43,25 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
   const delay = options.delayMs ?? 0;
   const calls = { probe: 0, extract: 0, encode: 0 };
   const aborted = (what: string) => new MediaError('aborted', `${what} was aborted`);
+  const held = async (stage: 'probe' | 'extract' | 'encode', what: string, signal: AbortSignal | undefined) => {
+    if (options.hold?.stage !== stage || !signal) return;
+    // A real stage's ffmpeg process keeps the event loop alive meanwhile (cancel's reply timer
+    // does not).
+    const alive = setInterval(() => {}, 1000);
+    try {
+      await Promise.all([untilAborted(signal), options.hold.release]);
+    } finally {
+      clearInterval(alive);
+    }
+    throw aborted(what);
+  };
 
   return {
     calls,
     readFrame,
     async probe(file, opts = {}): Promise<MediaInfo> {
       calls.probe++;
+      await held('probe', 'probing', opts.signal);
       if (options.probeDelayMs) await sleep(options.probeDelayMs);
       if (opts.signal?.aborted) throw aborted('probing');
       if (!fs.existsSync(file)) throw new MediaError('not_found', `"${file}" does not exist`, { path: file });
@@ -64,6 +85,7 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
 
     async extractFrames(opts: ExtractOptions): Promise<FrameSet> {
       calls.extract++;
+      await held('extract', 'extracting frames', opts.signal);
       const file = path.join(opts.workDir, 'frames.rgb');
       const fd = fs.openSync(file, 'w');
       try {
@@ -88,6 +110,7 @@ export function fakeMedia(options: FakeMediaOptions = {}): FakeMedia {
     async encodeVideo(opts: EncodeOptions) {
       calls.encode++;
       await options.encodeGate;
+      await held('encode', 'encoding', opts.signal);
       const temp = path.join(path.dirname(opts.output), `.${path.basename(opts.output)}.partial`);
       const fd = fs.openSync(temp, 'w');
       try {
