@@ -5,23 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { FarmClient } from '../../companion/farm/farm_client.ts';
 import { previewKey, QUEUE_NAME, workerKey, type FarmEvent, type FarmJobData } from '../../companion/farm/protocol.ts';
-import { parseQueueUrl, type QueueConnection } from '../../companion/farm/queue_url.ts';
+import type { QueueConnection } from '../../companion/farm/queue_url.ts';
 import type { RunJobContext, RunnerEvents } from '../../companion/jobs/runner.ts';
 import { StopReason } from '../../companion/jobs/stop_reason.ts';
 import { encodePngRgb } from '../../companion/util/png.ts';
 import type { FarmWorkerInfo } from '../../shared/health.ts';
 import type { JobRecord, JobResult } from '../../shared/jobs.ts';
 import { sampleRecord } from '../jobs/helpers.ts';
-import { startRedis } from '../helpers/redis_server.ts';
+import { farmRedis, RESULT, type Closers } from './helpers.ts';
 import { until } from '../helpers/served_daemon.ts';
 
-const RESULT: JobResult = {
-  output_path: '/renders/clip.mov', preview_paths: [], frame_count: 8, width: 320, height: 240,
-  frame_rate: '10/1', fps: 10, duration_s: 0.8, codec: 'h264', has_audio: false,
-};
 
 /** What the job service hears from an attempt: its log lines and the frames of its previews. */
 function recording(job: JobRecord, controller: AbortController) {
@@ -38,17 +33,7 @@ function recording(job: JobRecord, controller: AbortController) {
   return { ctx, logs, previews, workerLogs: () => logs.filter((l) => l.startsWith('[worker] ')) };
 }
 
-type Closers = (() => unknown)[];
 
-/** A redis-server and what the test closes, last opened first (a client whose server went away would retry for ever). */
-async function farmRedis(t: { after(fn: () => Promise<void>): void }) {
-  const server = await startRedis();
-  const closers: Closers = [() => server.stop()];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close();
-  });
-  return { server, closers, connection: parseQueueUrl(server.url) };
-}
 
 /** The worker's side: takes the job, then writes as the test says, until it is told to finish. */
 function writingWorker(connection: QueueConnection, closers: Closers) {
@@ -76,7 +61,7 @@ function writingWorker(connection: QueueConnection, closers: Closers) {
 }
 
 test('a daemon that attaches again to a running farm job gets the log lines of the time it was down, each once, and the latest preview', async (t) => {
-  const { server, closers, connection } = await farmRedis(t);
+  const { closers, connection, redis } = await farmRedis(t);
   const daemonLog: string[] = [];
   const log = (_level: string, message: string) => daemonLog.push(message);
   const { taken, finish, line } = writingWorker(connection, closers);
@@ -100,8 +85,6 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   await line('line 4', 4);
   const image = encodePngRgb(new Uint8Array(4 * 2 * 3).fill(200), 4, 2);
   const preview: FarmEvent = { t: 'preview', index: 5, mime: 'image/png', data: Buffer.from(image).toString('base64'), width: 4, height: 2 };
-  const redis = new Redis(server.url);
-  closers.push(() => redis.disconnect());
   await redis.set(previewKey(record.id), JSON.stringify(preview));
 
   const second = recording(record, new AbortController());
@@ -152,7 +135,7 @@ test('log lines a worker sends while its job is still being added to the queue r
 });
 
 test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {
-  const { closers, connection } = await farmRedis(t);
+  const { closers, connection, queue } = await farmRedis(t);
   let taken = false;
   const worker = new Worker<FarmJobData, JobResult>(QUEUE_NAME, async () => {
     taken = true;
@@ -169,21 +152,13 @@ test('cancel of a job whose worker died holding it, with no worker left to find 
   await worker.close(true);
   controller.abort(new StopReason('cancel', 'canceled by the user'));
   await assert.rejects(run, { name: 'AbortError' });
-  const queue = new Queue(QUEUE_NAME, { connection: connection.options });
-  closers.push(() => queue.close());
   assert.equal(await queue.getJob(record.id), undefined);
 });
 
 test('the worker list skips a heartbeat key that holds no JSON or another shape, and lists the valid ones', async (t) => {
-  const server = await startRedis();
-  const connection = parseQueueUrl(server.url);
+  const { connection, closers, redis } = await farmRedis(t);
   const client = await FarmClient.open(connection, () => {});
-  const redis = new Redis(server.url);
-  t.after(async () => {
-    redis.disconnect();
-    await client.close();
-    await server.stop();
-  });
+  closers.push(() => client.close());
   const now = new Date().toISOString();
   const valid: FarmWorkerInfo = {
     name: 'w1', host: 'render-1', pid: 42, device: 'cuda:0', device_name: 'NVIDIA RTX 4090', concurrency: 1, jobs: [], started_at: now, heartbeat_at: now,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { resolveFolders } from '../../companion/config.ts';
 import { FarmClient, type FarmClientTiming } from '../../companion/farm/farm_client.ts';
@@ -14,7 +14,7 @@ import { startFarmWorker } from '../../companion/farm/worker.ts';
 import {
   cancelKey, HEARTBEAT_TTL_S, KEEP_FINISHED_S, logsRelayedKey, previewKey, QUEUE_NAME, savePreview, workerKey, type FarmEvent, type FarmJobData,
 } from '../../companion/farm/protocol.ts';
-import { parseQueueUrl, type QueueConnection } from '../../companion/farm/queue_url.ts';
+import type { QueueConnection } from '../../companion/farm/queue_url.ts';
 import { JobService } from '../../companion/jobs/service.ts';
 import { startDaemon } from '../../companion/server/daemon.ts';
 import { loadOrCreateToken } from '../../companion/server/token.ts';
@@ -24,29 +24,12 @@ import type { FarmWorkerInfo } from '../../shared/health.ts';
 import { STAGES, type JobResult } from '../../shared/jobs.ts';
 import { fakeMedia } from '../jobs/doubles/fake_media.ts';
 import { sampleRequest, tempDir } from '../jobs/helpers.ts';
-import { startRedis } from '../helpers/redis_server.ts';
+import { farmRedis, RESULT, type Closers } from './helpers.ts';
 import { until } from '../helpers/served_daemon.ts';
 import { connectEvents } from '../server/helpers.ts';
 
-const RESULT: JobResult = {
-  output_path: '/renders/clip.mov', preview_paths: [], frame_count: 8, width: 320, height: 240,
-  frame_rate: '10/1', fps: 10, duration_s: 0.8, codec: 'h264', has_audio: false,
-};
 
-type Closers = (() => unknown)[];
 
-/** A redis-server, a client of it, and what the test closes, last opened first (a client whose server went away retries for ever). */
-async function farmRedis(t: { after(fn: () => Promise<void>): void }) {
-  const server = await startRedis();
-  const closers: Closers = [() => server.stop()];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close();
-  });
-  const redis = new Redis(server.url);
-  const queue = new Queue(QUEUE_NAME, { connection: parseQueueUrl(server.url).options });
-  closers.push(() => redis.disconnect(), () => queue.close());
-  return { connection: parseQueueUrl(server.url), closers, redis, queue };
-}
 
 /** The worker's side: takes a job, says so, then writes as the test says until it is told to finish. */
 function fakeWorker(connection: QueueConnection, redis: Redis, closers: Closers) {
