@@ -11,7 +11,7 @@
 //           output %USERPROFILE%\Videos\TokenFlow Renders
 // TOKENFLOW_HOME=<dir> puts everything under one folder (<dir>/config, <dir>/data,
 // <dir>/renders): handy for tests and portable installs.
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PORT } from '../shared/api.ts';
@@ -162,9 +162,31 @@ function absolute(value: string | undefined): string | undefined {
   return v && path.isAbsolute(v) ? v : undefined;
 }
 
-/** The studio farm's queue (TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD); undefined when unset. */
-export function queueFromEnv(env: Env = processEnv()): { url: string | undefined; password: string | undefined } {
-  return { url: nonEmpty(env.TOKENFLOW_QUEUE), password: nonEmpty(env.TOKENFLOW_QUEUE_PASSWORD) };
+/**
+ * Where `tokenflow service install` keeps TOKENFLOW_QUEUE_PASSWORD for the daemon it registers:
+ * service files are readable by every user, this file (0600, in the owner-only config folder;
+ * on Windows in the user's own %APPDATA%) only by its owner.
+ */
+export const QUEUE_PASSWORD_FILE = 'queue-password';
+
+export function queuePasswordPath(configDir: string): string {
+  return path.join(configDir, QUEUE_PASSWORD_FILE);
+}
+
+/**
+ * The studio farm's queue (TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD); undefined when unset.
+ * Given the config folder (the daemon's), a password not in the environment is read from
+ * its queue-password file.
+ */
+export function queueFromEnv(env: Env = processEnv(), configDir?: string): { url: string | undefined; password: string | undefined } {
+  const password = nonEmpty(env.TOKENFLOW_QUEUE_PASSWORD) ?? (configDir === undefined ? undefined : storedQueuePassword(configDir));
+  return { url: nonEmpty(env.TOKENFLOW_QUEUE), password };
+}
+
+/** The stored password without the line end an editor may add; undefined when there is none. */
+function storedQueuePassword(configDir: string): string | undefined {
+  const file = queuePasswordPath(configDir);
+  return existsSync(file) ? nonEmpty(readFileSync(file, 'utf8').replace(/\r?\n$/, '')) : undefined;
 }
 
 /** TOKENFLOW_MODEL: the default model (id or folder) of `serve` and `edit`; undefined when unset. */

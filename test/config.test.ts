@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   debugFromEnv, DEFAULT_PORT, hubEnv, inversionCacheBytesFromEnv, mediaBinariesFromEnv, modelFromEnv, parsePort, portFromEnv,
-  precisionFromEnv, providersFromEnv, resolveFolders,
+  precisionFromEnv, providersFromEnv, queueFromEnv, queuePasswordPath, resolveFolders,
 } from '../companion/config.ts';
 
 function tempHome(t: { after(fn: () => void): void }): string {
@@ -127,4 +127,17 @@ test("README's Configuration section names every variable companion/config.ts re
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('### Configuration'), readme.indexOf('\n### ', readme.indexOf('### Configuration') + 1));
   assert.deepEqual(read.filter((name) => !section.includes(`\`${name}`) && !section.includes(`$${name}`) && !section.includes(`%${name}%`)), []);
+});
+
+test("the queue password: TOKENFLOW_QUEUE_PASSWORD wins, else the config folder's queue-password file (the service's)", (t) => {
+  const configDir = tempHome(t);
+  const url = 'redis://farm.lan:6379/0';
+  assert.deepEqual(queueFromEnv({ TOKENFLOW_QUEUE: url }, configDir), { url, password: undefined }, 'no file, no variable');
+  fs.writeFileSync(queuePasswordPath(configDir), 'from file\n');
+  assert.equal(queuePasswordPath(configDir), path.join(configDir, 'queue-password'));
+  assert.deepEqual(queueFromEnv({ TOKENFLOW_QUEUE: url }, configDir), { url, password: 'from file' }, 'the line end is not part of it');
+  assert.equal(queueFromEnv({ TOKENFLOW_QUEUE_PASSWORD: 'from env' }, configDir).password, 'from env');
+  assert.equal(queueFromEnv({}).password, undefined, 'without the config folder the file is not read');
+  fs.writeFileSync(queuePasswordPath(configDir), '\n');
+  assert.equal(queueFromEnv({}, configDir).password, undefined, 'an empty file is no password');
 });

@@ -51,7 +51,9 @@ Options:
   --queue URL           studio farm: hand jobs to the workers on this Redis instead of
                         running them here: redis://[USER:PASSWORD@]HOST:PORT[/DB] or
                         rediss:// (or TOKENFLOW_QUEUE; password also from
-                        TOKENFLOW_QUEUE_PASSWORD). See the README's "Studio" section
+                        TOKENFLOW_QUEUE_PASSWORD, else from <config>/queue-password,
+                        which \`tokenflow service install\` writes). See the README's
+                        "Studio" section
   --allow-origin ORIGIN also accept browser requests from ORIGIN (exact, e.g.
                         "null" or "https://example.com"); repeatable. Only such
                         Origins get CORS answers; needed only if the panel is refused
@@ -65,7 +67,7 @@ TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD.`;
 export const command: Command = {
   help,
   async run(args) {
-    const queueEnv = queueFromEnv();
+    const queueEnv = queueFromEnv(processEnv(), resolveFolders().configDir);
     const { values } = parseCommandLine(args, {
       port: { type: 'int', min: 0, max: 65535 },
       host: { type: 'string', default: DEFAULT_HOST },

@@ -21,9 +21,10 @@ without a terminal window:
 
   install    register the service and start the daemon now; the service runs this
              tokenflow (this Node and this install) with the TOKENFLOW_* and HF_HOME,
-             HF_HUB_CACHE, HF_ENDPOINT, XDG_*_HOME settings of the current shell (not HF_TOKEN
-             or TOKENFLOW_QUEUE_PASSWORD)
-  uninstall  stop the daemon and remove the service
+             HF_HUB_CACHE, HF_ENDPOINT, XDG_*_HOME settings of the current shell (not HF_TOKEN;
+             TOKENFLOW_QUEUE_PASSWORD is kept apart, in queue-password in the config folder,
+             readable by you only; a TOKENFLOW_QUEUE address with a password is refused)
+  uninstall  stop the daemon and remove the service (and the queue-password file)
   status     whether the service is installed and the daemon is running, and the log file
 
 The daemon's output is appended to service.log in the data folder.
@@ -61,10 +62,11 @@ export async function runService(action: 'install' | 'uninstall' | 'status', ctx
     await install(plan, spec, run);
     console.log(`installed (${plan.kind}): ${plan.file.path}`);
     console.log(`the daemon starts at login; its output goes to ${spec.logFile}`);
+    if (spec.queuePassword.value !== undefined) console.log(`the queue password is kept in ${spec.queuePassword.file}, readable by you only`);
     return 0;
   }
   if (action === 'uninstall') {
-    const { removed } = await uninstall(plan, run);
+    const { removed } = await uninstall(plan, spec, run);
     if (!plan.stopsDaemon && daemon) process.kill(daemon.pid, 'SIGTERM');
     console.log(removed ? `removed the service (${plan.file.path})` : 'the service was not installed');
     return 0;

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from '../config.ts';
 import * as launchd from './launchd.ts';
 import type { ServiceSpec } from './spec.ts';
 import * as systemd from './systemd.ts';
@@ -67,6 +68,7 @@ export async function install(plan: ServicePlan, spec: ServiceSpec, run: Runner)
   fs.mkdirSync(path.dirname(plan.file.path), { recursive: true });
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o700 });
   fs.writeFileSync(plan.file.path, plan.file.content, { mode: plan.file.mode });
+  keepQueuePassword(spec.queuePassword);
   for (const command of plan.prepare) await run(command);
   for (const command of plan.install) {
     const result = await run(command);
@@ -76,11 +78,24 @@ export async function install(plan: ServicePlan, spec: ServiceSpec, run: Runner)
   }
 }
 
-/** Removes the service; a manager that no longer knows it is not an error. */
-export async function uninstall(plan: ServicePlan, run: Runner): Promise<{ removed: boolean }> {
+/**
+ * The installing shell's queue password, for the daemon only: created afresh owner-only (an
+ * existing file may have looser rights), or removed when the shell has none, as the service
+ * file drops settings the shell no longer has.
+ */
+function keepQueuePassword({ file, value }: ServiceSpec['queuePassword']): void {
+  fs.rmSync(file, { force: true });
+  if (value === undefined) return;
+  ensurePrivateDir(path.dirname(file));
+  fs.writeFileSync(file, value, { mode: 0o600, flag: 'wx' });
+}
+
+/** Removes the service and the queue password kept for it; a manager that no longer knows it is not an error. */
+export async function uninstall(plan: ServicePlan, spec: ServiceSpec, run: Runner): Promise<{ removed: boolean }> {
   const existed = fs.existsSync(plan.file.path);
   for (const command of plan.uninstall) await run(command);
   fs.rmSync(plan.file.path, { force: true });
+  fs.rmSync(spec.queuePassword.file, { force: true });
   for (const command of plan.afterUninstall) await run(command);
   return { removed: existed };
 }

@@ -3,12 +3,13 @@
 // (systemd.ts, launchd.ts, windows.ts) are generated from this.
 import os from 'node:os';
 import path from 'node:path';
-import { processEnv, type Folders } from '../config.ts';
+import { processEnv, queueFromEnv, queuePasswordPath, type Folders } from '../config.ts';
 import { cliScript } from '../layout.ts';
 
 /**
  * Settings passed on from the installing shell: every one `tokenflow serve` reads. HF_TOKEN and
- * TOKENFLOW_QUEUE_PASSWORD are not: service files are not secret stores (they are 0644).
+ * TOKENFLOW_QUEUE_PASSWORD are not: service files are not secret stores (they are 0644); the
+ * password goes to the owner-only file the daemon reads instead (`queuePassword`).
  */
 export const SERVICE_ENV = [
   'TOKENFLOW_HOME', 'TOKENFLOW_PORT', 'TOKENFLOW_OUTPUT_DIR', 'TOKENFLOW_MODEL', 'TOKENFLOW_MODELS',
@@ -32,6 +33,8 @@ export interface ServiceSpec {
   /** The daemon's working folder (the data folder: nothing is written relative to it). */
   workingDir: string;
   home: string;
+  /** TOKENFLOW_QUEUE_PASSWORD of the installing shell (undefined when unset) and the file it is kept in. */
+  queuePassword: { file: string; value: string | undefined };
 }
 
 export function serviceSpec(folders: Folders, env: Record<string, string | undefined> = processEnv(), execPath = process.execPath, script = cliScript()): ServiceSpec {
@@ -46,6 +49,7 @@ export function serviceSpec(folders: Folders, env: Record<string, string | undef
     environment,
     workingDir: folders.dataDir,
     home: os.homedir(),
+    queuePassword: { file: queuePasswordPath(folders.configDir), value: queueFromEnv(env).password },
   };
 }
 
@@ -53,6 +57,6 @@ export function serviceSpec(folders: Folders, env: Record<string, string | undef
 export function refusePasswordInQueue(queue: string | undefined): void {
   if (queue === undefined || !URL.canParse(queue) || new URL(queue).password === '') return;
   throw new Error('TOKENFLOW_QUEUE holds a password, and service files are readable by every user of this machine, '
-    + 'so the service is not installed with it: run `tokenflow serve --queue ...` yourself with TOKENFLOW_QUEUE_PASSWORD set, '
-    + 'or use a Redis that needs no password on a trusted network');
+    + 'so the service is not installed with it: set TOKENFLOW_QUEUE to the address without the password and '
+    + 'TOKENFLOW_QUEUE_PASSWORD to the password, then install again (the service keeps the password in a file only you can read)');
 }

@@ -107,9 +107,53 @@ test('Linux: a queue address with a password: install is refused before anything
   const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg'), TOKENFLOW_QUEUE: 'redis://render:s3cret@farm.lan:6379/0' };
   const unit = path.join(home, 'cfg', 'systemd', 'user', 'tokenflow.service');
   const r = recorder();
-  await assert.rejects(quietly(() => runService('install', { run: r.run, env, platform: 'linux', home })), /TOKENFLOW_QUEUE holds a password/);
+  await assert.rejects(quietly(() => runService('install', { run: r.run, env, platform: 'linux', home })), /TOKENFLOW_QUEUE holds a password.*set TOKENFLOW_QUEUE to the address without the password and TOKENFLOW_QUEUE_PASSWORD/);
   assert.deepEqual(r.calls, []);
   assert.equal(fs.existsSync(unit), false);
   assert.equal((await quietly(() => runService('status', { run: r.run, env, platform: 'linux', home }))).result, 1);
   assert.equal((await quietly(() => runService('uninstall', { run: r.run, env, platform: 'linux', home }))).result, 0);
+});
+
+test('Linux: TOKENFLOW_QUEUE_PASSWORD is kept owner-only in the config folder, never in the unit or the output; uninstall removes it', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg'), TOKENFLOW_QUEUE: 'redis://farm.lan:6379/0', TOKENFLOW_QUEUE_PASSWORD: 's3cret' };
+  const secret = path.join(home, 'tf', 'config', 'queue-password');
+  fs.mkdirSync(path.dirname(secret), { recursive: true });
+  fs.writeFileSync(secret, 'old', { mode: 0o644 });
+  const r = recorder();
+  const installed = await quietly(() => runService('install', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(fs.readFileSync(secret, 'utf8'), 's3cret');
+  assert.equal(fs.statSync(secret).mode & 0o777, 0o600, 'an earlier, looser file is replaced');
+  assert.equal(fs.statSync(path.dirname(secret)).mode & 0o777, 0o700);
+  const unit = fs.readFileSync(path.join(home, 'cfg', 'systemd', 'user', 'tokenflow.service'), 'utf8');
+  assert.match(unit, /^Environment="TOKENFLOW_QUEUE=redis:\/\/farm\.lan:6379\/0"$/m);
+  assert.doesNotMatch(unit, /s3cret|QUEUE_PASSWORD/);
+  assert.match(installed.out, new RegExp(`the queue password is kept in ${secret}, readable by you only`));
+  assert.doesNotMatch(installed.out, /s3cret/);
+
+  await quietly(() => runService('uninstall', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(fs.existsSync(secret), false);
+});
+
+test('a re-install from a shell without TOKENFLOW_QUEUE_PASSWORD removes the kept one', async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { TOKENFLOW_HOME: path.join(home, 'tf'), XDG_CONFIG_HOME: path.join(home, 'cfg') };
+  const secret = path.join(home, 'tf', 'config', 'queue-password');
+  const r = recorder();
+  await quietly(() => runService('install', { run: r.run, env: { ...env, TOKENFLOW_QUEUE_PASSWORD: 's3cret' }, platform: 'linux', home }));
+  assert.equal(fs.existsSync(secret), true);
+  const again = await quietly(() => runService('install', { run: r.run, env, platform: 'linux', home }));
+  assert.equal(fs.existsSync(secret), false);
+  assert.doesNotMatch(again.out, /queue password/);
+});
+
+test("Windows: the queue password goes to the user's own %APPDATA%\\TokenFlow, not beside the launch script", async (t) => {
+  const home = tempDir(t, 'tf-svc-');
+  const env = { APPDATA: path.join(home, 'Roaming'), LOCALAPPDATA: path.join(home, 'Local'), TOKENFLOW_QUEUE_PASSWORD: 's3cret' };
+  const r = recorder();
+  await quietly(() => runService('install', { run: r.run, env, platform: 'win32', home }));
+  assert.equal(fs.readFileSync(path.join(home, 'Roaming', 'TokenFlow', 'queue-password'), 'utf8'), 's3cret');
+  assert.doesNotMatch(fs.readFileSync(path.join(home, 'Local', 'TokenFlow', 'tokenflow-service.vbs'), 'utf8'), /s3cret/);
+  await quietly(() => runService('uninstall', { run: r.run, env, platform: 'win32', home }));
+  assert.equal(fs.existsSync(path.join(home, 'Roaming', 'TokenFlow', 'queue-password')), false);
 });

@@ -8,5 +8,6 @@ export function awkwardSpec(dataDir = '/home/ed/My "Data" 100% $x & <y>'): Servi
     environment: { TOKENFLOW_PORT: '43200', TOKENFLOW_HOME: dataDir },
     workingDir: dataDir,
     home: '/home/ed',
+    queuePassword: { file: `${dataDir}/queue-password`, value: undefined },
   };
 }

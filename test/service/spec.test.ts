@@ -27,11 +27,18 @@ test('secrets stay out of the service file: HF_TOKEN and the queue password', ()
   assert.deepEqual(environment, { TOKENFLOW_MODEL: 'tiny-sd15' });
 });
 
+test('the queue password is handed over apart, with the file in the config folder it goes to', () => {
+  const spec = serviceSpec(folders, { TOKENFLOW_QUEUE_PASSWORD: 'redis-secret' }, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs');
+  assert.deepEqual(spec.queuePassword, { file: '/home/ed/.config/tokenflow/queue-password', value: 'redis-secret' });
+  assert.equal(serviceSpec(folders, {}, '/usr/bin/node', '/opt/tokenflow/bin/tokenflow.mjs').queuePassword.value, undefined);
+});
+
 test('a queue address holding a password is refused for an install, not written into the service file', () => {
   assert.doesNotThrow(() => refusePasswordInQueue('redis://render@farm.lan:6379/0'));
   assert.doesNotThrow(() => refusePasswordInQueue(undefined));
   assert.throws(() => refusePasswordInQueue('redis://render:s3cret@farm.lan:6379/0'), (err: Error) => {
     assert.match(err.message, /TOKENFLOW_QUEUE holds a password/);
+    assert.match(err.message, /TOKENFLOW_QUEUE_PASSWORD to the password/);
     assert.doesNotMatch(err.message, /s3cret/);
     return true;
   });

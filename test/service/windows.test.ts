@@ -10,6 +10,7 @@ const spec: ServiceSpec = {
   environment: { TOKENFLOW_OUTPUT_DIR: 'D:\\Renders "final"' },
   workingDir: 'C:\\Users\\Ed\\AppData\\Local\\TokenFlow',
   home: 'C:\\Users\\Ed',
+  queuePassword: { file: 'C:\\Users\\Ed\\AppData\\Roaming\\TokenFlow\\queue-password', value: undefined },
 };
 
 test('the script runs serve hidden with its output appended to the log', () => {
