@@ -59,10 +59,12 @@ export async function runService(action: 'install' | 'uninstall' | 'status', ctx
   if (action === 'install') {
     refusePasswordInQueue(spec.environment.TOKENFLOW_QUEUE);
     if (daemon) console.error(`note: a daemon is already running at ${daemon.url} (pid ${daemon.pid}); the service's daemon needs its port, so stop that one first.`);
+    const keptPassword = fs.existsSync(spec.queuePassword.file);
     await install(plan, spec, run);
     console.log(`installed (${plan.kind}): ${plan.file.path}`);
     console.log(`the daemon starts at login; its output goes to ${spec.logFile}`);
     if (spec.queuePassword.value !== undefined) console.log(`the queue password is kept in ${spec.queuePassword.file}, readable by you only`);
+    else if (keptPassword) console.log(`TOKENFLOW_QUEUE_PASSWORD is not set, so the queue password the earlier install kept is removed (${spec.queuePassword.file})`);
     return 0;
   }
   if (action === 'uninstall') {
