@@ -276,6 +276,19 @@ test('worker: an unreachable or refusing queue is an error naming the address, n
   assert.match(badStall.stderr, /--stall-seconds must be an integer from 2 to 3600, got "1"/);
 });
 
+test('serve --queue logs in with the queue password `service install` kept in the config folder (no TOKENFLOW_QUEUE_PASSWORD set)', SLOW, async (t) => {
+  const home = tempDir(t, 'tf-farm-kept-password-');
+  const redis = await startRedis('Pa55-kept-1n-file');
+  t.after(() => redis.stop());
+  fs.mkdirSync(path.join(home, 'config'), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(home, 'config', 'queue-password'), 'Pa55-kept-1n-file\n', { mode: 0o600 });
+  assert.equal(daemonEnv(home).TOKENFLOW_QUEUE_PASSWORD, undefined);
+  const d = await serveDaemon(home, ['--queue', `redis://127.0.0.1:${redis.port}/0`]);
+  t.after(() => d.stop('SIGKILL'));
+  assert.deepEqual(((await d.request('GET', '/v1/health')).json as Health).workers, []);
+  assert.doesNotMatch(d.output(), /Pa55-kept-1n-file/);
+});
+
 test('take-overs, to the frames of an uninterrupted run: a worker frozen (its pipeline process running on) loses its job, whose pipeline process stops before the other worker takes it, and thawed it leaves the job alone; a worker killed with -9 mid-edit: its pipeline process ends with it and the other worker resumes from the edit checkpoint', { ...SLOW, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const { clip, d, work, workers } = await twoWorkerFarm(t, 'tf-farm-takeover-');
   const name = (w: (typeof workers)[number]) => (w === workers[0] ? 'w1' : 'w2');
