@@ -166,8 +166,10 @@ export class FarmClient {
       return null;
     }
     // A new job's log has nothing to catch up with: its lines go out as they come, even those
-    // a worker that takes it at once sends before the add's reply is here.
+    // a worker that takes it at once sends before the add's reply is here; so this line goes
+    // first (an add that fails ends the attempt with its error, logged next).
     watcher.heldLogs = null;
+    ctx.events.log('info', 'sent to the farm; waiting for a worker');
     await this.queue.add('edit', { job: ctx.job }, {
       jobId: id,
       // A failure is final, as in the local runner; a worker that dies is BullMQ's stalled-job
@@ -176,7 +178,6 @@ export class FarmClient {
       removeOnComplete: { age: KEEP_FINISHED_S },
       removeOnFail: { age: KEEP_FINISHED_S },
     });
-    ctx.events.log('info', 'sent to the farm; waiting for a worker');
     return null;
   }
 

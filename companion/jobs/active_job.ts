@@ -51,8 +51,9 @@ export class ActiveJob {
     readonly id: string,
     private readonly host: ActiveJobHost,
     previewIntervalMs: number,
+    now?: () => number,
   ) {
-    this.previews = new PreviewThrottle(previewIntervalMs, (p) => this.emitPreview(p));
+    this.previews = new PreviewThrottle(previewIntervalMs, (p) => this.emitPreview(p), now);
   }
 
   /** A change the log cannot take stops the job: it must not run on unrecorded. */

@@ -72,6 +72,8 @@ export interface JobServiceTestOptions {
   abortGraceMs?: number;
   /** The job log's file operations (tests simulate a full disk). */
   logIo?: LogIo;
+  /** Clock (ms) the preview throttle reads (default performance.now): tests drive it. */
+  now?: () => number;
 }
 
 export interface SubmitResult {

@@ -46,6 +46,7 @@ export class JobService implements JobServiceApi {
   private readonly forget: ((id: string) => Promise<void>) | undefined;
   private readonly defaultModel: string | undefined;
   private readonly previewIntervalMs: number;
+  private readonly now: (() => number) | undefined;
   private readonly logSink: (level: LogLevel, message: string) => void;
   private media: MediaApi | undefined;
   private probeForSubmit: (file: string) => Promise<MediaInfo> = () => Promise.reject(new Error('the job service is not started'));
@@ -72,6 +73,7 @@ export class JobService implements JobServiceApi {
     this.forget = options.forget;
     this.defaultModel = options.defaultModel;
     this.previewIntervalMs = options.previewIntervalMs ?? 500;
+    this.now = options.now;
     this.logSink = options.log ?? (() => {});
     this.media = options.media;
     this.jobsDir = path.join(this.dataDir, 'jobs');
@@ -317,7 +319,7 @@ export class JobService implements JobServiceApi {
 
   private startJob(id: string): void {
     const attempt = this.store.latest(id)!.job.attempts + 1;
-    const active = new ActiveJob(id, this.activeJobHost, this.previewIntervalMs);
+    const active = new ActiveJob(id, this.activeJobHost, this.previewIntervalMs, this.now);
     const start = this.queuedUntilTaken ? { attempts: attempt, error: null } : { state: 'running' as const, attempts: attempt, error: null };
     this.update(id, start, { persist: true }).catch(active.stopUnrecorded);
     this.active.set(id, active);

@@ -17,6 +17,13 @@ const BEARER_PROTOCOL = 'bearer.';
 const MAX_CLIENT_MESSAGE = 4 * 1024;
 /** A client this far behind (previews are the big messages) is dropped, not buffered for. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/**
+ * A new client gets the jobs' latest previews only while less than this waits to be sent: with
+ * one preview more at most (MAX_PREVIEW_BASE64) it stays well below MAX_BUFFERED_BYTES, so a
+ * daemon with many jobs under way does not drop the client it greets. The jobs left out send
+ * their next preview soon enough.
+ */
+const GREETING_PREVIEW_BYTES = 4 * 1024 * 1024;
 
 export interface EventHubOptions {
   jobs: JobServiceApi;
@@ -122,8 +129,9 @@ export class EventHub {
 
   #accept(socket: WebSocket): void {
     const client: Client = { socket, alive: true };
-    // Snapshot (with each active job's latest preview), send and register in one synchronous
-    // step: no event can fall between the snapshot and the first broadcast this client receives.
+    // Snapshot (with the active jobs' latest previews that fit), send and register in one
+    // synchronous step: no event can fall between the snapshot and the first broadcast this
+    // client receives.
     const hello: ServerEvent = {
       type: 'hello',
       server_version: this.#opts.version,
@@ -131,7 +139,10 @@ export class EventHub {
       jobs: this.#opts.jobs.snapshot(),
     };
     this.#send(client, JSON.stringify(hello));
-    for (const preview of this.#opts.jobs.latestPreviews()) this.#send(client, JSON.stringify(preview));
+    for (const preview of this.#opts.jobs.latestPreviews()) {
+      if (socket.bufferedAmount >= GREETING_PREVIEW_BYTES) break;
+      this.#send(client, JSON.stringify(preview));
+    }
     this.#clients.add(client);
     socket.on('pong', () => {
       client.alive = true;

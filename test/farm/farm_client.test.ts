@@ -22,15 +22,21 @@ import { until } from '../helpers/served_daemon.ts';
 function recording(job: JobRecord, controller: AbortController) {
   const logs: string[] = [];
   const previews: number[] = [];
+  /** The log lines and the workers' takes, in the order they came. */
+  const timeline: string[] = [];
   const ignore = () => {};
   const events: RunnerEvents = {
-    stageStart: ignore, progress: ignore, stageEnd: ignore, stageSkipped: ignore, taken: ignore, requeued: ignore,
+    stageStart: ignore, progress: ignore, stageEnd: ignore, stageSkipped: ignore, requeued: ignore,
+    taken: (worker) => timeline.push(`taken by ${worker}`),
     preview: (p) => previews.push(p.index),
-    log: (_level, message) => logs.push(message),
+    log: (_level, message) => {
+      logs.push(message);
+      timeline.push(message);
+    },
   };
   // The executor reads only the job, its signal and its events.
   const ctx = { job, signal: controller.signal, events } as unknown as RunJobContext;
-  return { ctx, logs, previews, workerLogs: () => logs.filter((l) => l.startsWith('[worker] ')) };
+  return { ctx, logs, previews, timeline, workerLogs: () => logs.filter((l) => l.startsWith('[worker] ')) };
 }
 
 
@@ -104,11 +110,11 @@ test('a daemon that attaches again to a running farm job gets the log lines of t
   assert.deepEqual(second.workerLogs(), ['[worker] line 3', '[worker] line 4', '[worker] line 5']);
 });
 
-test('log lines a worker sends while its job is still being added to the queue reach the job service', async (t) => {
+test('a worker that takes a new job and logs while it is still being added to the queue: the job service hears, in order, that it was sent, taken, and the line', async (t) => {
   const { closers, connection } = await farmRedis(t);
   const { taken, finish, line } = writingWorker(connection, closers);
   // The order a busy daemon may see: the worker takes the job and logs, and the daemon's queue
-  // events hand that line on, before the reply to its add comes back.
+  // events hand that on, before the reply to its add comes back.
   let progressEvents = 0;
   const emit = QueueEvents.prototype.emit;
   t.mock.method(QueueEvents.prototype, 'emit', function (this: QueueEvents, ...args: Parameters<QueueEvents['emit']>) {
@@ -119,8 +125,9 @@ test('log lines a worker sends while its job is still being added to the queue r
   t.mock.method(Queue.prototype, 'add', async function (this: Queue, ...args: Parameters<Queue['add']>) {
     const job = await add.apply(this, args);
     await until(() => taken() !== undefined, 30_000, 'the worker to take the job');
+    await taken()!.updateProgress({ t: 'taken', worker: 'w1' } satisfies FarmEvent);
     await line('line 1', 1);
-    await until(() => progressEvents === 1, 30_000, 'the daemon\'s queue events to hand the line on');
+    await until(() => progressEvents === 2, 30_000, 'the daemon\'s queue events to hand them on');
     return job;
   });
 
@@ -128,10 +135,10 @@ test('log lines a worker sends while its job is still being added to the queue r
   const client = await FarmClient.open(connection, () => {});
   closers.push(() => client.close());
   const result = client.execute(run.ctx);
-  await until(() => progressEvents === 1, 30_000, 'the line');
+  await until(() => progressEvents === 2, 30_000, 'the take and the line');
   finish();
   assert.deepEqual(await result, RESULT);
-  assert.deepEqual(run.workerLogs(), ['[worker] line 1']);
+  assert.deepEqual(run.timeline, ['sent to the farm; waiting for a worker', 'taken by w1', '[worker] line 1']);
 });
 
 test('cancel of a job whose worker died holding it, with no worker left to find it stalled: removed once its lock expires, the job ends canceled', { timeout: 120_000 }, async (t) => {

@@ -15,6 +15,7 @@ import { JobStore } from '../../companion/jobs/job_store.ts';
 import type { RunJobContext } from '../../companion/jobs/runner.ts';
 import { releaseGate, sampleRecord, sampleRequest, tempDir, waitFor } from './helpers.ts';
 
+const HOUR_MS = 3_600_000;
 const pipeline = (query: string) => new URL(`./doubles/invert_pipeline.ts?${query}`, import.meta.url);
 
 interface Setup {
@@ -28,7 +29,7 @@ interface Setup {
 
 async function setup(
   t: { after(fn: () => void | Promise<void>): void },
-  opts: { media?: FakeMediaOptions; pipeline?: string; concurrency?: number; previewIntervalMs?: number; dataDir?: string } = {},
+  opts: { media?: FakeMediaOptions; pipeline?: string; concurrency?: number; previewIntervalMs?: number; now?: () => number; dataDir?: string } = {},
 ): Promise<Setup> {
   const root = tempDir(t);
   const dataDir = opts.dataDir ?? path.join(root, 'data');
@@ -43,6 +44,7 @@ async function setup(
     pipelineModule: pipeline(opts.pipeline ?? 'delay=1&steps=2'),
     concurrency: opts.concurrency,
     previewIntervalMs: opts.previewIntervalMs,
+    now: opts.now,
   });
   const events: ServerEventT[] = [];
   service.onEvent((e) => {
@@ -113,15 +115,22 @@ test('progress reaches 1 only after the render exists; ETA is reported', async (
   assert.deepEqual(overall, [...overall].sort((a, b) => a - b), 'monotonic');
 });
 
-test('previews are throttled per job', async (t) => {
-  const { service, events, source } = await setup(t, { pipeline: 'delay=20&steps=20', previewIntervalMs: 200 });
-  const { job } = await service.submit(sampleRequest(source));
-  const done = await settled(service, job.id);
-  const previews = events.filter((e) => e.type === 'job.preview');
-  // The pipeline made 20 previews over the edit stage; at most one per 200 ms (+ the trailing one) went out.
-  const allowed = Math.ceil((done.timings.edit! * 1000) / 200) + 1;
-  assert.ok(previews.length >= 2 && previews.length <= allowed && previews.length < 20, `${previews.length} previews, allowed ${allowed}`);
-});
+for (const [clock, expected] of [['stands still', 2], ['runs an interval ahead at each reading', 20]] as const) {
+  test(`previews are throttled per job: the clock ${clock}, ${expected} of 20 previews go out`, async (t) => {
+    // The throttle reads the service's clock. Its interval is longer than the run, so its timer
+    // never fires: a preview goes out at once only when the clock says the interval has passed,
+    // and the held one (the newest) when the job ends.
+    let ms = 0;
+    const now = clock === 'stands still' ? () => ms : () => (ms += HOUR_MS);
+    const { service, events, source } = await setup(t, { pipeline: 'delay=1&steps=20', previewIntervalMs: HOUR_MS, now });
+    const { job } = await service.submit(sampleRequest(source));
+    await settled(service, job.id);
+    const sent = events.flatMap((e, i) => (e.type === 'job.preview' ? [i] : []));
+    assert.equal(sent.length, expected);
+    const succeeded = events.findIndex((e) => e.type === 'job.state' && e.job.state === 'succeeded');
+    assert.ok(sent.at(-1)! < succeeded, 'the last preview went out before the final state');
+  });
+}
 
 test('200 submissions at once: all persisted, run in FIFO order, none lost', async (t) => {
   const { service, events, source, dataDir } = await setup(t, { pipeline: 'delay=0&steps=1', media: { frames: 2 } });
