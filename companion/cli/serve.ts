@@ -67,7 +67,8 @@ TOKENFLOW_QUEUE, TOKENFLOW_QUEUE_PASSWORD.`;
 export const command: Command = {
   help,
   async run(args) {
-    const queueEnv = queueFromEnv(processEnv(), resolveFolders().configDir);
+    const folders = resolveFolders();
+    const queueEnv = queueFromEnv(processEnv(), folders.configDir);
     const { values } = parseCommandLine(args, {
       port: { type: 'int', min: 0, max: 65535 },
       host: { type: 'string', default: DEFAULT_HOST },
@@ -87,7 +88,6 @@ export const command: Command = {
       );
     }
     if (queue !== undefined && values.concurrency !== undefined) throw new UsageError('--concurrency does not apply with --queue: each worker has its own (tokenflow worker --concurrency)');
-    const folders = resolveFolders();
     const outputDir = values.output === undefined ? folders.outputDir : path.resolve(values.output);
     const configuredModel = values.model ?? modelFromEnv();
     return serve({

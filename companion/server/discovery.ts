@@ -45,11 +45,8 @@ export async function readDaemonFile(dataDir: string): Promise<DaemonInfo | unde
 /** Removes the file if it still describes this process (a newer daemon may have replaced it). */
 export async function removeDaemonFile(dataDir: string, pid: number = process.pid): Promise<void> {
   const file = daemonFilePath(dataDir);
-  try {
-    const info = DaemonInfo.safeParse(JSON.parse(await fs.readFile(file, 'utf8')));
-    if (info.success && info.data.pid !== pid) return;
-  } catch {
-    // unreadable or already gone: remove whatever is there
-  }
+  // Unreadable, not a daemon's, or already gone: remove whatever is there.
+  const info = parseJsonAs(DaemonInfo, await fs.readFile(file, 'utf8').catch(() => null));
+  if (info && info.pid !== pid) return;
   await fs.rm(file, { force: true });
 }
